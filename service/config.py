@@ -1,0 +1,75 @@
+"""The one place Neuronal reads its configuration: environment variables prefixed NEURONAL_."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the API and the workers; README lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="NEURONAL_", extra="ignore")
+
+    environment: str = Field("development", description="development or production")
+    data_dir: Path = Field(
+        Path("neuronal-data"), description="Where the embedded default keeps its files"
+    )
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite in data_dir")
+    broker_url: str = Field(
+        "", description="Celery broker URL; empty means a broker folder in data_dir"
+    )
+
+    max_upload_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    max_dataset_rows: int = Field(5_000_000, gt=0)
+    max_dataset_columns: int = Field(10_000, gt=0)
+    max_training_budget: int = Field(2_000_000_000, gt=0, description="epochs × rows per job")
+    max_predict_rows: int = Field(10_000, gt=0)
+
+    worker_concurrency: int = Field(1, ge=1)
+    worker_blas_threads: int = Field(1, ge=1)
+    heartbeat_seconds: float = Field(5.0, gt=0)
+    stale_after_seconds: float = Field(60.0, gt=0)
+    reaper_interval_seconds: float = Field(10.0, gt=0)
+    requeue_after_seconds: float = Field(30.0, gt=0)
+    checkpoint_interval_seconds: float = Field(10.0, ge=0)
+    max_attempts: int = Field(3, ge=1)
+    job_time_limit_seconds: float = Field(6 * 3600.0, gt=0)
+    visibility_timeout_seconds: int = Field(12 * 3600, gt=0)
+
+    max_running_jobs_per_tenant: int = Field(8, ge=1)
+    rate_limit_per_minute: int = Field(6000, ge=1)
+    api_key_cache_seconds: float = Field(30.0, ge=0)
+    model_cache_size: int = Field(32, ge=1)
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        if self.environment == "production" and not self.database_url:
+            raise ValueError("NEURONAL_DATABASE_URL must be set in production")
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'neuronal.db').resolve()}"
+        if not self.broker_url:
+            self.broker_url = "filesystem://"
+        return self
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+    @property
+    def broker_folder(self) -> Path:
+        return (self.data_dir / "broker").resolve()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
