@@ -1,0 +1,128 @@
+"""Dataset routes: upload, list, read, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from service import datasets
+from service.api.deps import SessionDep, SettingsDep, TenantDep
+from service.api.middleware import BodyTooLarge
+from service.errors import BadRequest, InvalidInput, PayloadTooLarge, field_error
+from service.schemas import DatasetOut, DatasetPage
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string"},
+                        "target": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY)
+async def upload_dataset(
+    request: Request, session: SessionDep, tenant_id: TenantDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Upload a CSV, JSON-records or NPZ file; it is parsed, summarised and stored."""
+    form = await _read_form(request, settings.max_upload_bytes)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput(
+            "Send the data set as a multipart form field named 'file'.",
+            errors=[field_error(["body", "file"], "required")],
+        )
+    name, target = form.get("name"), form.get("target")
+    with tempfile.TemporaryDirectory(prefix="neuronal-upload-") as folder:
+        path = Path(folder) / "upload"
+        size, digest = await run_in_threadpool(_copy_and_hash, upload, path)
+        dataset = await run_in_threadpool(
+            datasets.create_dataset,
+            session,
+            tenant_id,
+            path,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            name=name if isinstance(name, str) and name else None,
+            target=target if isinstance(target, str) and target else None,
+            size_bytes=size,
+            sha256=digest,
+            max_rows=settings.max_dataset_rows,
+            max_columns=settings.max_dataset_columns,
+        )
+    await form.close()
+    return datasets.dataset_view(dataset)
+
+
+async def _read_form(request: Request, limit: int) -> Any:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise InvalidInput(
+            "Upload the data set as multipart/form-data with a 'file' field "
+            "(curl -F file=@data.csv).",
+            errors=[field_error(["header", "content-type"], "must be multipart/form-data")],
+        )
+    try:
+        return await request.form(max_files=1, max_fields=20)
+    except BodyTooLarge as exc:
+        raise PayloadTooLarge(
+            f"The upload is over this server's limit of {limit:,} bytes; send a smaller file."
+        ) from exc
+    except Exception as exc:
+        raise BadRequest(f"The multipart body could not be read: {exc}") from exc
+
+
+def _copy_and_hash(upload: UploadFile, path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    upload.file.seek(0)
+    with path.open("wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return size, digest.hexdigest()
+
+
+@router.get("", response_model=DatasetPage)
+def list_datasets(
+    session: SessionDep,
+    tenant_id: TenantDep,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    page = datasets.list_datasets(session, tenant_id, limit=limit, cursor=cursor)
+    return {
+        "items": [datasets.dataset_view(d) for d in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@router.get("/{dataset_id}", response_model=DatasetOut)
+def get_dataset(dataset_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+    return datasets.dataset_view(datasets.get_dataset(session, tenant_id, dataset_id))
+
+
+@router.delete("/{dataset_id}", status_code=204, response_class=Response)
+def delete_dataset(dataset_id: str, session: SessionDep, tenant_id: TenantDep) -> Response:
+    datasets.delete_dataset(session, tenant_id, dataset_id)
+    return Response(status_code=204)

@@ -1,0 +1,63 @@
+"""Request-scoped dependencies: settings, the database session, the caller's tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.db import session_factory
+from service.errors import Unauthorized
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's one transaction: committed after the route returns, before the response;
+    callbacks registered with `after_commit` run once it has committed."""
+    session = session_factory(request.app.state.settings.database_url)()
+    session.info["after_commit"] = []
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    for callback in session.info["after_commit"]:
+        callback()
+
+
+def after_commit(session: Session, callback: Callable[[], Any]) -> None:
+    session.info["after_commit"].append(callback)
+
+
+def current_tenant(request: Request) -> str:
+    """The tenant id behind the request's bearer key (401 otherwise)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
+    token = token.strip()
+    verifier = request.app.state.key_verifier
+    tenant_id = verifier.cached_tenant(token)
+    if tenant_id is None:
+        session = session_factory(request.app.state.settings.database_url)()
+        try:
+            tenant_id = verifier.verify(session, token)
+        finally:
+            session.close()
+    request.state.tenant_id = tenant_id
+    return tenant_id
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+TenantDep = Annotated[str, Depends(current_tenant)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

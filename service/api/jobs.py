@@ -1,0 +1,117 @@
+"""Training job routes: submit, list, read, metrics, live events, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from service import jobs, queue
+from service.api.deps import SessionDep, SettingsDep, TenantDep, after_commit
+from service.db import session_factory
+from service.schemas import JobOut, JobPage, JobRequest, MetricsOut
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+EVENT_POLL_SECONDS = 0.25
+
+
+@router.post("", status_code=202, response_model=JobOut)
+def create_job(
+    body: JobRequest,
+    response: Response,
+    session: SessionDep,
+    tenant_id: TenantDep,
+    settings: SettingsDep,
+    idempotency_key: str | None = Header(None, max_length=200),
+) -> dict[str, Any]:
+    """Validate the spec against the dataset, queue the job, and start it on a worker."""
+    job, created = jobs.create_job(
+        session,
+        tenant_id,
+        body.model_dump(exclude_none=True),
+        settings,
+        idempotency_key=idempotency_key,
+    )
+    if created:
+        job_id = job.id
+        after_commit(session, lambda: queue.enqueue_training(job_id))
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return jobs.job_view(job)
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    session: SessionDep,
+    tenant_id: TenantDep,
+    status: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    page = jobs.list_jobs(session, tenant_id, status=status, limit=limit, cursor=cursor)
+    return {"items": [jobs.job_view(j) for j in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+    return jobs.job_view(jobs.get_job(session, tenant_id, job_id))
+
+
+@router.get("/{job_id}/metrics", response_model=MetricsOut)
+def get_metrics(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+    jobs.get_job(session, tenant_id, job_id)
+    return {"items": [jobs.metric_view(m) for m in jobs.job_metrics(session, job_id)]}
+
+
+@router.post("/{job_id}/cancel", status_code=202, response_model=JobOut)
+def cancel_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+    """Cancel the job: at once if queued, after the current epoch if running."""
+    return jobs.job_view(jobs.cancel_job(session, tenant_id, job_id))
+
+
+def _existing_job(job_id: str, request: Request, tenant_id: TenantDep) -> str:
+    _read_job(request.app.state.settings.database_url, tenant_id, job_id)
+    return job_id
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse)
+async def job_events(
+    request: Request,
+    tenant_id: TenantDep,
+    job_id: str = Depends(_existing_job),
+    last_event_id: str | None = Header(None),
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `progress` per epoch, then one `status` when the job ends."""
+    url = request.app.state.settings.database_url
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    while True:
+        job, rows = await run_in_threadpool(_read_job_and_metrics, url, tenant_id, job_id, after)
+        epochs = max(job["progress"]["epochs"], 1)
+        for row in rows:
+            after = row["epoch"]
+            progress = {**row, "epochs": epochs, "fraction": round(after / epochs, 6)}
+            yield ServerSentEvent(event="progress", id=str(after), data=progress)
+        if job["status"] in jobs.FINISHED:
+            yield ServerSentEvent(event="status", data=job)
+            return
+        if await request.is_disconnected() or request.app.state.shutting_down:
+            return
+        await asyncio.sleep(EVENT_POLL_SECONDS)
+
+
+def _read_job(url: str, tenant_id: str, job_id: str) -> dict[str, Any]:
+    with session_factory(url)() as session:
+        return jobs.job_view(jobs.get_job(session, tenant_id, job_id))
+
+
+def _read_job_and_metrics(
+    url: str, tenant_id: str, job_id: str, after: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    with session_factory(url)() as session:
+        job = jobs.get_job(session, tenant_id, job_id)
+        rows = [jobs.metric_view(m) for m in jobs.job_metrics(session, job_id, after_epoch=after)]
+        return jobs.job_view(job), rows

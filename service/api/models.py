@@ -1,0 +1,68 @@
+"""Model routes: list, read, delete, download weights, predict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from service import models_registry
+from service.api.deps import SessionDep, TenantDep
+from service.db import session_factory
+from service.schemas import ModelOut, ModelPage, PredictRequest, PredictResponse
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+
+@router.get("", response_model=ModelPage)
+def list_models(
+    session: SessionDep,
+    tenant_id: TenantDep,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    page = models_registry.list_models(session, tenant_id, limit=limit, cursor=cursor)
+    items = [models_registry.model_view(m) for m in page.items]
+    return {"items": items, "next_cursor": page.next_cursor}
+
+
+@router.get("/{model_id}", response_model=ModelOut)
+def get_model(model_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+    return models_registry.model_view(models_registry.get_model(session, tenant_id, model_id))
+
+
+@router.delete("/{model_id}", status_code=204, response_class=Response)
+def delete_model(
+    model_id: str, request: Request, session: SessionDep, tenant_id: TenantDep
+) -> Response:
+    models_registry.delete_model(session, tenant_id, model_id)
+    request.app.state.model_cache.evict(model_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{model_id}/weights",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_weights(model_id: str, session: SessionDep, tenant_id: TenantDep) -> Response:
+    """The model as .npz: every layer's weights and biases, the preprocessing, JSON metadata."""
+    data = models_registry.model_bytes(session, tenant_id, model_id)
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{model_id}.npz"'},
+    )
+
+
+@router.post("/{model_id}/predict", response_model=PredictResponse)
+def predict(
+    model_id: str, body: PredictRequest, request: Request, tenant_id: TenantDep
+) -> dict[str, Any]:
+    """Predictions from raw rows or records, through the model's own preprocessing."""
+    cache: models_registry.ModelCache = request.app.state.model_cache
+    model = cache.get(model_id, tenant_id)
+    if model is None:
+        with session_factory(request.app.state.settings.database_url)() as session:
+            model = cache.load(session, tenant_id, model_id)
+    return models_registry.predict(model, model_id, body.inputs, body.records)

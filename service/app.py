@@ -1,0 +1,52 @@
+"""The FastAPI application: routers, error handlers, middleware and shared state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from service.api import datasets, jobs, models, ops
+from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from service.api.problems import install_problem_handlers
+from service.config import Settings, get_settings
+from service.keys import KeyVerifier
+from service.metrics import register_job_collector
+from service.models_registry import ModelCache
+
+DESCRIPTION = (
+    "Neuronal trains feedforward neural networks on your data sets and serves predictions. "
+    "Every /v1 route needs `Authorization: Bearer <api key>`; errors are RFC 9457 problem+json."
+)
+JSON_BODY_LIMIT = 32 * 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for `settings` (default: read from the environment)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.shutting_down = False
+        yield
+        app.state.shutting_down = True
+
+    app = FastAPI(title="Neuronal", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.shutting_down = False
+    app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
+    app.state.model_cache = ModelCache(settings.model_cache_size)
+    install_problem_handlers(app)
+    for router in (ops.router, datasets.router, jobs.router, models.router):
+        app.include_router(router)
+    Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
+        app, include_in_schema=False
+    )
+    register_job_collector(settings.database_url)
+    app.add_middleware(
+        BodyLimitMiddleware, upload_limit=settings.max_upload_bytes, body_limit=JSON_BODY_LIMIT
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,121 @@
+"""Datasets: parse an upload, keep its arrays in the database, hand them to training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db import new_id
+from service.errors import Conflict, InvalidInput, NotFound, field_error
+from service.ingest import DatasetFormatError, decode_dataset, encode_dataset, parse_dataset
+from service.models import Dataset, DatasetBlob, TrainingJob
+from service.pagination import Page, paginate
+
+
+def create_dataset(
+    session: Session,
+    tenant_id: str,
+    path: Path,
+    *,
+    filename: str | None,
+    content_type: str | None,
+    name: str | None,
+    target: str | None,
+    size_bytes: int,
+    sha256: str,
+    max_rows: int,
+    max_columns: int,
+) -> Dataset:
+    """Parse the uploaded file at `path` and store it for `tenant_id`."""
+    try:
+        parsed = parse_dataset(
+            path,
+            filename=filename,
+            content_type=content_type,
+            target=target,
+            max_rows=max_rows,
+            max_columns=max_columns,
+        )
+    except DatasetFormatError as exc:
+        raise InvalidInput(str(exc), errors=[_format_error_entry(exc)]) from exc
+    dataset = Dataset(
+        id=new_id("ds"),
+        tenant_id=tenant_id,
+        name=name or filename or "dataset",
+        format=parsed.format,
+        n_rows=parsed.n_rows,
+        n_features=len(parsed.features),
+        features=parsed.features,
+        target=parsed.target_summary,
+        size_bytes=size_bytes,
+        sha256=sha256,
+    )
+    session.add(dataset)
+    session.flush()
+    session.add(DatasetBlob(dataset_id=dataset.id, data=encode_dataset(parsed)))
+    return dataset
+
+
+def _format_error_entry(exc: DatasetFormatError) -> dict[str, Any]:
+    loc: list[str | int] = ["body", "file"]
+    if exc.row is not None:
+        loc.append(f"row {exc.row}")
+    if exc.column is not None:
+        loc.append(exc.column)
+    return field_error(loc, str(exc))
+
+
+def get_dataset(session: Session, tenant_id: str, dataset_id: str) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None or dataset.tenant_id != tenant_id:
+        raise NotFound(f"There is no dataset {dataset_id!r}; list yours with GET /v1/datasets.")
+    return dataset
+
+
+def list_datasets(session: Session, tenant_id: str, *, limit: int, cursor: str | None) -> Page[Any]:
+    stmt = select(Dataset).where(Dataset.tenant_id == tenant_id)
+    return paginate(session, stmt, Dataset.id, limit=limit, cursor=cursor)
+
+
+def delete_dataset(session: Session, tenant_id: str, dataset_id: str) -> None:
+    """Delete a dataset unless a job is still training on it."""
+    dataset = get_dataset(session, tenant_id, dataset_id)
+    busy = session.scalar(
+        select(TrainingJob.id).where(
+            TrainingJob.dataset_id == dataset_id, TrainingJob.status.in_(["queued", "running"])
+        )
+    )
+    if busy is not None:
+        raise Conflict(
+            f"Dataset {dataset_id!r} is in use by job {busy!r}; cancel it or wait for it to end."
+        )
+    session.delete(dataset)
+
+
+def load_arrays(
+    session: Session, dataset_id: str
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[dict[str, Any]]]:
+    """The dataset's feature columns, target and feature kinds, as stored."""
+    blob = session.get(DatasetBlob, dataset_id)
+    if blob is None:
+        raise NotFound(f"The data of dataset {dataset_id!r} is gone.")
+    return decode_dataset(blob.data)
+
+
+def dataset_view(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "id": dataset.id,
+        "name": dataset.name,
+        "format": dataset.format,
+        "n_rows": dataset.n_rows,
+        "n_features": dataset.n_features,
+        "features": dataset.features,
+        "target": dataset.target,
+        "size_bytes": dataset.size_bytes,
+        "sha256": dataset.sha256,
+        "created_at": dataset.created_at,
+    }

@@ -1,0 +1,219 @@
+"""Training jobs: validated at submission, queued in the database, read back for the API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.datasets import get_dataset
+from service.db import new_id, utcnow
+from service.engine import SpecError, validate_spec
+from service.errors import Conflict, InvalidInput, NotFound, field_error
+from service.models import EpochMetric, TrainingJob
+from service.pagination import Page, paginate
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED = ("succeeded", "failed", "cancelled")
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+def create_job(
+    session: Session,
+    tenant_id: str,
+    request: dict[str, Any],
+    settings: Settings,
+    *,
+    idempotency_key: str | None = None,
+) -> tuple[TrainingJob, bool]:
+    """Validate `request` against its dataset and queue a job; returns (job, created)."""
+    request_hash = _hash_request(request)
+    if idempotency_key:
+        earlier = _job_for_idempotency_key(session, tenant_id, idempotency_key)
+        if earlier is not None:
+            if earlier.request_hash != request_hash:
+                raise InvalidInput(
+                    "This Idempotency-Key was already used with a different body; "
+                    "use a new key for a new job.",
+                    errors=[field_error(["header", "Idempotency-Key"], "reused with another body")],
+                )
+            return earlier, False
+    task, network, training = validate_job_request(session, tenant_id, request, settings)
+    job = TrainingJob(
+        id=new_id("job"),
+        tenant_id=tenant_id,
+        dataset_id=request["dataset_id"],
+        status="queued",
+        task=task,
+        network=network,
+        training=training,
+        epochs=training["epochs"],
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        enqueued_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job, True
+
+
+def validate_job_request(
+    session: Session, tenant_id: str, request: dict[str, Any], settings: Settings
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The task and normalized specs of a job request, or InvalidInput naming the field."""
+    try:
+        dataset = get_dataset(session, tenant_id, request["dataset_id"])
+    except NotFound as exc:
+        raise InvalidInput(exc.detail, errors=[field_error("dataset_id", "not found")]) from exc
+    target = dataset.target
+    task = request.get("task") or target["task"]
+    n_classes = _class_count(task, target)
+    try:
+        network, training = validate_spec(
+            request.get("network") or {},
+            request.get("training") or {},
+            task=task,
+            n_features=dataset.n_features,
+            n_classes=n_classes,
+        )
+    except SpecError as exc:
+        raise InvalidInput(str(exc), errors=[field_error(exc.field, str(exc))]) from exc
+    budget = training["epochs"] * dataset.n_rows
+    if budget > settings.max_training_budget:
+        raise InvalidInput(
+            f"epochs × rows is {budget:,}, over this server's budget of "
+            f"{settings.max_training_budget:,}; train for fewer epochs or on fewer rows.",
+            errors=[field_error("training.epochs", "over the epochs × rows budget")],
+        )
+    return task, network, training
+
+
+def _class_count(task: str, target: dict[str, Any]) -> int | None:
+    if task == "regression":
+        if target["kind"] == "categorical":
+            raise InvalidInput(
+                f"The target {target['name']!r} holds text, so it cannot be a regression target; "
+                "use task 'classification' or pick a numeric target.",
+                errors=[field_error("task", "regression needs a numeric target")],
+            )
+        return None
+    classes = target.get("classes")
+    if classes is None:
+        raise InvalidInput(
+            f"The target {target['name']!r} looks continuous (too many distinct values to be "
+            "classes); use task 'regression' or a target with a few distinct labels.",
+            errors=[field_error("task", "the target has no small set of classes")],
+        )
+    return len(classes)
+
+
+def _hash_request(request: dict[str, Any]) -> str:
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _job_for_idempotency_key(session: Session, tenant_id: str, key: str) -> TrainingJob | None:
+    job = session.scalar(
+        select(TrainingJob).where(
+            TrainingJob.tenant_id == tenant_id, TrainingJob.idempotency_key == key
+        )
+    )
+    if job is not None and utcnow() - job.created_at > IDEMPOTENCY_WINDOW:
+        job.idempotency_key = None  # expired: free the key for a new job
+        session.flush()
+        return None
+    return job
+
+
+def get_job(session: Session, tenant_id: str, job_id: str) -> TrainingJob:
+    job = session.get(TrainingJob, job_id)
+    if job is None or job.tenant_id != tenant_id:
+        raise NotFound(f"There is no job {job_id!r}; list yours with GET /v1/jobs.")
+    return job
+
+
+def list_jobs(
+    session: Session, tenant_id: str, *, status: str | None, limit: int, cursor: str | None
+) -> Page[Any]:
+    stmt = select(TrainingJob).where(TrainingJob.tenant_id == tenant_id)
+    if status is not None:
+        if status not in STATUSES:
+            raise InvalidInput(
+                f"status {status!r} is not a job status; use one of {', '.join(STATUSES)}.",
+                errors=[field_error(["query", "status"], "unknown status")],
+            )
+        stmt = stmt.where(TrainingJob.status == status)
+    return paginate(session, stmt, TrainingJob.id, limit=limit, cursor=cursor)
+
+
+def cancel_job(session: Session, tenant_id: str, job_id: str) -> TrainingJob:
+    """Cancel a queued job at once; ask a running one to stop after its current epoch."""
+    job = get_job(session, tenant_id, job_id)
+    if job.status in FINISHED:
+        if job.status == "cancelled":
+            return job
+        raise Conflict(f"Job {job_id!r} has already {job.status}; there is nothing to cancel.")
+    session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
+        .values(status="cancelled", finished_at=utcnow(), cancel_requested=True)
+    )
+    session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id, TrainingJob.status == "running")
+        .values(cancel_requested=True)
+    )
+    session.refresh(job)
+    return job
+
+
+def job_metrics(session: Session, job_id: str, *, after_epoch: int = 0) -> list[EpochMetric]:
+    stmt = (
+        select(EpochMetric)
+        .where(EpochMetric.job_id == job_id, EpochMetric.epoch > after_epoch)
+        .order_by(EpochMetric.epoch)
+    )
+    return list(session.scalars(stmt))
+
+
+def metric_view(row: EpochMetric) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "epoch": row.epoch,
+        "train_loss": row.train_loss,
+        "val_loss": row.val_loss,
+        "learning_rate": row.learning_rate,
+        "seconds": row.seconds,
+    }
+    if row.train_accuracy is not None:
+        view["train_accuracy"] = row.train_accuracy
+        view["val_accuracy"] = row.val_accuracy
+    return view
+
+
+def job_view(job: TrainingJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status,
+        "dataset_id": job.dataset_id,
+        "task": job.task,
+        "network": job.network,
+        "training": job.training,
+        "progress": {
+            "epoch": job.epoch,
+            "epochs": job.epochs,
+            "fraction": round(job.epoch / job.epochs, 6) if job.epochs else 0.0,
+        },
+        "metrics": job.metrics or {},
+        "model_id": job.model_id,
+        "error": job.error,
+        "error_code": job.error_code,
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }

@@ -1,0 +1,156 @@
+"""Pydantic shapes at the HTTP boundary only. The rules of a network and a training config
+live in the engine (`service.engine.validate_spec`); these models describe shapes for OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NETWORK_EXAMPLE = {
+    "layers": [{"units": 64, "activation": "relu"}],
+    "output_activation": "softmax",
+    "loss": "cross_entropy",
+    "init": "he",
+}
+TRAINING_EXAMPLE = {
+    "epochs": 20,
+    "batch_size": 32,
+    "optimizer": {"name": "adam", "learning_rate": 0.001},
+    "shuffle": True,
+    "validation_fraction": 0.1,
+    "early_stopping": {"patience": 5, "min_delta": 0.0},
+    "l2": 0.0,
+    "seed": 0,
+    "scaling": "standardize",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobRequest(Strict):
+    dataset_id: str = Field(min_length=1, max_length=100)
+    task: Literal["classification", "regression"] | None = None
+    network: dict[str, Any] = Field(
+        description="Hidden layers, output activation, loss and initialisation.",
+        json_schema_extra={"example": NETWORK_EXAMPLE},
+    )
+    training: dict[str, Any] = Field(
+        description="Epochs, batch size, optimizer and the rest of the training config.",
+        json_schema_extra={"example": TRAINING_EXAMPLE},
+    )
+
+
+class FeatureOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    kind: Literal["numeric", "categorical"]
+    missing: int = 0
+
+
+class DatasetOut(BaseModel):
+    id: str
+    name: str
+    format: str
+    n_rows: int
+    n_features: int
+    features: list[FeatureOut]
+    target: dict[str, Any]
+    size_bytes: int
+    sha256: str
+    created_at: datetime
+
+
+class Progress(BaseModel):
+    epoch: int
+    epochs: int
+    fraction: float
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    dataset_id: str
+    task: str
+    network: dict[str, Any]
+    training: dict[str, Any]
+    progress: Progress
+    metrics: dict[str, Any]
+    model_id: str | None
+    error: str | None
+    error_code: str | None = None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EpochMetricOut(BaseModel):
+    epoch: int
+    train_loss: float
+    val_loss: float | None
+    train_accuracy: float | None = None
+    val_accuracy: float | None = None
+    learning_rate: float
+    seconds: float
+
+
+class MetricsOut(BaseModel):
+    items: list[EpochMetricOut]
+
+
+class ModelOut(BaseModel):
+    id: str
+    job_id: str
+    dataset_id: str
+    task: str
+    network: dict[str, Any]
+    training: dict[str, Any]
+    features: list[dict[str, Any]]
+    classes: list[Any] | None = None
+    metrics: dict[str, Any]
+    size_bytes: int
+    created_at: datetime
+
+
+class DatasetPage(BaseModel):
+    items: list[DatasetOut]
+    next_cursor: str | None
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class ModelPage(BaseModel):
+    items: list[ModelOut]
+    next_cursor: str | None
+
+
+class PredictRequest(Strict):
+    inputs: list[list[Any]] | None = Field(
+        None, description="Rows of raw feature values in the dataset's feature order."
+    )
+    records: list[dict[str, Any]] | None = Field(
+        None, description="Objects mapping feature names to raw values."
+    )
+
+
+class PredictResponse(BaseModel):
+    model_id: str
+    predictions: list[Any]
+    probabilities: list[list[float]] | None = None
+    classes: list[Any] | None = None
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+    request_id: str | None = None

@@ -1,0 +1,63 @@
+"""The one Celery configuration of the workers.
+
+JSON only, explicit task names, late acknowledgement with reject-on-worker-lost, prefetch 1.
+Redeliveries are safe because a task only ever claims its job with a conditional update.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery, signals
+
+from service.config import get_settings
+from service.db import dispose_engines
+from service.queue import QUEUE, broker_options
+
+log = logging.getLogger("neuronal.worker")
+
+
+def create_celery() -> Celery:
+    settings = get_settings()
+    app = Celery("neuronal", include=["worker.tasks"])
+    app.conf.update(broker_options(settings))
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=settings.worker_concurrency,
+        worker_pool="threads",
+        task_default_queue=QUEUE,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+    )
+    return app
+
+
+celery = create_celery()
+
+
+@signals.worker_process_init.connect
+def _fresh_connections_after_fork(**_: object) -> None:
+    dispose_engines()
+
+
+@signals.worker_ready.connect
+def _start_background_duties(**_: object) -> None:
+    from threadpoolctl import threadpool_limits
+
+    from worker.reaper import Reaper
+
+    settings = get_settings()
+    threadpool_limits(settings.worker_blas_threads)
+    Reaper(settings).start()
+    log.info("worker ready; BLAS threads %d", settings.worker_blas_threads)
+
+
+@signals.worker_shutting_down.connect
+def _hand_back_running_jobs(**_: object) -> None:
+    from worker.training import SHUTDOWN
+
+    SHUTDOWN.set()

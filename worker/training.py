@@ -1,0 +1,322 @@
+"""One training attempt of one job: claim it, train with the engine, record every epoch, store
+the model. Every write is fenced by (status, attempt) so a reclaimed or duplicate attempt can
+never overwrite the attempt that owns the job."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from service.config import Settings
+from service.datasets import load_arrays
+from service.db import new_id, transaction, utcnow
+from service.engine import Model, fit
+from service.models import EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
+
+log = logging.getLogger("neuronal.worker")
+
+SHUTDOWN = threading.Event()
+TRANSIENT = (OperationalError, InterfaceError)
+
+
+class LostOwnership(Exception):
+    """The job was reclaimed or finished elsewhere; this attempt must stop quietly."""
+
+
+def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
+    """Train `job_id` if it can be claimed; returns what happened, for the logs."""
+    attempt = claim(job_id, worker)
+    if attempt is None:
+        return "skipped"
+    log.info("job %s attempt %d claimed by %s", job_id, attempt, worker)
+    recorder = EpochRecorder(job_id, attempt, settings)
+    try:
+        with Heartbeat(job_id, attempt, settings.heartbeat_seconds):
+            inputs = retrying(lambda: _load_inputs(job_id))
+            model, history = fit(
+                inputs["columns"],
+                inputs["target"],
+                inputs["network"],
+                inputs["training"],
+                task=inputs["task"],
+                features=inputs["features"],
+                on_epoch=recorder,
+                resume=inputs["checkpoint"],
+            )
+    except LostOwnership:
+        return "lost"
+    except ValueError as exc:
+        message = str(exc)
+        retrying(lambda: finish(job_id, attempt, "failed", error=message, code="training_error"))
+        return "failed"
+    return retrying(lambda: _conclude(job_id, attempt, recorder, model, history))
+
+
+def _conclude(
+    job_id: str, attempt: int, recorder: EpochRecorder, model: Model, history: list[dict[str, Any]]
+) -> str:
+    if recorder.outcome == "lost":
+        return "lost"
+    if recorder.outcome == "cancelled":
+        finish(job_id, attempt, "cancelled")
+    elif recorder.outcome == "time_limit":
+        finish(job_id, attempt, "failed", error=recorder.message, code="time_limit")
+    elif recorder.outcome == "handed_back":
+        hand_back(job_id, attempt)
+    else:
+        store_model(job_id, attempt, model, history)
+    return recorder.outcome or "succeeded"
+
+
+def claim(job_id: str, worker: str) -> int | None:
+    """queued → running, attempt + 1; None if the job is not waiting (a redelivery)."""
+    with transaction() as session:
+        now = utcnow()
+        claimed = session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
+            .values(
+                status="running",
+                attempts=TrainingJob.attempts + 1,
+                worker=worker,
+                heartbeat_at=now,
+                started_at=now,
+            )
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return session.scalar(select(TrainingJob.attempts).where(TrainingJob.id == job_id))
+
+
+def _load_inputs(job_id: str) -> dict[str, Any]:
+    with transaction() as session:
+        job = session.get(TrainingJob, job_id)
+        assert job is not None
+        columns, target, features = load_arrays(session, job.dataset_id)
+        checkpoint = session.get(JobCheckpoint, job_id)
+        resumed_epoch = checkpoint.epoch if checkpoint else 0
+        session.execute(
+            delete(EpochMetric).where(
+                EpochMetric.job_id == job_id, EpochMetric.epoch > resumed_epoch
+            )
+        )
+        return {
+            "columns": columns,
+            "target": target,
+            "features": features,
+            "network": job.network,
+            "training": job.training,
+            "task": job.task,
+            "checkpoint": checkpoint.data if checkpoint else None,
+        }
+
+
+def _owned(session: Session, job_id: str, attempt: int, **values: Any) -> None:
+    """Update the job only while this attempt still owns it."""
+    result = session.execute(
+        update(TrainingJob)
+        .where(
+            TrainingJob.id == job_id,
+            TrainingJob.status == "running",
+            TrainingJob.attempts == attempt,
+        )
+        .values(**values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LostOwnership(job_id)
+
+
+class EpochRecorder:
+    """The engine's `on_epoch`: one metrics row, heartbeat, checkpoint on a time budget, and
+    the stop conditions (cancel, deploy shutdown, time limit, lost ownership)."""
+
+    def __init__(self, job_id: str, attempt: int, settings: Settings) -> None:
+        self.job_id = job_id
+        self.attempt = attempt
+        self.settings = settings
+        self.started = time.monotonic()
+        self.last_checkpoint = time.monotonic()
+        self.outcome: str | None = None
+        self.message = ""
+
+    def __call__(self, progress: Any) -> None:
+        row = dict(progress.metrics)
+        checkpoint = self._checkpoint_due(progress)
+        try:
+            cancel = retrying(lambda: self._record(progress.epoch, row, checkpoint))
+        except LostOwnership:
+            self.outcome = "lost"
+            progress.stop()
+            return
+        self._decide_stop(progress, cancel)
+
+    def _checkpoint_due(self, progress: Any) -> bytes | None:
+        due = time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_seconds
+        if not (due or SHUTDOWN.is_set()) or progress.epoch >= progress.epochs:
+            return None
+        self.last_checkpoint = time.monotonic()
+        data: bytes = progress.checkpoint()
+        return data
+
+    def _record(self, epoch: int, row: dict[str, Any], checkpoint: bytes | None) -> bool:
+        with transaction() as session:
+            _owned(
+                session, self.job_id, self.attempt, epoch=epoch, metrics=row, heartbeat_at=utcnow()
+            )
+            session.add(EpochMetric(job_id=self.job_id, **_metric_fields(row)))
+            if checkpoint is not None:
+                session.merge(
+                    JobCheckpoint(
+                        job_id=self.job_id, epoch=epoch, data=checkpoint, updated_at=utcnow()
+                    )
+                )
+            return bool(
+                session.scalar(
+                    select(TrainingJob.cancel_requested).where(TrainingJob.id == self.job_id)
+                )
+            )
+
+    def _decide_stop(self, progress: Any, cancel: bool) -> None:
+        if cancel:
+            self.outcome = "cancelled"
+        elif SHUTDOWN.is_set():
+            self.outcome = "handed_back"
+        elif time.monotonic() - self.started > self.settings.job_time_limit_seconds:
+            self.outcome = "time_limit"
+            self.message = (
+                f"Training passed this server's time limit of "
+                f"{self.settings.job_time_limit_seconds:g} s at epoch {progress.epoch}; "
+                "train for fewer epochs or on fewer rows."
+            )
+        if self.outcome is not None:
+            progress.stop()
+
+
+def _metric_fields(row: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "learning_rate",
+        "seconds",
+    )
+    return {k: row.get(k) for k in keys}
+
+
+def store_model(job_id: str, attempt: int, model: Model, history: list[dict[str, Any]]) -> None:
+    """The model and the job's success, in one transaction."""
+    data = model.to_bytes()
+    with transaction() as session:
+        job = session.get(TrainingJob, job_id)
+        assert job is not None
+        model_id = new_id("mdl")
+        _owned(
+            session,
+            job_id,
+            attempt,
+            status="succeeded",
+            model_id=model_id,
+            finished_at=utcnow(),
+            error=None,
+            error_code=None,
+        )
+        session.add(
+            TrainedModel(
+                id=model_id,
+                tenant_id=job.tenant_id,
+                job_id=job_id,
+                dataset_id=job.dataset_id,
+                task=job.task,
+                network=job.network,
+                training=job.training,
+                features=model.features,
+                classes=model.classes,
+                metrics=final_metrics(history),
+                size_bytes=len(data),
+            )
+        )
+        session.flush()
+        session.add(ModelBlob(model_id=model_id, data=data))
+        session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == job_id))
+
+
+def final_metrics(history: list[dict[str, Any]]) -> dict[str, Any]:
+    if not history:
+        return {}
+    return {**history[-1], "epochs_trained": len(history)}
+
+
+def finish(
+    job_id: str, attempt: int, status: str, *, error: str | None = None, code: str | None = None
+) -> None:
+    with transaction() as session:
+        _owned(
+            session,
+            job_id,
+            attempt,
+            status=status,
+            error=error,
+            error_code=code,
+            finished_at=utcnow(),
+        )
+        session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == job_id))
+
+
+def hand_back(job_id: str, attempt: int) -> None:
+    """Give a running job back to the queue (worker shutting down); its checkpoint stays."""
+    from service.queue import enqueue_training
+
+    with transaction() as session:
+        _owned(session, job_id, attempt, status="queued", worker=None, enqueued_at=utcnow())
+    enqueue_training(job_id)
+
+
+def retrying(action: Any, *, deadline_seconds: float = 300.0) -> Any:
+    """Run `action`, retrying transient database errors with backoff until a deadline."""
+    delay = 0.2
+    give_up = time.monotonic() + deadline_seconds
+    while True:
+        try:
+            return action()
+        except TRANSIENT as exc:
+            if time.monotonic() + delay > give_up:
+                raise
+            log.warning("database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class Heartbeat:
+    """Refreshes the job's heartbeat from a thread, so a long epoch is not taken for a lost
+    worker."""
+
+    def __init__(self, job_id: str, attempt: int, interval: float) -> None:
+        self.job_id, self.attempt, self.interval = job_id, attempt, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{job_id}")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with transaction() as session:
+                    _owned(session, self.job_id, self.attempt, heartbeat_at=utcnow())
+            except LostOwnership:
+                return
+            except Exception as exc:  # the next beat retries; the reaper judges staleness
+                log.warning("heartbeat for %s failed: %s", self.job_id, exc)
