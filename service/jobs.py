@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.config import Settings
@@ -57,8 +58,15 @@ def create_job(
         request_hash=request_hash,
         enqueued_at=utcnow(),
     )
-    session.add(job)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        # a concurrent request with the same Idempotency-Key won the race: answer with its job
+        earlier = _job_for_idempotency_key(session, tenant_id, idempotency_key or "")
+        if earlier is None or earlier.request_hash != request_hash:
+            raise
+        return earlier, False
     return job, True
 
 

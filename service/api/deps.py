@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -19,10 +19,9 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """The request's one transaction: committed after the route returns, before the response;
-    callbacks registered with `after_commit` run once it has committed."""
+    """The request's one transaction, committed after the route returns and before the
+    response is sent (so background tasks only ever see committed rows)."""
     session = session_factory(request.app.state.settings.database_url)()
-    session.info["after_commit"] = []
     try:
         yield session
         session.commit()
@@ -31,12 +30,6 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
-    for callback in session.info["after_commit"]:
-        callback()
-
-
-def after_commit(session: Session, callback: Callable[[], Any]) -> None:
-    session.info["after_commit"].append(callback)
 
 
 def current_tenant(request: Request) -> str:

@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from service import jobs, queue
-from service.api.deps import SessionDep, SettingsDep, TenantDep, after_commit
+from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.db import session_factory
 from service.schemas import JobOut, JobPage, JobRequest, MetricsOut
 
@@ -24,6 +24,7 @@ EVENT_POLL_SECONDS = 0.25
 def create_job(
     body: JobRequest,
     response: Response,
+    background: BackgroundTasks,
     session: SessionDep,
     tenant_id: TenantDep,
     settings: SettingsDep,
@@ -37,9 +38,8 @@ def create_job(
         settings,
         idempotency_key=idempotency_key,
     )
-    if created:
-        job_id = job.id
-        after_commit(session, lambda: queue.enqueue_training(job_id))
+    if created:  # the session commits before the response; the message is sent after it
+        background.add_task(queue.enqueue_training, job.id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return jobs.job_view(job)
 
