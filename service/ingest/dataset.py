@@ -1,0 +1,143 @@
+"""The parsed dataset, the table-level rules every format shares, and the target checks."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from service.engine.targets import infer_task
+from service.ingest.columns import Column
+from service.ingest.errors import DatasetFormatError
+
+
+@dataclass(frozen=True)
+class ParsedDataset:
+    """A validated upload: feature columns in file order, the target, and their summaries.
+
+    Numeric columns are float64 with NaN for missing; categorical columns are numpy unicode
+    arrays with '' for missing. The target has no missing values.
+    """
+
+    format: str
+    columns: dict[str, np.ndarray]
+    target: np.ndarray
+    target_name: str
+    features: list[dict[str, Any]]
+    target_summary: dict[str, Any]
+    n_rows: int
+
+
+@dataclass(frozen=True)
+class TableRules:
+    """The target choice and size limits, checked as soon as a reader knows the shape."""
+
+    target: str | None = None
+    max_rows: int | None = None
+    max_columns: int | None = None
+
+    def check(self, names: list[str], n_rows: int) -> str:
+        """Validate names, limits and the target choice; return the target name."""
+        target_name = self.check_columns(names)
+        self.check_rows(n_rows)
+        return target_name
+
+    def check_columns(self, names: list[str]) -> str:
+        """Validate column names, their count and the target choice; return the target."""
+        for position, name in enumerate(names, start=1):
+            if not name:
+                raise DatasetFormatError(
+                    f"column {position} has no name; give every column a name in the header"
+                )
+        duplicated = [name for name, count in Counter(names).items() if count > 1]
+        if duplicated:
+            raise DatasetFormatError(
+                f"the column name {duplicated[0]!r} appears more than once; "
+                "give every column a distinct name",
+                column=duplicated[0],
+            )
+        if len(names) < 2:
+            raise DatasetFormatError(
+                f"the file has {len(names)} column(s); it needs at least one feature column "
+                "and a target column (is the delimiter a comma?)"
+            )
+        if self.max_columns is not None and len(names) > self.max_columns:
+            raise DatasetFormatError(
+                f"the file has {len(names)} columns, more than the limit of "
+                f"{self.max_columns}; drop columns you do not need"
+            )
+        return self.target_name(names)
+
+    def check_rows(self, n_rows: int) -> None:
+        """Refuse a table with no rows or more rows than the limit."""
+        if n_rows == 0:
+            raise DatasetFormatError("the file has no data rows; add at least one row")
+        if self.max_rows is not None and n_rows > self.max_rows:
+            raise DatasetFormatError(
+                f"the file has more than {self.max_rows} rows, the limit; upload a sample"
+            )
+
+    def target_name(self, names: list[str]) -> str:
+        """Return the chosen target column: the named one, else the last."""
+        if self.target is None:
+            return names[-1]
+        if self.target not in names:
+            shown = ", ".join(repr(name) for name in names[:20])
+            more = ", …" if len(names) > 20 else ""
+            raise DatasetFormatError(
+                f"there is no column named {self.target!r}; choose the target among {shown}{more}",
+                column=self.target,
+            )
+        return self.target
+
+
+def assemble(fmt: str, columns: list[Column], rules: TableRules, first_row: int) -> ParsedDataset:
+    """Split off and check the target, and gather the features into a ParsedDataset."""
+    target_name = rules.target_name([column.name for column in columns])
+    features = [column for column in columns if column.name != target_name]
+    target = next(column for column in columns if column.name == target_name)
+    return ParsedDataset(
+        format=fmt,
+        columns={column.name: column.values for column in features},
+        target=target.values,
+        target_name=target_name,
+        features=[column.summary for column in features],
+        target_summary=summarise_target(target, first_row),
+        n_rows=int(target.values.size),
+    )
+
+
+def summarise_target(target: Column, first_row: int) -> dict[str, Any]:
+    """Refuse missing, infinite or single-class targets; return the target summary."""
+    values, name = target.values, target.name
+    missing = np.isnan(values) if target.kind == "numeric" else values == ""
+    if missing.any():
+        row = first_row + int(np.argmax(missing))
+        raise DatasetFormatError(
+            f"row {row} has no value in target column {name!r}; every row needs a target",
+            row=row,
+            column=name,
+        )
+    task = infer_task(values)
+    summary: dict[str, Any] = {"name": name, "kind": target.kind, "task": task}
+    if task == "classification":
+        classes = np.unique(values)
+        if classes.size < 2:
+            label = _plain(classes[0])
+            raise DatasetFormatError(
+                f"the target {name!r} has only one class ({label!r}); "
+                "a classifier needs at least two",
+                column=name,
+            )
+        summary["classes"] = [_plain(label) for label in classes]
+    summary["missing"] = 0
+    return summary
+
+
+def _plain(label: Any) -> int | float | str:
+    """Return a class label as a plain JSON value: int for whole numbers, else str."""
+    if isinstance(label, np.floating):
+        return int(label) if float(label).is_integer() else float(label)
+    return str(label)

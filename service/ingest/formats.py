@@ -1,0 +1,95 @@
+"""Which reader an upload needs, and the one entry point that parses any of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+from service.ingest.columns import Column
+from service.ingest.csv_reader import FIRST_ROW as CSV_FIRST_ROW
+from service.ingest.csv_reader import read_csv
+from service.ingest.dataset import ParsedDataset, TableRules, assemble
+from service.ingest.errors import DatasetFormatError
+from service.ingest.json_reader import FIRST_ROW as JSON_FIRST_ROW
+from service.ingest.json_reader import read_json
+from service.ingest.npz_reader import FIRST_ROW as NPZ_FIRST_ROW
+from service.ingest.npz_reader import read_npz
+
+Reader = Callable[[Path, TableRules], list[Column]]
+READERS: dict[str, tuple[Reader, int]] = {
+    "csv": (read_csv, CSV_FIRST_ROW),
+    "json": (read_json, JSON_FIRST_ROW),
+    "npz": (read_npz, NPZ_FIRST_ROW),
+}
+EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".npz": "npz"}
+CONTENT_TYPES = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "text/tab-separated-values": "csv",
+    "application/json": "json",
+    "text/json": "json",
+}
+BINARY_TYPES = ("application/octet-stream", "application/zip", "application/x-npz")
+SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")
+ZIP_MAGIC = b"PK\x03\x04"
+SUPPORTED = "upload a .csv with a header row, a .json array of records, or an .npz with X and y"
+HEAD_BYTES = 4096
+
+
+def detect_format(filename: str | None, content_type: str | None, head: bytes) -> str:
+    """Return "csv", "json" or "npz": by extension, then content type, then the first bytes."""
+    suffix = PurePosixPath(filename or "").suffix.lower()
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
+    if suffix in SPREADSHEETS:
+        raise DatasetFormatError(
+            f"spreadsheets ({suffix}) are not accepted; export the sheet "
+            "as CSV (UTF-8) and upload that"
+        )
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media in CONTENT_TYPES:
+        return CONTENT_TYPES[media]
+    if media in BINARY_TYPES and head.startswith(ZIP_MAGIC):
+        return "npz"
+    return _sniff(head)
+
+
+def _sniff(head: bytes) -> str:
+    if head.startswith(ZIP_MAGIC):
+        return "npz"
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text[:1] in (b"[", b"{"):
+        return "json"
+    if not text or b"\0" in head or not _is_text(head):
+        raise DatasetFormatError(f"the file's format is not recognised; {SUPPORTED}")
+    return "csv"
+
+
+def _is_text(head: bytes) -> bool:
+    """Return whether ``head`` is UTF-8, allowing a character cut off at the end."""
+    for cut in range(4):
+        try:
+            head[: len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return True
+    return False
+
+
+def parse_dataset(
+    path: Path,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    target: str | None = None,
+    max_rows: int | None = None,
+    max_columns: int | None = None,
+) -> ParsedDataset:
+    """Parse, validate and summarise an uploaded file; raise DatasetFormatError if unusable."""
+    path = Path(path)
+    with path.open("rb") as stream:
+        head = stream.read(HEAD_BYTES)
+    fmt = detect_format(filename, content_type, head)
+    read, first_row = READERS[fmt]
+    rules = TableRules(target=target, max_rows=max_rows, max_columns=max_columns)
+    return assemble(fmt, read(path, rules), rules, first_row)

@@ -1,0 +1,115 @@
+"""NumPy .npz uploads: ``X`` (n×d numbers), ``y`` (n), optional ``feature_names`` (d)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from service.ingest.columns import Column, numeric_column, text_column
+from service.ingest.dataset import TableRules
+from service.ingest.errors import DatasetFormatError
+
+FIRST_ROW = 1  # rows of X count from 1
+TARGET_NAME = "y"
+HOW = "save it with np.savez(path, X=features, y=target)"
+
+
+def read_npz(path: Path, rules: TableRules) -> list[Column]:
+    """Parse an .npz (pickle disabled) into numeric feature columns and the ``y`` column."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DatasetFormatError(
+            f"the file is not a readable NumPy .npz archive ({error}); {HOW}"
+        ) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DatasetFormatError(f"the file holds a single array, not X and y; {HOW}")
+    with archive:
+        features = _member(archive, "X")
+        target = _member(archive, "y")
+        names = _member(archive, "feature_names") if "feature_names" in archive.files else None
+    features, target = _check_shapes(features, target)
+    n_rows, width = features.shape
+    names_list = _names(names, width)
+    rules.check([*names_list, TARGET_NAME], n_rows)
+    by_column = np.array(features.T, dtype=np.float64, order="C")  # one copy, rows = columns
+    columns = [numeric_column(name, by_column[j], FIRST_ROW) for j, name in enumerate(names_list)]
+    columns.append(_target_column(target))
+    return columns
+
+
+def _member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
+    try:
+        return np.asarray(archive[key])
+    except KeyError:
+        found = ", ".join(repr(name) for name in archive.files[:10]) or "nothing"
+        raise DatasetFormatError(
+            f"the .npz has no {key!r} array (it holds {found}); {HOW}", column=key
+        ) from None
+    except ValueError as error:
+        if "pickle" in str(error) or "bject arrays" in str(error):
+            raise DatasetFormatError(
+                "the .npz holds object arrays, which are refused; save plain numeric/string arrays",
+                column=key,
+            ) from None
+        raise DatasetFormatError(f"the .npz array {key!r} is unreadable ({error}); {HOW}") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
+        raise DatasetFormatError(f"the .npz array {key!r} is unreadable ({error}); {HOW}") from None
+
+
+def _check_shapes(features: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if features.ndim != 2 or features.dtype.kind not in "biuf":
+        raise DatasetFormatError(
+            f"X must be a 2-D array of numbers (rows × features), got {features.ndim}-D "
+            f"{features.dtype}; reshape or convert it before saving",
+            column="X",
+        )
+    if target.ndim == 2 and target.shape[1] == 1:
+        target = target[:, 0]
+    if target.ndim != 1 or target.dtype.kind not in "biufUS":
+        raise DatasetFormatError(
+            f"y must be a 1-D array of numbers or strings, got {target.ndim}-D {target.dtype}",
+            column="y",
+        )
+    if target.shape[0] != features.shape[0]:
+        raise DatasetFormatError(
+            f"X has {features.shape[0]} rows but y has {target.shape[0]} values; "
+            "give y one value per row of X",
+            column="y",
+        )
+    return features, target
+
+
+def _names(names: np.ndarray | None, width: int) -> list[str]:
+    if names is None:
+        return [f"x{j}" for j in range(width)]
+    if names.dtype.kind == "S":
+        names = _decoded(names, "feature_names")
+    if names.ndim != 1 or names.dtype.kind != "U" or names.size != width:
+        raise DatasetFormatError(
+            f"feature_names must be a 1-D string array with one name per column of X "
+            f"({width}), got shape {names.shape} {names.dtype}",
+            column="feature_names",
+        )
+    return [str(name).strip() for name in names]
+
+
+def _target_column(target: np.ndarray) -> Column:
+    if target.dtype.kind == "S":
+        target = _decoded(target, TARGET_NAME)
+    if target.dtype.kind == "U":
+        uniques, codes = np.unique(target, return_inverse=True)
+        return text_column(TARGET_NAME, codes, uniques, FIRST_ROW)
+    return numeric_column(TARGET_NAME, target.astype(np.float64), FIRST_ROW)
+
+
+def _decoded(values: np.ndarray, key: str) -> np.ndarray:
+    try:
+        return np.char.decode(values, "utf-8")
+    except UnicodeDecodeError:
+        raise DatasetFormatError(
+            f"{key} holds bytes that are not UTF-8; save it as a unicode string array",
+            column=key,
+        ) from None
