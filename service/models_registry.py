@@ -103,7 +103,7 @@ def predict(
     """Predictions (and class probabilities) for raw rows or records."""
     rows = _rows_from_request(model, inputs, records)
     try:
-        if model.task == "classification":
+        if model.classes is not None:
             proba = model.predict_proba(rows)
             labels = [model.classes[i] for i in np.argmax(proba, axis=1)]
             return {

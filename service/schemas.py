@@ -8,13 +8,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-NETWORK_EXAMPLE = {
+NETWORK_EXAMPLE: dict[str, Any] = {
     "layers": [{"units": 64, "activation": "relu"}],
     "output_activation": "softmax",
     "loss": "cross_entropy",
     "init": "he",
 }
-TRAINING_EXAMPLE = {
+TRAINING_EXAMPLE: dict[str, Any] = {
     "epochs": 20,
     "batch_size": 32,
     "optimizer": {"name": "adam", "learning_rate": 0.001},
@@ -36,11 +36,11 @@ class JobRequest(Strict):
     task: Literal["classification", "regression"] | None = None
     network: dict[str, Any] = Field(
         description="Hidden layers, output activation, loss and initialisation.",
-        json_schema_extra={"example": NETWORK_EXAMPLE},
+        examples=[NETWORK_EXAMPLE],
     )
     training: dict[str, Any] = Field(
         description="Epochs, batch size, optimizer and the rest of the training config.",
-        json_schema_extra={"example": TRAINING_EXAMPLE},
+        examples=[TRAINING_EXAMPLE],
     )
 
 
