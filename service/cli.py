@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from service.cli_client import register_client_commands
 from service.config import get_settings
 
 app = typer.Typer(help="Neuronal: train neural networks over HTTP.", no_args_is_help=True)
@@ -76,7 +77,10 @@ def serve(
     """Run the API; on the embedded default this also migrates and starts a worker."""
     import uvicorn
 
+    from service.logs import configure_logging, logging_config
+
     settings = get_settings()
+    configure_logging(settings)
     migrate_database()
     start_worker = settings.embedded_broker if with_worker is None else with_worker
     child = subprocess.Popen(worker_command()) if start_worker else None
@@ -89,6 +93,7 @@ def serve(
             workers=workers,
             timeout_graceful_shutdown=10,
             log_level=settings.log_level.lower(),
+            log_config=logging_config(settings),
         )
     finally:
         if child is not None:
@@ -148,6 +153,8 @@ def keys_revoke(key_id: str) -> None:
         raise typer.Exit(1) from exc
     typer.echo(f"revoked {key_id}")
 
+
+register_client_commands(app)
 
 if __name__ == "__main__":
     app()

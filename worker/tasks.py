@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from service.config import get_settings
+from service.logs import log_context
 from service.queue import TRAIN_TASK
 from worker.celery_app import celery
 from worker.training import run_job
@@ -20,4 +21,5 @@ from worker.training import run_job
 )
 def train_job(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
     """Train job `job_id` if it is still waiting for a worker; a no-op otherwise."""
-    return run_job(job_id, worker=str(self.request.hostname), settings=get_settings())
+    with log_context(job_id=job_id, task_id=self.request.id):
+        return run_job(job_id, worker=str(self.request.hostname), settings=get_settings())

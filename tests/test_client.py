@@ -1,0 +1,176 @@
+"""The Python client against a real `neuronal serve` (embedded default), over real HTTP."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from service.client import (
+    AuthenticationError,
+    NeuronalClient,
+    NeuronalError,
+    NotFoundError,
+    ValidationError,
+)
+from tests.stack import Stack
+
+NETWORK = {"layers": [{"units": 16, "activation": "relu"}]}
+TRAINING = {
+    "epochs": 12,
+    "batch_size": 16,
+    "optimizer": {"name": "adam", "learning_rate": 0.01},
+    "seed": 3,
+    "validation_fraction": 0.2,
+}
+
+
+class DropFirst(httpx.BaseTransport):
+    """A real transport that loses the answer to the first request matching `path` after the
+    server has handled it (the connection drops on the way back), or never sends it."""
+
+    def __init__(self, path: str, *, after_sending: bool = True, times: int = 1) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.path, self.after_sending, self.left = path, after_sending, times
+        self.dropped = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.left and request.url.path.endswith(self.path):
+            self.left -= 1
+            self.dropped += 1
+            if not self.after_sending:
+                raise httpx.ConnectError("connection refused (injected)", request=request)
+            self.inner.handle_request(request).read()
+            raise httpx.ReadError("connection reset (injected)", request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture(scope="module")
+def key(embedded_stack: Stack) -> str:
+    return embedded_stack.create_key("client-sdk")
+
+
+@pytest.fixture(scope="module")
+def client(embedded_stack: Stack, key: str) -> Iterator[NeuronalClient]:
+    with NeuronalClient(embedded_stack.url, key, backoff=0.05) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def dataset(client: NeuronalClient, iris_bytes: bytes) -> dict[str, Any]:
+    return dict(client.upload_dataset(iris_bytes, name="iris", target="species"))
+
+
+def test_upload_train_watch_predict_download(
+    client: NeuronalClient, dataset: dict[str, Any]
+) -> None:
+    assert dataset["n_rows"] == 150 and dataset["target"]["name"] == "species"
+    assert client.get_dataset(dataset["id"])["sha256"] == dataset["sha256"]
+    assert dataset["id"] in [d["id"] for d in client.iter_datasets(page_size=1)]
+
+    job = client.create_job(dataset["id"], NETWORK, TRAINING)
+    assert job["status"] in ("queued", "running")
+    seen: list[dict[str, Any]] = []
+    final = client.wait_for_job(job["id"], on_progress=seen.append, timeout=120)
+    assert final["status"] == "succeeded", final
+    assert [row["epoch"] for row in seen] == list(range(1, 13))
+    assert all(row["epochs"] == 12 and "train_loss" in row for row in seen)
+    assert seen[-1]["fraction"] == 1.0
+    assert len(client.get_metrics(job["id"])) == 12
+    assert job["id"] in [j["id"] for j in client.list_jobs(status="succeeded", limit=500)["items"]]
+
+    model_id = final["model_id"]
+    assert model_id and client.get_model(model_id)["job_id"] == job["id"]
+    assert model_id in [m["id"] for m in client.iter_models()]
+    answer = client.predict(model_id, inputs=[[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+    assert answer["predictions"] == ["setosa", "virginica"]
+    assert np.allclose(np.sum(answer["probabilities"], axis=1), 1.0, atol=1e-5)
+    record = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+    by_record = client.predict(model_id, records=[record])
+    assert by_record["predictions"] == ["setosa"]
+
+    with np.load(io.BytesIO(client.download_weights(model_id)), allow_pickle=False) as npz:
+        assert len(npz.files) >= 4
+
+    assert client.health() == {"status": "ok"}
+    assert client.ready()["status"] == "ready"
+
+
+def test_typed_errors_carry_the_problem(
+    embedded_stack: Stack, client: NeuronalClient, dataset: dict[str, Any]
+) -> None:
+    with pytest.raises(NotFoundError) as missing:
+        client.get_job("job_does_not_exist")
+    assert missing.value.status == 404 and missing.value.problem["status"] == 404
+    assert "job_does_not_exist" in missing.value.detail and missing.value.request_id
+
+    bad = {"layers": [{"units": 0, "activation": "relu"}]}
+    with pytest.raises(ValidationError) as invalid:
+        client.create_job(dataset["id"], bad, TRAINING)
+    assert invalid.value.status == 422
+    assert invalid.value.problem["type"].endswith("invalid-input")
+    assert invalid.value.errors and "units" in invalid.value.detail
+
+    for key in (None, "nrl_key_not_a_real_key"):
+        with (
+            NeuronalClient(embedded_stack.url, key) as anonymous,
+            pytest.raises(AuthenticationError) as denied,
+        ):
+            anonymous.list_datasets()
+        assert denied.value.status == 401 and isinstance(denied.value, NeuronalError)
+
+
+def test_a_retried_submission_never_creates_a_second_job(
+    embedded_stack: Stack, iris_bytes: bytes
+) -> None:
+    key = embedded_stack.create_key("client-retry")
+    transport = DropFirst("/v1/jobs")
+    with NeuronalClient(embedded_stack.url, key, backoff=0.05, transport=transport) as client:
+        dataset = client.upload_dataset(iris_bytes, filename="iris.csv")
+        job = client.create_job(dataset["id"], NETWORK, {**TRAINING, "epochs": 2})
+        assert transport.dropped == 1  # the first answer was lost after the server acted
+        jobs = client.list_jobs()["items"]
+        assert [j["id"] for j in jobs] == [job["id"]]
+        again = client.create_job(
+            dataset["id"], NETWORK, {**TRAINING, "epochs": 2}, idempotency_key="same-key"
+        )
+        assert (
+            client.create_job(
+                dataset["id"], NETWORK, {**TRAINING, "epochs": 2}, idempotency_key="same-key"
+            )["id"]
+            == again["id"]
+        )
+        client.wait_for_job(job["id"], timeout=120)
+        client.wait_for_job(again["id"], timeout=120)
+
+
+def test_waiting_falls_back_to_polling_and_still_reports_every_epoch(
+    embedded_stack: Stack, key: str, dataset: dict[str, Any]
+) -> None:
+    transport = DropFirst("/events", after_sending=False, times=100)
+    with NeuronalClient(embedded_stack.url, key, retries=0, transport=transport) as client:
+        job = client.create_job(dataset["id"], NETWORK, {**TRAINING, "epochs": 5})
+        seen: list[int] = []
+        final = client.wait_for_job(
+            job["id"], on_progress=lambda row: seen.append(row["epoch"]), poll_interval=0.1
+        )
+    assert transport.dropped >= 1
+    assert final["status"] == "succeeded" and seen == [1, 2, 3, 4, 5]
+
+
+def test_wait_times_out_and_cancel_stops_the_job(
+    client: NeuronalClient, dataset: dict[str, Any]
+) -> None:
+    long = {**TRAINING, "epochs": 5000, "batch_size": 1}
+    job = client.create_job(dataset["id"], NETWORK, long)
+    with pytest.raises(TimeoutError):
+        client.wait_for_job(job["id"], timeout=0.5)
+    assert client.cancel_job(job["id"])["id"] == job["id"]
+    assert client.wait_for_job(job["id"], timeout=60)["status"] == "cancelled"
