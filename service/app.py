@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from service.api import datasets, jobs, models, ops
+from service.api import dashboard, datasets, jobs, models, ops
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
 from service.config import Settings, get_settings
 from service.keys import KeyVerifier
+from service.logs import configure_logging
 from service.metrics import register_job_collector
 from service.models_registry import ModelCache
 
@@ -26,6 +27,7 @@ JSON_BODY_LIMIT = 32 * 1024 * 1024
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for `settings` (default: read from the environment)."""
     settings = settings or get_settings()
+    configure_logging(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (ops.router, datasets.router, jobs.router, models.router):
         app.include_router(router)
+    app.include_router(dashboard.router)
+    dashboard.mount_static(app)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
         app, include_in_schema=False
     )

@@ -1,4 +1,4 @@
-"""Training job routes: submit, list, read, metrics, live events, cancel."""
+"""Training job routes: submit, list, read, metrics, live events, cancel, curves image."""
 
 from __future__ import annotations
 
@@ -10,17 +10,18 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request,
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from service import jobs, queue
+from service import curves, jobs, queue
 from service.api.deps import SessionDep, SettingsDep, TenantDep
+from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
 from service.db import session_factory
 from service.schemas import JobOut, JobPage, JobRequest, MetricsOut
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=V1_PROBLEMS)
 
 EVENT_POLL_SECONDS = 0.25
 
 
-@router.post("", status_code=202, response_model=JobOut)
+@router.post("", status_code=202, response_model=JobOut, responses=BODY_PROBLEMS)
 def create_job(
     body: JobRequest,
     response: Response,
@@ -67,7 +68,9 @@ def get_metrics(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[
     return {"items": [jobs.metric_view(m) for m in jobs.job_metrics(session, job_id)]}
 
 
-@router.post("/{job_id}/cancel", status_code=202, response_model=JobOut)
+@router.post(
+    "/{job_id}/cancel", status_code=202, response_model=JobOut, responses=problem_responses(409)
+)
 def cancel_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
     """Cancel the job: at once if queued, after the current epoch if running."""
     return jobs.job_view(jobs.cancel_job(session, tenant_id, job_id))
@@ -115,3 +118,14 @@ def _read_job_and_metrics(
         job = jobs.get_job(session, tenant_id, job_id)
         rows = [jobs.metric_view(m) for m in jobs.job_metrics(session, job_id, after_epoch=after)]
         return jobs.job_view(job), rows
+
+
+@router.get(
+    "/{job_id}/curves.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+def job_curves_svg(job_id: str, session: SessionDep, tenant_id: TenantDep) -> Response:
+    """The loss (and accuracy) curves so far, as an SVG image to embed elsewhere."""
+    svg = curves.job_curves(session, tenant_id, job_id)
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})

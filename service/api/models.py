@@ -1,4 +1,4 @@
-"""Model routes: list, read, delete, download weights, predict."""
+"""Model routes: list, read, delete, download weights or ONNX, predict, confusion matrix."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from service import models_registry
+from service import evaluation, models_registry, onnx_export
 from service.api.deps import SessionDep, TenantDep
+from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
 from service.db import session_factory
+from service.metrics import instrument_prediction
 from service.schemas import ModelOut, ModelPage, PredictRequest, PredictResponse
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(
+    prefix="/v1/models", tags=["models"], responses={**V1_PROBLEMS, **problem_responses(409)}
+)
 
 
 @router.get("", response_model=ModelPage)
@@ -55,7 +59,8 @@ def download_weights(model_id: str, session: SessionDep, tenant_id: TenantDep) -
     )
 
 
-@router.post("/{model_id}/predict", response_model=PredictResponse)
+@router.post("/{model_id}/predict", response_model=PredictResponse, responses=BODY_PROBLEMS)
+@instrument_prediction
 def predict(
     model_id: str, body: PredictRequest, request: Request, tenant_id: TenantDep
 ) -> dict[str, Any]:
@@ -65,4 +70,37 @@ def predict(
     if model is None:
         with session_factory(request.app.state.settings.database_url)() as session:
             model = cache.load(session, tenant_id, model_id)
-    return models_registry.predict(model, model_id, body.inputs, body.records)
+    return models_registry.predict(
+        model,
+        model_id,
+        body.inputs,
+        body.records,
+        max_rows=request.app.state.settings.max_predict_rows,
+    )
+
+
+@router.get("/{model_id}/confusion", response_model=evaluation.ConfusionOut)
+def confusion_matrix(
+    model_id: str, request: Request, session: SessionDep, tenant_id: TenantDep
+) -> dict[str, Any]:
+    """A classifier's confusion matrix on the validation rows its job held out."""
+    cache = request.app.state.model_cache
+    return evaluation.model_confusion(cache, session, tenant_id, model_id)
+
+
+@router.get(
+    "/{model_id}/onnx",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def download_onnx(
+    model_id: str, request: Request, session: SessionDep, tenant_id: TenantDep
+) -> Response:
+    """The model as ONNX (opset 17): preprocessing, dense layers and probabilities."""
+    cache = request.app.state.model_cache
+    model = evaluation.cached_model(cache, session, tenant_id, model_id)
+    return Response(
+        onnx_export.export_onnx(model, name=model_id),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{model_id}.onnx"'},
+    )
