@@ -10,8 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db import new_id
-from service.errors import Conflict, InvalidInput, NotFound, field_error
-from service.ingest import DatasetFormatError, decode_dataset, encode_dataset, parse_dataset
+from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, field_error
+from service.ingest import (
+    DatasetFormatError,
+    DatasetTooLarge,
+    decode_dataset,
+    encode_dataset,
+    parse_dataset,
+)
 from service.models import Dataset, DatasetBlob, TrainingJob
 from service.pagination import Page, paginate
 
@@ -29,6 +35,7 @@ def create_dataset(
     sha256: str,
     max_rows: int,
     max_columns: int,
+    max_bytes: int | None = None,
 ) -> Dataset:
     """Parse the uploaded file at `path` and store it for `tenant_id`."""
     try:
@@ -39,7 +46,10 @@ def create_dataset(
             target=target,
             max_rows=max_rows,
             max_columns=max_columns,
+            max_bytes=max_bytes,
         )
+    except DatasetTooLarge as exc:
+        raise PayloadTooLarge(str(exc), errors=[_format_error_entry(exc)]) from exc
     except DatasetFormatError as exc:
         raise InvalidInput(str(exc), errors=[_format_error_entry(exc)]) from exc
     dataset = Dataset(

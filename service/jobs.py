@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,12 +15,14 @@ from service.config import Settings
 from service.datasets import get_dataset
 from service.db import new_id, utcnow
 from service.engine import SpecError, validate_spec
-from service.errors import Conflict, InvalidInput, NotFound, field_error
-from service.models import EpochMetric, TrainingJob
+from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
+from service.models import EpochMetric, Tenant, TrainingJob
 from service.pagination import Page, paginate
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
+ACTIVE = ("queued", "running")
+ACTIVE_JOBS_RETRY_SECONDS = 30
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
@@ -45,6 +47,7 @@ def create_job(
                 )
             return earlier, False
     task, network, training = validate_job_request(session, tenant_id, request, settings)
+    _check_active_jobs(session, tenant_id, settings.max_running_jobs_per_tenant)
     job = TrainingJob(
         id=new_id("job"),
         tenant_id=tenant_id,
@@ -68,6 +71,28 @@ def create_job(
             raise
         return earlier, False
     return job, True
+
+
+def _check_active_jobs(session: Session, tenant_id: str, limit: int) -> None:
+    """Refuse a new job while the tenant already has `limit` queued or running ones.
+
+    Locking the tenant's row first serialises concurrent submissions of one tenant on
+    PostgreSQL, so two requests cannot both take the last slot. SQLite ignores the lock: on
+    the single-host embedded default two simultaneous submissions may both get the last slot.
+    """
+    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+    active = session.scalar(
+        select(func.count())
+        .select_from(TrainingJob)
+        .where(TrainingJob.tenant_id == tenant_id, TrainingJob.status.in_(ACTIVE))
+    )
+    if active is not None and active >= limit:
+        raise TooManyRequests(
+            f"You already have {active} queued or running jobs, this server's limit per tenant "
+            "(NEURONAL_MAX_RUNNING_JOBS_PER_TENANT); wait for one to finish or cancel one "
+            "(POST /v1/jobs/{id}/cancel), then submit again.",
+            retry_after=ACTIVE_JOBS_RETRY_SECONDS,
+        )
 
 
 def validate_job_request(

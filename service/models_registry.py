@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -15,6 +16,12 @@ from service.engine import InputError, Model
 from service.errors import Conflict, InvalidInput, NotFound, field_error
 from service.models import ModelBlob, TrainedModel
 from service.pagination import Page, paginate
+
+log = logging.getLogger("neuronal.models")
+FLOAT_MAX = float(np.finfo(np.float64).max)
+NAN_CELL = "is NaN, which is not valid JSON; send null for a missing value"
+HUGE_CELL = "is too large to be a number here; send a value within ±1.8e308"
+BOOL_CELL = "not a number; this feature is numeric"
 
 
 def get_model(session: Session, tenant_id: str, model_id: str) -> TrainedModel:
@@ -78,10 +85,18 @@ class ModelCache:
         return entry[1]
 
     def load(self, session: Session, tenant_id: str, model_id: str) -> Model:
+        """Load and remember a model. Stored bytes that are not a valid Neuronal model (a
+        corrupt or tampered blob, pickled arrays) are refused without running anything, as a
+        409: the model exists but is in no state to predict, and the caller can delete it and
+        train again."""
         try:
             model = Model.from_bytes(model_bytes(session, tenant_id, model_id))
         except ValueError as exc:
-            raise Conflict(f"Model {model_id!r} cannot be loaded: {exc}") from exc
+            log.warning("model %s refused on load: %s", model_id, exc)
+            raise Conflict(
+                f"Model {model_id!r} cannot be loaded: {exc} Delete it "
+                f"(DELETE /v1/models/{model_id}) and train it again."
+            ) from exc
         with self._lock:
             self._entries[model_id] = (tenant_id, model, time.monotonic() + self.ttl)
             self._entries.move_to_end(model_id)
@@ -99,12 +114,16 @@ def predict(
     model_id: str,
     inputs: list[list[Any]] | None,
     records: list[dict[str, Any]] | None,
+    *,
+    max_rows: int | None = None,
 ) -> dict[str, Any]:
-    """Predictions (and class probabilities) for raw rows or records."""
-    rows = _rows_from_request(model, inputs, records)
+    """Predictions (and class probabilities) for raw rows or records, at most `max_rows`."""
+    key = "inputs" if inputs is not None else "records"
+    rows = _rows_from_request(model, inputs, records, max_rows)
     try:
         if model.classes is not None:
             proba = model.predict_proba(rows)
+            _check_finite_outputs(proba, key)
             labels = [model.classes[i] for i in np.argmax(proba, axis=1)]
             return {
                 "model_id": model_id,
@@ -112,9 +131,11 @@ def predict(
                 "probabilities": proba.tolist(),
                 "classes": list(model.classes),
             }
-        return {"model_id": model_id, "predictions": np.asarray(model.predict(rows)).tolist()}
+        values = np.asarray(model.predict(rows), dtype=np.float64)
+        _check_finite_outputs(values, key)
+        return {"model_id": model_id, "predictions": values.tolist()}
     except InputError as exc:
-        loc: list[str | int] = ["body", "inputs" if inputs is not None else "records"]
+        loc: list[str | int] = ["body", key]
         if exc.row is not None:
             loc.append(exc.row)
         if exc.feature is not None:
@@ -123,28 +144,34 @@ def predict(
 
 
 def _rows_from_request(
-    model: Model, inputs: list[list[Any]] | None, records: list[dict[str, Any]] | None
+    model: Model,
+    inputs: list[list[Any]] | None,
+    records: list[dict[str, Any]] | None,
+    max_rows: int | None,
 ) -> Any:
     if (inputs is None) == (records is None):
         raise InvalidInput(
             'Send exactly one of "inputs" (rows of values) or "records" (objects by feature).',
             errors=[field_error("body", "exactly one of inputs or records")],
         )
+    key = "inputs" if inputs is not None else "records"
+    count = len(inputs if inputs is not None else records or [])
+    if not count:
+        raise InvalidInput(
+            f"{key} is empty; send at least one row.",
+            errors=[field_error(["body", key], "empty")],
+        )
+    if max_rows is not None and count > max_rows:
+        raise InvalidInput(
+            f"{key} has {count:,} rows, over this server's limit of {max_rows:,} per request "
+            "(NEURONAL_MAX_PREDICT_ROWS); split them across several requests.",
+            errors=[field_error(["body", key], f"at most {max_rows} rows")],
+        )
     if inputs is not None:
-        if not inputs:
-            raise InvalidInput(
-                "inputs is empty; send at least one row.",
-                errors=[field_error("body.inputs", "empty")],
-            )
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for r in inputs for v in r):
-            return np.asarray(inputs, dtype=np.float64) if _rectangular(inputs) else inputs
+        if _scan_cells(model, inputs, key) and _rectangular(inputs):
+            return np.asarray(inputs, dtype=np.float64)
         return inputs
     assert records is not None
-    if not records:
-        raise InvalidInput(
-            "records is empty; send at least one record.",
-            errors=[field_error("body.records", "empty")],
-        )
     names = model.feature_names
     known = set(names)
     for i, record in enumerate(records):
@@ -155,7 +182,46 @@ def _rows_from_request(
                 f"{', '.join(names)}.",
                 errors=[field_error(["body", "records", i, unknown[0]], "unknown feature")],
             )
-    return [[record.get(name) for name in names] for record in records]
+    rows = [[record.get(name) for name in names] for record in records]
+    _scan_cells(model, rows, key)
+    return rows
+
+
+def _scan_cells(model: Model, rows: list[list[Any]], key: str) -> bool:
+    """Refuse cells no preprocessing can fix: NaN (not valid JSON, though Python's parser
+    accepts the literal), booleans for numeric features, integers beyond float range.
+    Returns whether every cell is a plain number."""
+    names, kinds = model.feature_names, model.preprocessor.kinds
+    plain = True
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            kind = type(value)
+            if kind is float and value != value:
+                _bad_cell(i, j, names, key, NAN_CELL)
+            elif kind is int and not -FLOAT_MAX <= value <= FLOAT_MAX:
+                _bad_cell(i, j, names, key, HUGE_CELL)
+            elif kind is not int and kind is not float:
+                plain = False
+                if kind is bool and j < len(kinds) and kinds[j] == "numeric":
+                    _bad_cell(i, j, names, key, f"is {str(value).lower()}, {BOOL_CELL}")
+    return plain
+
+
+def _bad_cell(row: int, column: int, names: list[str], key: str, problem: str) -> None:
+    feature = names[column] if column < len(names) else f"#{column}"
+    message = f"Row {row}, feature {feature!r} {problem}."
+    raise InvalidInput(message, errors=[field_error(["body", key, row, feature], message)])
+
+
+def _check_finite_outputs(outputs: np.ndarray, key: str) -> None:
+    bad = ~np.isfinite(outputs.reshape(len(outputs), -1)).all(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        message = (
+            f"Row {row} gives no finite prediction: its values are too far outside the range "
+            "the model was trained on; check their units and scale."
+        )
+        raise InvalidInput(message, errors=[field_error(["body", key, row], message)])
 
 
 def _rectangular(rows: list[list[Any]]) -> bool:

@@ -147,10 +147,17 @@ class PredictResponse(BaseModel):
     classes: list[Any] | None = None
 
 
+class ProblemError(BaseModel):
+    loc: list[str | int] = Field(description="Where: e.g. body, network, layers, 0, units.")
+    msg: str
+
+
 class Problem(BaseModel):
+    """RFC 9457 problem details, the body of every error (`application/problem+json`)."""
+
     type: str
     title: str
     status: int
-    detail: str
-    errors: list[dict[str, Any]] | None = None
+    detail: str = Field(description="What was wrong and how to fix it.")
+    errors: list[ProblemError] | None = None
     request_id: str | None = None

@@ -14,10 +14,11 @@ from starlette.datastructures import UploadFile
 from service import datasets
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.middleware import BodyTooLarge
+from service.api.problems import V1_PROBLEMS, problem_responses
 from service.errors import BadRequest, InvalidInput, PayloadTooLarge, field_error
 from service.schemas import DatasetOut, DatasetPage
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=V1_PROBLEMS)
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -39,7 +40,13 @@ UPLOAD_BODY = {
 }
 
 
-@router.post("", status_code=201, response_model=DatasetOut, openapi_extra=UPLOAD_BODY)
+@router.post(
+    "",
+    status_code=201,
+    response_model=DatasetOut,
+    openapi_extra=UPLOAD_BODY,
+    responses=problem_responses(400, 413, 415),
+)
 async def upload_dataset(
     request: Request, session: SessionDep, tenant_id: TenantDep, settings: SettingsDep
 ) -> dict[str, Any]:
@@ -68,6 +75,7 @@ async def upload_dataset(
             sha256=digest,
             max_rows=settings.max_dataset_rows,
             max_columns=settings.max_dataset_columns,
+            max_bytes=settings.max_upload_bytes,
         )
     await form.close()
     return datasets.dataset_view(dataset)
@@ -122,7 +130,9 @@ def get_dataset(dataset_id: str, session: SessionDep, tenant_id: TenantDep) -> d
     return datasets.dataset_view(datasets.get_dataset(session, tenant_id, dataset_id))
 
 
-@router.delete("/{dataset_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/{dataset_id}", status_code=204, response_class=Response, responses=problem_responses(409)
+)
 def delete_dataset(dataset_id: str, session: SessionDep, tenant_id: TenantDep) -> Response:
     datasets.delete_dataset(session, tenant_id, dataset_id)
     return Response(status_code=204)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -10,7 +11,11 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.db import session_factory
-from service.errors import Unauthorized
+from service.errors import TooManyRequests, Unauthorized
+from service.logs import bind_log_fields
+from service.ratelimit import RateLimiter
+
+_LIMITER_LOCK = threading.Lock()
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -33,7 +38,8 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 def current_tenant(request: Request) -> str:
-    """The tenant id behind the request's bearer key (401 otherwise)."""
+    """The tenant id behind the request's bearer key (401 otherwise), within its request
+    rate (429 with Retry-After otherwise)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -48,7 +54,28 @@ def current_tenant(request: Request) -> str:
         finally:
             session.close()
     request.state.tenant_id = tenant_id
+    bind_log_fields(tenant_id=tenant_id)
+    wait = _rate_limiter(request).acquire(tenant_id)
+    if wait:
+        limit = request.app.state.settings.rate_limit_per_minute
+        raise TooManyRequests(
+            f"Your tenant is over this server's limit of {limit:,} requests a minute; "
+            f"retry in {wait} s, or spread requests out.",
+            retry_after=wait,
+        )
     return tenant_id
+
+
+def _rate_limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        with _LIMITER_LOCK:
+            limiter = getattr(state, "rate_limiter", None)
+            if limiter is None:
+                limiter = RateLimiter(state.settings.rate_limit_per_minute)
+                state.rate_limiter = limiter
+    return limiter
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -9,6 +9,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.logs import log_context
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -31,7 +33,8 @@ class RequestIdMiddleware:
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        with log_context(request_id=request_id):
+            await self.app(scope, receive, send_with_id)
 
 
 class BodyTooLarge(Exception):
@@ -41,7 +44,10 @@ class BodyTooLarge(Exception):
 class BodyLimitMiddleware:
     """Answer 413 once a body passes its limit, whether or not Content-Length was sent.
 
-    Uploads (`/v1/datasets`) get `upload_limit`; every other body gets `body_limit`.
+    Uploads (`/v1/datasets`) get `upload_limit`; every other body gets `body_limit`. Whatever
+    the application makes of a body cut short (FastAPI's JSON parser turns it into a 400), the
+    caller gets the 413. Compressed bodies (`Content-Encoding`) answer 415: they are never
+    inflated, so a small request can never expand past the limit.
     """
 
     def __init__(self, app: ASGIApp, *, upload_limit: int, body_limit: int) -> None:
@@ -53,52 +59,87 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = (
-            self.upload_limit if scope["path"].rstrip("/") == "/v1/datasets" else self.body_limit
-        )
+        upload = scope["path"].rstrip("/") == "/v1/datasets"
+        limit = self.upload_limit if upload else self.body_limit
+        encoding = (_header(scope, b"content-encoding") or "identity").strip().lower()
+        if encoding != "identity":
+            await _send_problem(scope, send, 415, _encoding_detail(encoding))
+            return
         declared = _header(scope, b"content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            await _send_413(scope, send, limit)
+            await _send_problem(scope, send, 413, _too_large_detail(limit, upload))
             return
         received = 0
-        started = False
+        exceeded = started = passing = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    exceeded = True
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
+        async def guarded_send(message: Message) -> None:
+            nonlocal started, passing
             if message["type"] == "http.response.start":
                 started = True
-            await send(message)
+                passing = not exceeded or message["status"] == 413
+                if not passing:
+                    await _send_problem(scope, send, 413, _too_large_detail(limit, upload))
+            if passing:
+                await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
             if not started:
-                await _send_413(scope, send, limit)
+                await _send_problem(scope, send, 413, _too_large_detail(limit, upload))
 
 
-async def _send_413(scope: Scope, send: Send, limit: int) -> None:
+def _too_large_detail(limit: int, upload: bool) -> str:
+    if upload:
+        return (
+            f"The upload is over this server's limit of {limit:,} bytes "
+            "(NEURONAL_MAX_UPLOAD_BYTES); send a smaller file or a sample of the rows."
+        )
+    return (
+        f"The request body is over this server's limit of {limit:,} bytes for JSON requests; "
+        "send fewer rows per request."
+    )
+
+
+def _encoding_detail(encoding: str) -> str:
+    return (
+        f"Content-Encoding {encoding!r} is not accepted; send the body uncompressed "
+        "(compressed request bodies are never inflated here)."
+    )
+
+
+_TITLES = {
+    413: ("Content Too Large", "payload-too-large"),
+    415: ("Unsupported Media Type", "unsupported-media-type"),
+}
+
+
+async def _send_problem(scope: Scope, send: Send, status: int, detail: str) -> None:
+    title, slug = _TITLES[status]
     body: dict[str, Any] = {
-        "type": "https://neuronal.dev/problems/payload-too-large",
-        "title": "Content Too Large",
-        "status": 413,
-        "detail": f"The request body is over this server's limit of {limit:,} bytes; "
-        "send a smaller file or raise NEURONAL_MAX_UPLOAD_BYTES.",
+        "type": f"https://neuronal.dev/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
         "request_id": scope.get("state", {}).get("request_id"),
     }
     payload = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(payload)).encode()),

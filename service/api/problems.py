@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,10 +14,57 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from service.errors import NeuronalError
+from service.schemas import Problem
 
 log = logging.getLogger("neuronal.api")
 
 PROBLEM_TYPE = "https://neuronal.dev/problems/"
+PROBLEM_DESCRIPTIONS = {
+    400: "The body could not be read (not UTF-8 JSON, or broken multipart).",
+    401: "The API key is missing, malformed, unknown or revoked (see WWW-Authenticate).",
+    404: "There is no such resource for your tenant.",
+    409: "The resource is in a state that forbids this.",
+    413: "The body is over this server's size limit.",
+    415: "Compressed request bodies (Content-Encoding) are refused; send them uncompressed.",
+    422: "The input is invalid; `detail` says how to fix it and `errors` names each field.",
+    429: "Over your tenant's request rate or job limit; retry after Retry-After seconds.",
+    503: "The database is unreachable; retry after Retry-After seconds.",
+}
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its `$defs` references replaced by the definitions themselves."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+PROBLEM_SCHEMA = _inlined(Problem.model_json_schema())
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the problem+json answers a route can give."""
+    return {
+        status: {
+            "description": PROBLEM_DESCRIPTIONS[status],
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
+V1_PROBLEMS = problem_responses(401, 404, 422, 429, 503)
+BODY_PROBLEMS = problem_responses(400, 413, 415)
 
 
 def problem_response(
@@ -70,7 +118,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."
-    title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "HTTP error")
+    if exc.status_code == 400:  # FastAPI could not read the body (e.g. it is not UTF-8)
+        detail = f"{detail.rstrip('.')}; send UTF-8 JSON with Content-Type: application/json."
+    title = _status_phrase(exc.status_code)
     return problem_response(
         request,
         exc.status_code,
@@ -79,6 +129,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         slug=f"http-{exc.status_code}",
         headers=getattr(exc, "headers", None),
     )
+
+
+def _status_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:

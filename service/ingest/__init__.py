@@ -9,11 +9,12 @@ and column where it can.
 
 from service.ingest.codec import decode_dataset, encode_dataset
 from service.ingest.dataset import ParsedDataset
-from service.ingest.errors import DatasetFormatError
+from service.ingest.errors import DatasetFormatError, DatasetTooLarge
 from service.ingest.formats import detect_format, parse_dataset
 
 __all__ = [
     "DatasetFormatError",
+    "DatasetTooLarge",
     "ParsedDataset",
     "decode_dataset",
     "detect_format",

@@ -37,6 +37,7 @@ class TableRules:
     target: str | None = None
     max_rows: int | None = None
     max_columns: int | None = None
+    max_bytes: int | None = None
 
     def check(self, names: list[str], n_rows: int) -> str:
         """Validate names, limits and the target choice; return the target name."""

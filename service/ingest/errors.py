@@ -15,3 +15,7 @@ class DatasetFormatError(ValueError):
         super().__init__(message)
         self.row = row
         self.column = column
+
+
+class DatasetTooLarge(DatasetFormatError):
+    """An upload that is over the size limit once decompressed (an .npz saved compressed)."""

@@ -34,6 +34,13 @@ SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")
 ZIP_MAGIC = b"PK\x03\x04"
 SUPPORTED = "upload a .csv with a header row, a .json array of records, or an .npz with X and y"
 HEAD_BYTES = 4096
+# Compressed files are refused rather than inflated, so no upload expands past the size limit.
+COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
 
 
 def detect_format(filename: str | None, content_type: str | None, head: bytes) -> str:
@@ -52,6 +59,15 @@ def detect_format(filename: str | None, content_type: str | None, head: bytes) -
     if media in BINARY_TYPES and head.startswith(ZIP_MAGIC):
         return "npz"
     return _sniff(head)
+
+
+def _refuse_compressed(head: bytes) -> None:
+    for magic, name in COMPRESSED:
+        if head.startswith(magic) and (name != "bzip2" or head[4:10] == b"1AY&SY"):
+            raise DatasetFormatError(
+                f"the file is {name}-compressed, and compressed uploads are not accepted; "
+                f"decompress it and {SUPPORTED}"
+            )
 
 
 def _sniff(head: bytes) -> str:
@@ -84,12 +100,16 @@ def parse_dataset(
     target: str | None = None,
     max_rows: int | None = None,
     max_columns: int | None = None,
+    max_bytes: int | None = None,
 ) -> ParsedDataset:
     """Parse, validate and summarise an uploaded file; raise DatasetFormatError if unusable."""
     path = Path(path)
     with path.open("rb") as stream:
         head = stream.read(HEAD_BYTES)
+    _refuse_compressed(head)
     fmt = detect_format(filename, content_type, head)
     read, first_row = READERS[fmt]
-    rules = TableRules(target=target, max_rows=max_rows, max_columns=max_columns)
+    rules = TableRules(
+        target=target, max_rows=max_rows, max_columns=max_columns, max_bytes=max_bytes
+    )
     return assemble(fmt, read(path, rules), rules, first_row)

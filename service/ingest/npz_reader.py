@@ -9,7 +9,7 @@ import numpy as np
 
 from service.ingest.columns import Column, numeric_column, text_column
 from service.ingest.dataset import TableRules
-from service.ingest.errors import DatasetFormatError
+from service.ingest.errors import DatasetFormatError, DatasetTooLarge
 
 FIRST_ROW = 1  # rows of X count from 1
 TARGET_NAME = "y"
@@ -18,6 +18,7 @@ HOW = "save it with np.savez(path, X=features, y=target)"
 
 def read_npz(path: Path, rules: TableRules) -> list[Column]:
     """Parse an .npz (pickle disabled) into numeric feature columns and the ``y`` column."""
+    _check_expanded_size(path, rules.max_bytes)
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
@@ -38,6 +39,27 @@ def read_npz(path: Path, rules: TableRules) -> list[Column]:
     columns = [numeric_column(name, by_column[j], FIRST_ROW) for j, name in enumerate(names_list)]
     columns.append(_target_column(target))
     return columns
+
+
+def _check_expanded_size(path: Path, limit: int | None) -> None:
+    """Refuse an archive whose members decompress past `limit` bytes, before inflating any.
+
+    zipfile never yields more than a member's declared size, so the declared sizes bound
+    what loading can allocate: a small compressed upload cannot expand into gigabytes.
+    """
+    if limit is None:
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(member.file_size for member in archive.infolist())
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError):
+        return  # not a readable zip: np.load reports it below
+    if expanded > limit:
+        raise DatasetTooLarge(
+            f"the .npz expands to {expanded:,} bytes when decompressed, over this server's "
+            f"upload limit of {limit:,} bytes; save fewer rows, or save it uncompressed "
+            "with np.savez and stay under the limit"
+        )
 
 
 def _member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
