@@ -12,6 +12,7 @@ from celery import Celery, signals
 
 from service.config import get_settings
 from service.db import dispose_engines
+from service.logs import configure_logging
 from service.queue import QUEUE, broker_options
 
 log = logging.getLogger("neuronal.worker")
@@ -37,6 +38,12 @@ def create_celery() -> Celery:
 
 
 celery = create_celery()
+
+
+@signals.setup_logging.connect
+def _json_logs(loglevel: int | str | None = None, **_: object) -> None:
+    """Celery leaves logging alone when this signal has a receiver: one JSON format for all."""
+    configure_logging(get_settings(), loglevel)
 
 
 @signals.worker_process_init.connect

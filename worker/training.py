@@ -17,6 +17,7 @@ from service.config import Settings
 from service.datasets import load_arrays
 from service.db import new_id, transaction, utcnow
 from service.engine import Model, fit
+from service.logs import bind_log_fields
 from service.models import EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
 
 log = logging.getLogger("neuronal.worker")
@@ -34,6 +35,7 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
     attempt = claim(job_id, worker)
     if attempt is None:
         return "skipped"
+    bind_log_fields(job_id=job_id, attempt=attempt)
     log.info("job %s attempt %d claimed by %s", job_id, attempt, worker)
     recorder = EpochRecorder(job_id, attempt, settings)
     try:
@@ -183,11 +185,14 @@ class EpochRecorder:
             )
 
     def _decide_stop(self, progress: Any, cancel: bool) -> None:
+        # After the last epoch a finished model is stored whatever else happened meanwhile:
+        # handing it back would retrain it, failing it on time would throw it away.
+        more_to_do = progress.epoch < progress.epochs
         if cancel:
             self.outcome = "cancelled"
-        elif SHUTDOWN.is_set():
+        elif SHUTDOWN.is_set() and more_to_do:
             self.outcome = "handed_back"
-        elif time.monotonic() - self.started > self.settings.job_time_limit_seconds:
+        elif more_to_do and time.monotonic() - self.started > self.settings.job_time_limit_seconds:
             self.outcome = "time_limit"
             self.message = (
                 f"Training passed this server's time limit of "
