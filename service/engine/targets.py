@@ -75,8 +75,9 @@ def regression_targets(y: Any) -> np.ndarray:
             try:
                 [float(x) for x in v]
             except (TypeError, ValueError):
+                shown = v[0] if len(v) == 1 else v
                 raise InputError(
-                    f"Row {r} of the target, {v!r}, is not a number; a regression target "
+                    f"Row {r} of the target, {shown!r}, is not a number; a regression target "
                     "must be numeric (or set task to classification).",
                     row=r,
                     feature="target",

@@ -1,0 +1,169 @@
+"""A trained model: preprocessing, weights and the label encoding, with prediction and storage.
+
+Attributes: `task`; `classes` (original labels, classification only); `features` (one dict
+per raw column: `name`, `kind`, and for categorical ones `categories` and
+`missing_indicator`); `feature_names`; `network`/`training` (the normalized specs);
+`n_inputs` (width after one-hot encoding); `layers`, a list of `(W, b, activation)` with `W`
+`(fan_in, fan_out)`; and the numeric preprocessing `mean`, `scale`, `offset` and `fill`, each
+`(n_numeric,)`: a numeric value `x` enters the network as `x * scale + offset`, a missing one
+as `fill` (see `preprocessing.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .data import NUMERIC, _check_finite, read_table
+from .errors import InputError
+from .network import predict_forward
+from .preprocessing import Preprocessor
+from .serialization import pack, unpack
+from .spec import validate_spec
+from .targets import decode_labels
+
+FORMAT = "neuronal-model"
+CORRUPT = "The stored model is corrupt or not a Neuronal model"
+
+
+class Model:
+    """Predicts from raw feature rows with the preprocessing learned at training time."""
+
+    def __init__(self, *, task, classes, preprocessor, layers, network, training) -> None:
+        self.task: str = task
+        self.classes: list | None = list(classes) if classes is not None else None
+        self.preprocessor: Preprocessor = preprocessor
+        self.features: list[dict[str, Any]] = preprocessor.metadata()
+        self.feature_names: list[str] = list(preprocessor.names)
+        self.network: dict = network
+        self.training: dict = training
+        self.layers: list[tuple[np.ndarray, np.ndarray, str]] = list(layers)
+        self.n_inputs: int = preprocessor.n_inputs
+        self.mean, self.scale = preprocessor.mean, preprocessor.scale
+        self.offset, self.fill = preprocessor.offset, preprocessor.fill
+        self.dtype = self.layers[0][0].dtype
+        self.n_outputs = self.layers[-1][0].shape[1]
+        self._all_numeric = all(kind == NUMERIC for kind in preprocessor.kinds)
+        self._labels = np.empty(0)
+        if self.classes is not None:
+            self._labels = decode_labels(self.classes, np.arange(len(self.classes)))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels `(n,)` in their original type, or regression values `(n,)`/`(n, k)`."""
+        if self.task == "classification":
+            proba = self.predict_proba(X)
+            return self._labels[np.argmax(proba, axis=1)]
+        out = predict_forward(self.layers, self._inputs(X)).astype(np.float64)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities `(n, n_classes)`, columns in the order of `classes`."""
+        if self.task != "classification":
+            raise ValueError("predict_proba is only for classification models; use predict.")
+        out = predict_forward(self.layers, self._inputs(X))
+        if self.layers[-1][2] == "softmax":
+            return out.astype(np.float64)
+        if out.shape[1] == 1:
+            p = out[:, 0].astype(np.float64)
+            return np.stack([1.0 - p, p], axis=1)
+        out = out.astype(np.float64)
+        total = out.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, out / total, 1.0 / out.shape[1])
+
+    def _inputs(self, X: Any) -> np.ndarray:
+        """Raw rows → network inputs `(n, n_inputs)` in the weights' dtype."""
+        if self._all_numeric and not isinstance(X, dict):
+            try:
+                raw = np.asarray(X, dtype=np.float64)
+            except (TypeError, ValueError):
+                raw = None
+            if raw is not None and raw.ndim in (1, 2) and raw.size:
+                return self._numeric_inputs(raw if raw.ndim == 2 else raw[None, :])
+        if isinstance(X, list | tuple) and X and not isinstance(X[0], list | tuple | dict):
+            X = [X]  # one flat row
+        table = read_table(X, self.features, fixed=True)
+        return self.preprocessor.transform(table, dtype=self.dtype)
+
+    def _numeric_inputs(self, raw: np.ndarray) -> np.ndarray:
+        if raw.shape[1] != len(self.feature_names):
+            raise InputError(
+                f"Each row has {raw.shape[1]} values but the model has "
+                f"{len(self.feature_names)} features; send one value per feature, in order.",
+                row=0,
+            )
+        x = raw * self.scale
+        x += self.offset
+        missing = np.isnan(x)
+        if missing.any():
+            _check_finite(raw, self.feature_names)
+            x = np.where(missing, self.fill, x)
+        elif not np.isfinite(x).all():
+            _check_finite(raw, self.feature_names)
+        return x.astype(self.dtype, copy=False)
+
+    def to_bytes(self) -> bytes:
+        """Serialise to `.npz` bytes: `W0, b0, …`, `mean`, `scale`, `offset`, JSON metadata."""
+        arrays = dict(self.preprocessor.arrays())
+        for i, (W, b, _) in enumerate(self.layers):
+            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+        meta = {
+            "format": FORMAT,
+            "version": 1,
+            "task": self.task,
+            "classes": self.classes,
+            "features": self.features,
+            "network": self.network,
+            "training": self.training,
+            "activations": [name for _, _, name in self.layers],
+        }
+        return pack(arrays, meta)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Model:
+        """Load what `to_bytes` wrote; anything else raises `ValueError`, never runs code."""
+        try:
+            arrays, meta = unpack(data, CORRUPT)
+            return cls._restore(arrays, meta)
+        except ValueError as e:
+            if str(e).startswith(CORRUPT):
+                raise
+            raise ValueError(f"{CORRUPT}: {e}") from None
+        except (KeyError, TypeError, IndexError, AttributeError, AssertionError) as e:
+            raise ValueError(f"{CORRUPT}: missing or malformed entry ({e!r}).") from None
+
+    @classmethod
+    def _restore(cls, arrays: dict[str, np.ndarray], meta: dict) -> Model:
+        if meta.get("format") != FORMAT or meta.get("version") != 1:
+            raise ValueError("it does not carry the Neuronal model format marker")
+        task, classes = meta["task"], meta["classes"]
+        prep = Preprocessor.restore(meta["features"], arrays)
+        n_numeric = sum(f["kind"] == NUMERIC for f in meta["features"])
+        for name in ("mean", "scale", "offset"):
+            if arrays[name].shape != (n_numeric,) or arrays[name].dtype != np.float64:
+                raise ValueError(f"preprocessing array {name!r} has the wrong shape or type")
+        n_classes = len(classes) if task == "classification" else None
+        network, training = validate_spec(
+            meta["network"], meta["training"], task=task, n_features=len(prep.names),
+            n_classes=n_classes,
+        )  # fmt: skip
+        names = meta["activations"]
+        expected = [layer["activation"] for layer in network["layers"]]
+        if names != [*expected, network["output_activation"]]:
+            raise ValueError("the layer activations do not match the network spec")
+        layers, fan_in = [], prep.n_inputs
+        for i, name in enumerate(names):
+            W, b = arrays[f"W{i}"], arrays[f"b{i}"]
+            ok = W.ndim == 2 and W.shape[0] == fan_in and b.shape == (W.shape[1],)
+            if not ok or W.dtype.kind != "f" or b.dtype != W.dtype or name not in ACTIVATIONS:
+                raise ValueError(f"layer {i} has the wrong shape or type")
+            layers.append((W, b, name))
+            fan_in = W.shape[1]
+        if task == "classification" and fan_in not in (len(classes), 1):
+            raise ValueError("the output layer does not match the classes")
+        if len(arrays) != 3 + 2 * len(names):
+            raise ValueError("it holds unexpected arrays")
+        return cls(task=task, classes=classes, preprocessor=prep, layers=layers,
+                   network=network, training=training)  # fmt: skip

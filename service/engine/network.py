@@ -1,0 +1,159 @@
+"""Dense layers, forward propagation and backpropagation over a batch.
+
+A layer computes `z = a_prev @ W + b` then `a = f(z)`, with `a_prev` `(batch, fan_in)`, `W`
+`(fan_in, fan_out)`, `b` `(fan_out,)`. All parameters live in one flat vector (every `W`,
+then every `b`), and `W`/`b` are reshaped views into it; the gradient has the same layout.
+That lets an optimizer update the whole network with a handful of vector operations, and
+lets L2 decay touch only the weights (`params[:n_weights]`).
+
+Per-batch-size `Buffers` hold every activation, pre-activation and delta, allocated once
+and reused, so a training step allocates (almost) nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .initializers import INITS
+from .losses import LOSSES
+
+
+class Buffers:
+    """Preallocated arrays for one batch size: `a`, `z`, `delta`, `work` per layer."""
+
+    def __init__(self, net: Network, batch: int) -> None:
+        dt = net.dtype
+        last = len(net.acts) - 1
+        self.batch = batch
+        self.a = [np.empty((batch, n), dt) for n in net.sizes[1:]]
+        self.z = [
+            np.empty((batch, n), dt) if act.needs_z or i == last else self.a[i]
+            for i, (act, n) in enumerate(zip(net.acts, net.sizes[1:], strict=True))
+        ]
+        self.delta = [np.empty((batch, n), dt) for n in net.sizes[1:]]
+        self.work = [np.empty((batch, n), dt) for n in net.sizes[1:]]
+        self.ones = np.ones(batch, dt)
+        self.x = np.empty((batch, net.sizes[0]), dt)
+        self.y = np.empty((batch, net.sizes[-1]), dt)
+
+
+class Network:
+    """A feedforward network of dense layers over a flat parameter vector."""
+
+    def __init__(self, sizes: Sequence[int], activations: Sequence[str], loss: str, dtype):
+        self.sizes = [int(n) for n in sizes]
+        self.activation_names = list(activations)
+        self.acts = [ACTIVATIONS[name] for name in activations]
+        self.loss = LOSSES[loss]
+        self.fused = self.loss.fused_with == self.activation_names[-1]
+        self.dtype = np.dtype(dtype)
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        self.n_weights = sum(a * b for a, b in pairs)
+        self.n_params = self.n_weights + sum(b for _, b in pairs)
+        self.params = np.zeros(self.n_params, self.dtype)
+        self.grad = np.zeros(self.n_params, self.dtype)
+        self.W, self.b = self.views(self.params)
+        self.gW, self.gb = self.views(self.grad)
+        self._buffers: dict[int, Buffers] = {}
+
+    def views(self, flat: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Split a flat `(n_params,)` vector into per-layer `W` and `b` views."""
+        Ws, bs, w_at, b_at = [], [], 0, self.n_weights
+        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True):
+            Ws.append(flat[w_at : w_at + fan_in * fan_out].reshape(fan_in, fan_out))
+            bs.append(flat[b_at : b_at + fan_out])
+            w_at += fan_in * fan_out
+            b_at += fan_out
+        return Ws, bs
+
+    def initialize(self, rng: np.random.Generator, init: str) -> None:
+        """Draw every `W` with the named initializer; biases are zero."""
+        for W in self.W:
+            W[...] = INITS[init](rng, *W.shape)
+        for b in self.b:
+            b[...] = 0
+
+    def buffers(self, batch: int) -> Buffers:
+        """The (cached) buffers for this batch size."""
+        buf = self._buffers.get(batch)
+        if buf is None:
+            buf = self._buffers[batch] = Buffers(self, batch)
+        return buf
+
+    def forward(self, X: np.ndarray, buf: Buffers, params: np.ndarray | None = None) -> np.ndarray:
+        """Propagate `X` `(batch, n_inputs)`; return the output activations `(batch, n_out)`."""
+        Ws, bs = (self.W, self.b) if params is None else self.views(params)
+        inp = X
+        for i, act in enumerate(self.acts):
+            z, a = buf.z[i], buf.a[i]
+            np.matmul(inp, Ws[i], out=z)
+            z += bs[i]
+            act.forward(z, a, buf.work[i])
+            inp = a
+        return inp
+
+    def backward(self, X: np.ndarray, Y: np.ndarray, buf: Buffers) -> None:
+        """Backpropagate after `forward(X)`; write dLoss/dparams into `self.grad`."""
+        last = len(self.acts) - 1
+        a, z, delta = buf.a, buf.z, buf.delta
+        d = delta[last]
+        if self.fused:
+            np.subtract(a[last], Y, out=d)
+            d *= 1.0 / X.shape[0]
+        else:
+            assert self.loss.gradient is not None
+            self.loss.gradient(a[last], z[last], Y, d)
+            self.acts[last].backward(a[last], z[last], d, d, buf.work[last])
+        for i in range(last, -1, -1):
+            inp = X if i == 0 else a[i - 1]
+            np.matmul(inp.T, d, out=self.gW[i])
+            np.matmul(buf.ones, d, out=self.gb[i])
+            if i:
+                prev = delta[i - 1]
+                np.matmul(d, self.W[i].T, out=prev)
+                self.acts[i - 1].backward(a[i - 1], z[i - 1], prev, prev, buf.work[i - 1])
+                d = prev
+
+    def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, buf: Buffers, l2: float = 0.0) -> float:
+        """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`."""
+        out = self.forward(X, buf)
+        loss = self.loss.value(out, buf.z[-1], Y)
+        self.backward(X, Y, buf)
+        if l2:
+            self.add_l2(l2)
+        return loss
+
+    def add_l2(self, l2: float) -> None:
+        """Add the gradient of (l2 / 2) * sum(W^2): grad_W += l2 * W."""
+        w = self.params[: self.n_weights]
+        work = self._l2_work
+        np.multiply(w, l2, out=work)
+        self.grad[: self.n_weights] += work
+
+    @property
+    def _l2_work(self) -> np.ndarray:
+        work = getattr(self, "_l2", None)
+        if work is None:
+            work = self._l2 = np.empty(self.n_weights, self.dtype)
+        return work
+
+    def objective(self, X: np.ndarray, Y: np.ndarray, l2: float = 0.0) -> float:
+        """Mean loss plus (l2 / 2) * sum(W^2): the function the gradient differentiates."""
+        buf = Buffers(self, X.shape[0])
+        out = self.forward(X, buf)
+        w = self.params[: self.n_weights].astype(np.float64)
+        return self.loss.value(out, buf.z[-1], Y) + 0.5 * l2 * float(w @ w)
+
+
+def predict_forward(layers: Sequence[tuple[np.ndarray, np.ndarray, str]], X: np.ndarray):
+    """Forward pass with fresh small arrays, for prediction: `(n, n_inputs)` → `(n, n_out)`."""
+    out = X
+    for W, b, name in layers:
+        z = out @ W
+        z += b
+        ACTIVATIONS[name].forward(z, z, np.empty_like(z))
+        out = z
+    return out

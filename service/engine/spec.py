@@ -1,0 +1,316 @@
+"""The rules of the `network` and `training` objects, and their defaults.
+
+`validate_spec` is the one place these rules live: the API calls it to refuse an impossible
+job at submission, and `fit` calls it before any work. It returns normalized plain dicts with
+every default filled in; validating a normalized spec again returns it unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .activations import ACTIVATIONS
+from .errors import SpecError
+from .initializers import INITS, default_init
+from .losses import LOSSES
+from .optimizers import OPTIMIZERS, Hyper
+from .schedules import SCHEDULES
+
+LIMITS: dict[str, int] = {
+    "max_hidden_layers": 32,
+    "max_units": 4096,
+    "max_epochs": 10_000,
+    "max_parameters": 20_000_000,
+}
+TASKS = ("classification", "regression")
+CLASSIFICATION_OUTPUTS = ("sigmoid", "softmax", "step")
+REGRESSION_LOSSES = ("huber", "mae", "mse")
+SCALINGS = ("none", "normalize", "standardize")
+DTYPES = ("float32", "float64")
+NETWORK_KEYS = ("init", "layers", "loss", "output_activation")
+LAYER_KEYS = ("activation", "units")
+TRAINING_KEYS = (
+    "batch_size", "clip_norm", "dtype", "early_stopping", "epochs", "l2", "optimizer",
+    "scaling", "schedule", "seed", "shuffle", "validation_fraction",
+)  # fmt: skip
+EARLY_STOPPING = {
+    "patience": Hyper(5, int, 1, 10**6, False, False),
+    "min_delta": Hyper(0.0, float, 0.0, math.inf, False, True),
+}
+DEFAULTS: dict[str, Any] = {
+    "activation": "relu", "epochs": 20, "batch_size": 32, "optimizer": "adam", "shuffle": True,
+    "validation_fraction": 0.1, "l2": 0.0, "seed": 0, "scaling": "standardize",
+    "dtype": "float32",
+}  # fmt: skip
+
+
+def validate_spec(
+    network: Any,
+    training: Any,
+    *,
+    task: str,
+    n_features: int,
+    n_classes: int | None = None,
+    n_samples: int | None = None,
+) -> tuple[dict, dict]:
+    """Check a network and a training spec; return both normalized, or raise `SpecError`."""
+    if task not in TASKS:
+        raise SpecError("task", f"task {task!r} is not a task; choose one of: {', '.join(TASKS)}.")
+    if task == "classification" and n_classes is not None and n_classes < 2:
+        raise SpecError(
+            "task", "The target has only one class; classification needs at least two classes."
+        )
+    net = _network(network, task)
+    _check_size(net, task, n_features, n_classes)
+    return net, _training(training, n_samples)
+
+
+def n_outputs(network: dict, task: str, n_classes: int | None, n_targets: int = 1) -> int:
+    """Units of the output layer: one per class, or one for a binary sigmoid/step output."""
+    if task == "regression":
+        return n_targets
+    assert n_classes is not None
+    if n_classes == 2 and network["output_activation"] != "softmax":
+        return 1
+    return n_classes
+
+
+def _network(spec: Any, task: str) -> dict:
+    _mapping(spec, "network")
+    _known_keys(spec, NETWORK_KEYS, "network")
+    layers = spec.get("layers", [])
+    if not isinstance(layers, list):
+        raise SpecError("network.layers", "network.layers must be a list of layers.")
+    if len(layers) > LIMITS["max_hidden_layers"]:
+        raise SpecError(
+            "network.layers",
+            f"network.layers has {len(layers)} hidden layers; "
+            f"at most {LIMITS['max_hidden_layers']} are allowed.",
+        )
+    hidden = [_layer(layer, f"network.layers[{i}]") for i, layer in enumerate(layers)]
+    output = spec.get("output_activation")
+    loss = spec.get("loss")
+    if output is not None:
+        _choice(output, ACTIVATIONS, "network.output_activation", "an activation")
+    if loss is not None:
+        _choice(loss, LOSSES, "network.loss", "a loss")
+    output = output or _default_output(task, loss)
+    loss = loss or _default_loss(task, output)
+    _check_output(task, output, loss)
+    init = spec.get("init")
+    if init is None:
+        init = default_init([layer["activation"] for layer in hidden])
+    _choice(init, INITS, "network.init", "an initializer")
+    return {"layers": hidden, "output_activation": output, "loss": loss, "init": init}
+
+
+def _layer(layer: Any, field: str) -> dict:
+    _mapping(layer, field)
+    _known_keys(layer, LAYER_KEYS, field)
+    if "units" not in layer:
+        raise SpecError(f"{field}.units", f"{field}.units is required: the number of neurons.")
+    units = layer["units"]
+    limit = LIMITS["max_units"]
+    if not _is_int(units) or not 1 <= units <= limit:
+        raise SpecError(
+            f"{field}.units",
+            f"{field}.units must be a whole number from 1 to {limit}, not {units!r}.",
+        )
+    activation = layer.get("activation", DEFAULTS["activation"])
+    _choice(activation, ACTIVATIONS, f"{field}.activation", "an activation")
+    if activation == "softmax":
+        raise SpecError(
+            f"{field}.activation",
+            f"{field}.activation softmax can only be the output activation; "
+            "choose another activation for a hidden layer.",
+        )
+    return {"units": int(units), "activation": activation}
+
+
+def _default_output(task: str, loss: str | None) -> str:
+    if task == "regression":
+        return "linear"
+    return "sigmoid" if loss == "binary_cross_entropy" else "softmax"
+
+
+def _default_loss(task: str, output: str) -> str:
+    if task == "classification":
+        return {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(output, "mse")
+    return "mse"
+
+
+def _check_output(task: str, output: str, loss: str) -> None:
+    if task == "regression":
+        if output == "softmax":
+            raise SpecError(
+                "network.output_activation",
+                "network.output_activation softmax is for classification; a regression output "
+                "needs one of: linear (usual), elu, leaky_relu, relu, sigmoid, step, tanh.",
+            )
+        if loss not in REGRESSION_LOSSES:
+            raise SpecError(
+                "network.loss",
+                f"network.loss {loss} is a classification loss; for regression choose one of: "
+                f"{', '.join(REGRESSION_LOSSES)}.",
+            )
+        return
+    if output not in CLASSIFICATION_OUTPUTS:
+        raise SpecError(
+            "network.output_activation",
+            f"network.output_activation {output} cannot give class probabilities; for "
+            f"classification choose one of: {', '.join(CLASSIFICATION_OUTPUTS)}.",
+        )
+    fused = LOSSES[loss].fused_with
+    if fused is not None and fused != output:
+        raise SpecError(
+            "network.loss",
+            f"network.loss {loss} needs a {fused} output, not {output}; set "
+            f"network.output_activation to {fused} or choose another loss.",
+        )
+
+
+def _check_size(net: dict, task: str, n_features: int, n_classes: int | None) -> None:
+    sizes = [max(int(n_features), 1)] + [layer["units"] for layer in net["layers"]]
+    sizes.append(n_outputs(net, task, n_classes) if n_classes else 1)
+    count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    if count > LIMITS["max_parameters"]:
+        raise SpecError(
+            "network.layers",
+            f"The network would have {count} parameters; at most {LIMITS['max_parameters']} "
+            "are allowed, so use fewer or smaller layers.",
+        )
+
+
+def _training(spec: Any, n_samples: int | None) -> dict:
+    _mapping(spec, "training")
+    _known_keys(spec, TRAINING_KEYS, "training")
+    get = spec.get
+    out: dict[str, Any] = {}
+    out["epochs"] = _integer(
+        get("epochs", DEFAULTS["epochs"]), "training.epochs", 1, LIMITS["max_epochs"]
+    )
+    default_batch = min(DEFAULTS["batch_size"], n_samples or DEFAULTS["batch_size"])
+    out["batch_size"] = _batch_size(get("batch_size", default_batch), n_samples)
+    out["optimizer"] = _optimizer(get("optimizer", {"name": DEFAULTS["optimizer"]}))
+    out["shuffle"] = _boolean(get("shuffle", DEFAULTS["shuffle"]), "training.shuffle")
+    fraction = get("validation_fraction", DEFAULTS["validation_fraction"])
+    rule = Hyper(0.1, float, 0.0, 0.9, False, True)
+    out["validation_fraction"] = _number(fraction, "training.validation_fraction", rule)
+    out["early_stopping"] = _early_stopping(get("early_stopping"))
+    out["l2"] = _number(get("l2", 0.0), "training.l2", Hyper(0.0, float, 0.0, math.inf, False))
+    out["seed"] = _integer(get("seed", DEFAULTS["seed"]), "training.seed", 0, 2**63 - 1)
+    out["scaling"] = _choice(
+        get("scaling", DEFAULTS["scaling"]), SCALINGS, "training.scaling", "a scaling"
+    )
+    out["dtype"] = _choice(get("dtype", DEFAULTS["dtype"]), DTYPES, "training.dtype", "a dtype")
+    out["schedule"] = _schedule(get("schedule") or {"name": "constant"})
+    clip = get("clip_norm")
+    out["clip_norm"] = None if clip is None else _number(clip, "training.clip_norm", Hyper(1.0))
+    return out
+
+
+def _batch_size(value: Any, n_samples: int | None) -> int | str:
+    if value == "full":
+        return "full"
+    high = n_samples if n_samples else 2**31
+    if not _is_int(value) or not 1 <= value <= high:
+        allowed = f"from 1 to {n_samples} (the number of rows)" if n_samples else "of at least 1"
+        raise SpecError(
+            "training.batch_size",
+            f'training.batch_size must be "full" or a whole number {allowed}, not {value!r}.',
+        )
+    return int(value)
+
+
+def _optimizer(spec: Any) -> dict:
+    _mapping(spec, "training.optimizer")
+    if "name" not in spec:
+        raise SpecError(
+            "training.optimizer.name",
+            f"training.optimizer.name is required; choose one of: {', '.join(sorted(OPTIMIZERS))}.",
+        )
+    name = _choice(spec["name"], OPTIMIZERS, "training.optimizer.name", "an optimizer")
+    return {"name": name, **_hyper(spec, OPTIMIZERS[name].hyper, "training.optimizer", name)}
+
+
+def _schedule(spec: Any) -> dict:
+    _mapping(spec, "training.schedule")
+    name = _choice(spec.get("name"), SCHEDULES, "training.schedule.name", "a schedule")
+    return {"name": name, **_hyper(spec, SCHEDULES[name], "training.schedule", name)}
+
+
+def _early_stopping(spec: Any) -> dict | None:
+    if spec is None:
+        return None
+    _mapping(spec, "training.early_stopping")
+    _known_keys(spec, tuple(EARLY_STOPPING), "training.early_stopping")
+    return _hyper(spec, EARLY_STOPPING, "training.early_stopping", "early stopping")
+
+
+def _hyper(spec: dict, hyper: dict[str, Hyper], field: str, owner: str) -> dict:
+    for key in spec:
+        if key != "name" and key not in hyper:
+            takes = ", ".join(hyper) or "no settings"
+            raise SpecError(
+                f"{field}.{key}",
+                f"{field}.{key} is not a setting of {owner}; {owner} takes: {takes}.",
+            )
+    return {key: _number(spec.get(key, h.default), f"{field}.{key}", h) for key, h in hyper.items()}
+
+
+def _number(value: Any, field: str, rule: Hyper) -> Any:
+    if rule.kind is int:
+        return _integer(value, field, int(rule.low), int(rule.high))
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        low_ok = value > rule.low if rule.low_open else value >= rule.low
+        high_ok = value < rule.high if rule.high_open else value <= rule.high
+        ok = low_ok and high_ok
+    if not ok:
+        raise SpecError(field, f"{field} must be {rule.describe()}, not {value!r}.")
+    return float(value)
+
+
+def _integer(value: Any, field: str, low: int, high: int) -> int:
+    if not _is_int(value) or not low <= value <= high:
+        raise SpecError(
+            field, f"{field} must be a whole number from {low} to {high}, not {value!r}."
+        )
+    return int(value)
+
+
+def _boolean(value: Any, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(field, f"{field} must be true or false, not {value!r}.")
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _choice(value: Any, options: Any, field: str, what: str) -> Any:
+    if not isinstance(value, str) or value not in options:
+        raise SpecError(
+            field, f"{field} {value!r} is not {what}; choose one of: {', '.join(sorted(options))}."
+        )
+    return value
+
+
+def _mapping(value: Any, field: str) -> None:
+    if not isinstance(value, dict):
+        raise SpecError(
+            field, f"{field} must be an object (a JSON mapping), not {type(value).__name__}."
+        )
+
+
+def _known_keys(spec: dict, allowed: tuple[str, ...], field: str) -> None:
+    for key in spec:
+        if key not in allowed:
+            raise SpecError(
+                f"{field}.{key}",
+                f"{field}.{key} is an unknown field; allowed fields are: {', '.join(allowed)}.",
+            )

@@ -1,0 +1,312 @@
+"""The training loop: `fit` turns raw data and two specs into a `Model` and its history.
+
+Everything random (weight initialisation, the validation split, each epoch's shuffle) comes
+from one `numpy.random.Generator` seeded by `training.seed`, so the same data, specs and seed
+give the same history and weights. A checkpoint holds the parameters, optimizer state, the
+generator's state, the schedule, the early-stopping state and the history so far; resuming
+from it replays nothing and ends bit-identical to the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .activations import row_max
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import read_table
+from .errors import InputError
+from .model import Model
+from .network import Network
+from .optimizers import OPTIMIZERS
+from .preprocessing import Preprocessor
+from .schedules import Schedule
+from .spec import _check_size, n_outputs, validate_spec
+from .targets import encode_labels, infer_task, regression_targets
+
+EVAL_CHUNK = 2048
+
+
+@dataclass
+class Progress:
+    """What `on_epoch` receives after every epoch."""
+
+    epoch: int
+    epochs: int
+    metrics: dict[str, Any]
+    _run: Run = field(repr=False)
+
+    def checkpoint(self) -> bytes:
+        """The full training state after this epoch, as `.npz` bytes (for `fit(resume=…)`)."""
+        return save_checkpoint(self._run)
+
+    def stop(self) -> None:
+        """Make `fit` return after this epoch with the model as it stands."""
+        self._run.stop_requested = True
+
+
+def fit(
+    X: Any,
+    y: Any,
+    network: dict,
+    training: dict,
+    *,
+    task: str | None = None,
+    features: list[dict] | None = None,
+    on_epoch: Callable[[Progress], None] | None = None,
+    resume: bytes | None = None,
+) -> tuple[Model, list[dict[str, Any]]]:
+    """Train a network on raw rows `X` and targets `y`; return the model and per-epoch rows."""
+    table = read_table(X, features)
+    task = task or infer_task(y)
+    classes, labels, targets = None, None, None
+    if task == "classification":
+        classes, labels = encode_labels(y)
+        n_targets = len(labels)
+    else:
+        targets = regression_targets(y) if task == "regression" else None
+        n_targets = len(targets) if targets is not None else table.n_rows
+    if n_targets != table.n_rows:
+        raise InputError(
+            f"There are {table.n_rows} rows of features but {n_targets} target values; "
+            "send one target per row.",
+            feature="target",
+        )
+    net_spec, train_spec = validate_spec(
+        network, training, task=task, n_features=len(table.names),
+        n_classes=len(classes) if classes is not None else None, n_samples=table.n_rows,
+    )  # fmt: skip
+    run = Run(table, task, classes, labels, targets, net_spec, train_spec)
+    if resume is not None:
+        load_checkpoint(run, resume)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        run.train(on_epoch)
+    return run.model(), run.history
+
+
+class Run:
+    """The state of one training run (everything a checkpoint saves or checks)."""
+
+    def __init__(self, table, task, classes, labels, targets, net_spec, train_spec) -> None:
+        self.task, self.classes = task, classes
+        self.net_spec, self.spec = net_spec, train_spec
+        self.rng = np.random.default_rng(train_spec["seed"])
+        self.dtype = np.dtype(train_spec["dtype"])
+        train_rows, val_rows = split_rows(
+            self.rng, table.n_rows, train_spec["validation_fraction"], labels
+        )
+        self.prep = Preprocessor.fit(table, train_rows, train_spec["scaling"])
+        n_out = n_outputs(net_spec, task, len(classes) if classes else None,
+                          targets.shape[1] if targets is not None else 1)  # fmt: skip
+        _check_size(net_spec, task, self.prep.n_inputs, len(classes) if classes else None)
+        order = np.concatenate([train_rows, val_rows])
+        self.n_train = len(train_rows)
+        X = self.prep.transform(table, order, dtype=self.dtype)
+        Y = _target_matrix(labels, targets, order, n_out, self.dtype)
+        self.Xtr, self.Xva = X[: self.n_train], X[self.n_train :]
+        self.Ytr, self.Yva = Y[: self.n_train], Y[self.n_train :]
+        sizes = [self.prep.n_inputs] + [layer["units"] for layer in net_spec["layers"]] + [n_out]
+        acts = [layer["activation"] for layer in net_spec["layers"]]
+        self.net = Network(
+            sizes, [*acts, net_spec["output_activation"]], net_spec["loss"], self.dtype
+        )
+        self.net.initialize(self.rng, net_spec["init"])
+        opt = train_spec["optimizer"]
+        self.opt = OPTIMIZERS[opt["name"]](self.net.params, opt)
+        self.schedule = Schedule(train_spec["schedule"], self.opt.lr)
+        self.es = train_spec["early_stopping"]
+        self.best_loss, self.bad_epochs, self.best_epoch = np.inf, 0, 0
+        self.best_params = np.empty_like(self.net.params) if self.es else None
+        self.history: list[dict[str, Any]] = []
+        self.epoch, self.finished = 0, False
+        self.stop_requested = False
+        self.fingerprint = _fingerprint(self, table, labels, targets)
+
+    def train(self, on_epoch: Callable[[Progress], None] | None) -> None:
+        """Run the remaining epochs (all of them unless resumed)."""
+        epochs = self.spec["epochs"]
+        while not self.finished and self.epoch < epochs:
+            start = time.perf_counter()
+            self.epoch += 1
+            train_loss, train_correct = self._epoch()
+            row = self._metrics(train_loss, train_correct)
+            row["seconds"] = time.perf_counter() - start
+            self.history.append(row)
+            self.finished = self.finished or self.epoch >= epochs
+            if on_epoch is not None:
+                on_epoch(Progress(self.epoch, epochs, row, self))
+            if self.stop_requested:
+                return
+        if self.best_params is not None and self.best_epoch:
+            np.copyto(self.eval_params, self.best_params)
+
+    @property
+    def eval_params(self) -> np.ndarray:
+        """The parameters predictions use: the ASGD average, or the parameters themselves."""
+        averaged = self.opt.averaged
+        return self.net.params if averaged is None else averaged
+
+    def _epoch(self) -> tuple[float, int]:
+        net, opt, n = self.net, self.opt, self.n_train
+        size = self.spec["batch_size"]
+        batch = n if size == "full" else min(size, n)
+        opt.lr = self.schedule.lr
+        perm = self.rng.permutation(n) if self.spec["shuffle"] and batch < n else None
+        l2, clip = self.spec["l2"], self.spec["clip_norm"]
+        classify = self.task == "classification"
+        softmax = self.net.activation_names[-1] == "softmax"
+        loss_sum, correct = 0.0, 0
+        for start in range(0, n, batch):
+            stop = min(start + batch, n)
+            buf = net.buffers(stop - start)
+            if perm is None:
+                xb, yb = self.Xtr[start:stop], self.Ytr[start:stop]
+            else:
+                idx = perm[start:stop]
+                xb, yb = buf.x, buf.y
+                np.take(self.Xtr, idx, axis=0, out=xb, mode="clip")  # unbuffered
+                np.take(self.Ytr, idx, axis=0, out=yb, mode="clip")
+            loss_sum += net.loss_and_grad(xb, yb, buf, l2) * (stop - start)
+            if classify:
+                correct += count_correct(buf.a[-1], yb, softmax)
+            if clip is not None:
+                clip_gradient(net.grad, clip)
+            if opt.name == "isgd":
+                opt.step(net.grad, _recompute(net, xb, yb, buf, l2, clip))
+            else:
+                opt.step(net.grad)
+        return loss_sum / n, correct
+
+    def _metrics(self, train_loss: float, train_correct: int) -> dict[str, Any]:
+        if not np.isfinite(train_loss):
+            raise ValueError(
+                f"Training diverged at epoch {self.epoch}: the loss became infinite or NaN. "
+                f"Lower the learning rate (now {self.opt.lr}) or scale the inputs."
+            )
+        row: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "val_loss": None}
+        classify = self.task == "classification"
+        if classify:
+            row["train_accuracy"] = train_correct / self.n_train
+            row["val_accuracy"] = None
+        if len(self.Xva):
+            val_loss, val_correct = self.evaluate(self.Xva, self.Yva)
+            row["val_loss"] = val_loss
+            if classify:
+                row["val_accuracy"] = val_correct / len(self.Xva)
+        row["learning_rate"] = self.opt.lr
+        monitored = row["val_loss"] if row["val_loss"] is not None else train_loss
+        if not np.isfinite(monitored):
+            monitored = np.inf
+        if self.es:
+            if monitored < self.best_loss - self.es["min_delta"]:
+                self.best_loss, self.bad_epochs, self.best_epoch = monitored, 0, self.epoch
+                assert self.best_params is not None
+                np.copyto(self.best_params, self.eval_params)
+            else:
+                self.bad_epochs += 1
+                self.finished = self.bad_epochs >= self.es["patience"]
+        self.schedule.end_epoch(monitored)
+        return row
+
+    def evaluate(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, int]:
+        """Mean loss and correct count over `X` with the prediction parameters."""
+        total, correct = 0.0, 0
+        for start in range(0, len(X), EVAL_CHUNK):
+            xb, yb = X[start : start + EVAL_CHUNK], Y[start : start + EVAL_CHUNK]
+            buf = self.net.buffers(len(xb))
+            out = self.net.forward(xb, buf, params=self.eval_params)
+            total += self.net.loss.value(out, buf.z[-1], yb) * len(xb)
+            if self.task == "classification":
+                correct += count_correct(out, yb)
+        return total / len(X), correct
+
+    def model(self) -> Model:
+        """The trained model (a copy of the prediction parameters)."""
+        Ws, bs = self.net.views(self.eval_params.copy())
+        names = self.net.activation_names
+        return Model(task=self.task, classes=self.classes, preprocessor=self.prep,
+                     layers=list(zip(Ws, bs, names, strict=True)), network=self.net_spec,
+                     training=self.spec)  # fmt: skip
+
+
+def split_rows(rng: np.random.Generator, n: int, fraction: float, labels: np.ndarray | None):
+    """Training and validation row indices; stratified by class when `labels` is given."""
+    if fraction <= 0 or n < 2:
+        return np.arange(n), np.arange(0)
+    groups = (
+        [np.arange(n)]
+        if labels is None
+        else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    )
+    val = []
+    for rows in groups:
+        take = int(round(fraction * len(rows)))
+        val.append(rng.permutation(rows)[:take])
+    val_rows = np.sort(np.concatenate(val))
+    if len(val_rows) == 0 or len(val_rows) == n:
+        val_rows = rng.permutation(n)[: max(1, min(n - 1, round(fraction * n)))]
+        val_rows.sort()
+    mask = np.ones(n, bool)
+    mask[val_rows] = False
+    return np.flatnonzero(mask), val_rows
+
+
+def count_correct(out: np.ndarray, Y: np.ndarray, softmax: bool = False) -> int:
+    """Rows whose predicted class matches the target (one-hot rows, or one 0/1 column).
+
+    For softmax outputs, where two equal maxima do not occur in practice, it counts the rows
+    whose target class holds the row's maximum (two cheap passes instead of two argmaxes).
+    """
+    if out.shape[1] == 1:
+        return int(np.count_nonzero((out[:, 0] >= 0.5) == (Y[:, 0] >= 0.5)))
+    if softmax:
+        return int(round(float(np.vdot(Y, out >= row_max(out)))))
+    return int(np.count_nonzero(np.argmax(out, axis=1) == np.argmax(Y, axis=1)))
+
+
+def clip_gradient(grad: np.ndarray, max_norm: float) -> None:
+    """Scale `grad` in place so its L2 norm is at most `max_norm`."""
+    norm = float(np.sqrt(np.dot(grad, grad)))
+    if norm > max_norm:
+        grad *= max_norm / norm
+
+
+def _recompute(net: Network, xb, yb, buf, l2: float, clip: float | None):
+    def recompute() -> np.ndarray:
+        net.forward(xb, buf)
+        net.backward(xb, yb, buf)
+        if l2:
+            net.add_l2(l2)
+        if clip is not None:
+            clip_gradient(net.grad, clip)
+        return net.grad
+
+    return recompute
+
+
+def _target_matrix(labels, targets, order, n_out: int, dtype) -> np.ndarray:
+    if labels is None:
+        return np.ascontiguousarray(targets[order], dtype=dtype)
+    picked = labels[order]
+    if n_out == 1:
+        return picked.astype(dtype)[:, None]
+    Y = np.zeros((len(order), n_out), dtype)
+    Y[np.arange(len(order)), picked] = 1
+    return Y
+
+
+def _fingerprint(run: Run, table, labels, targets) -> dict[str, Any]:
+
+    digest = hashlib.sha256()
+    for array in (*run.prep.arrays().values(), labels if labels is not None else targets):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return {
+        "network": run.net_spec, "training": run.spec, "task": run.task,
+        "n_rows": table.n_rows, "features": run.prep.metadata(), "sizes": run.net.sizes,
+        "data_sha256": digest.hexdigest(),
+    }  # fmt: skip
