@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from service.api import dashboard, datasets, jobs, models, ops
+from service.api import dashboard, datasets, jobs, models, ops, predictions
+from service.api.fast_predict import PredictFastPath
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
 from service.config import Settings, get_settings
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     for router in (ops.router, datasets.router, jobs.router, models.router):
         app.include_router(router)
+    app.include_router(predictions.router)
     app.include_router(dashboard.router)
     dashboard.mount_static(app)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
@@ -52,5 +54,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware, upload_limit=settings.max_upload_bytes, body_limit=JSON_BODY_LIMIT
     )
+    app.add_middleware(PredictFastPath)  # inside the request id, before everything else
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -359,13 +359,23 @@ def predict(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="CSV to write (default: stdout).")
     ] = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch", help="Upload the file as one batch job on the workers (large files)."
+        ),
+    ] = False,
     url: Url = DEFAULT_URL,
     key: Key = None,
 ) -> None:
     """Predict every row of a CSV; writes it back with predictions and class probabilities.
 
     Columns are matched by the model's feature names; other columns (the target, say) are
-    kept in the output and not sent."""
+    kept in the output and not sent. With --batch the file (CSV, JSON or NPZ) is uploaded
+    as a prediction job and its CSV (prediction, p_<class>) is written as the server made it."""
+    if batch:
+        _predict_batch(model_id, file, output, url, key)
+        return
     import pandas as pd
 
     frame = pd.read_csv(file)
@@ -391,3 +401,20 @@ def predict(
     else:
         result.to_csv(output, index=False)
         typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
+
+
+def _predict_batch(
+    model_id: str, file: Path, output: Path | None, url: str, key: str | None
+) -> None:
+    with _client(url, key) as client:
+        job = client.predict_batch(model_id, file)
+        typer.echo(f"queued prediction job {job['id']}: {job['progress']['n_rows']} rows", err=True)
+        final = client.wait_for_prediction_job(job["id"])
+        if final["status"] != "succeeded":
+            _fail(f"prediction job {job['id']} {final['status']}: {final.get('error') or ''}")
+        data = client.download_predictions(job["id"])
+    if output is None:
+        sys.stdout.write(data.decode())
+    else:
+        output.write_bytes(data)
+        typer.echo(f"wrote {final['progress']['n_rows']} predictions to {output}", err=True)

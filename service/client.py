@@ -6,6 +6,9 @@
                                 {"epochs": 20, "optimizer": {"name": "adam"}})
         job = client.wait_for_job(job["id"], on_progress=print)
         client.predict(job["model_id"], records=[{"sepal_length": 5.1, ...}])
+        batch = client.predict_batch(job["model_id"], "rows.csv")  # a file of many rows
+        client.wait_for_prediction_job(batch["id"])
+        csv_bytes = client.download_predictions(batch["id"])
 
 Every error answer becomes a `NeuronalError` subclass carrying the problem+json. Reads, job
 submission (always under an Idempotency-Key) and predictions are retried on connection errors
@@ -79,6 +82,22 @@ class Model(TypedDict, total=False):
     metrics: dict[str, Any]
     size_bytes: int
     created_at: str
+
+
+class PredictionJob(TypedDict, total=False):
+    id: str
+    status: JobStatus
+    model_id: str
+    filename: str | None
+    format: str
+    progress: dict[str, Any]
+    error: str | None
+    error_code: str | None
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    result_url: str | None
 
 
 class Prediction(TypedDict, total=False):
@@ -346,11 +365,14 @@ class NeuronalClient:
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """The job's server-sent events as `(event, data)`: `progress` once per epoch (after
         `last_event_id`, an epoch number), then `status` with the finished job."""
+        return self._sse(f"/v1/jobs/{job_id}/events", last_event_id, read_timeout)
+
+    def _sse(
+        self, path: str, last_event_id: str | None, read_timeout: float
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = httpx.Timeout(self.timeout, read=read_timeout)
-        with connect_sse(
-            self._http, "GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=timeout
-        ) as source:
+        with connect_sse(self._http, "GET", path, headers=headers, timeout=timeout) as source:
             if source.response.status_code >= 400:
                 source.response.read()
                 raise error_for(source.response)
@@ -440,6 +462,86 @@ class NeuronalClient:
         body = {"inputs": inputs} if inputs is not None else {"records": records}
         result: Prediction = self._request("POST", f"/v1/models/{model_id}/predict", json=body)
         return result
+
+    # -- batch predictions -------------------------------------------------------------------
+
+    def predict_batch(
+        self,
+        model_id: str,
+        path_or_bytes: str | Path | bytes | IO[bytes],
+        *,
+        filename: str | None = None,
+    ) -> PredictionJob:
+        """Queue a file of rows (CSV, JSON records or NPZ `X`; columns matched by the model's
+        feature names, others ignored) for prediction on the workers; returns the job."""
+        if isinstance(path_or_bytes, str | Path):
+            path = Path(path_or_bytes)
+            with path.open("rb") as handle:
+                return self._upload_rows(model_id, handle, filename or path.name)
+        return self._upload_rows(model_id, path_or_bytes, filename or "rows.csv")
+
+    def _upload_rows(
+        self, model_id: str, content: bytes | IO[bytes], filename: str
+    ) -> PredictionJob:
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        files = {"file": (filename, content, content_type)}
+        path = f"/v1/models/{model_id}/predictions"
+        result: PredictionJob = self._request("POST", path, files=files, retry=False)
+        return result
+
+    def list_prediction_jobs(
+        self, limit: int = 50, cursor: str | None = None
+    ) -> Page[PredictionJob]:
+        params = {"limit": limit, "cursor": cursor}
+        result: Page[PredictionJob] = self._request("GET", "/v1/predictions", params=params)
+        return result
+
+    def get_prediction_job(self, job_id: str) -> PredictionJob:
+        result: PredictionJob = self._request("GET", f"/v1/predictions/{job_id}")
+        return result
+
+    def cancel_prediction_job(self, job_id: str) -> PredictionJob:
+        result: PredictionJob = self._request("POST", f"/v1/predictions/{job_id}/cancel")
+        return result
+
+    def delete_prediction_job(self, job_id: str) -> None:
+        self._request("DELETE", f"/v1/predictions/{job_id}", retry=False)
+
+    def wait_for_prediction_job(
+        self,
+        job_id: str,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        timeout: float | None = None,
+        *,
+        poll_interval: float = 1.0,
+    ) -> PredictionJob:
+        """Block until the prediction job finishes and return it; `on_progress` gets
+        `{"rows_done", "n_rows", "fraction"}` as rows get done. Follows the event stream, and
+        polls if it fails. Raises TimeoutError after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            read_timeout = 60.0 if timeout is None else max(min(timeout, 60.0), 0.1)
+            for event, data in self._sse(f"/v1/predictions/{job_id}/events", None, read_timeout):
+                if event == "progress" and on_progress is not None:
+                    on_progress(data)
+                elif event == "status":
+                    job: PredictionJob = data  # type: ignore[assignment]
+                    return job
+                _check_deadline(deadline, job_id)
+        except (httpx.TransportError, ServerError):
+            _check_deadline(deadline, job_id)
+        while True:
+            job = self.get_prediction_job(job_id)
+            if on_progress is not None:
+                on_progress(job["progress"])
+            if job["status"] in FINISHED:
+                return job
+            _check_deadline(deadline, job_id)
+            time.sleep(poll_interval)
+
+    def download_predictions(self, job_id: str) -> bytes:
+        """The CSV of a succeeded prediction job (ConflictError before it has succeeded)."""
+        return self._send("GET", f"/v1/predictions/{job_id}/result", retry=True).content
 
 
 def _check_deadline(deadline: float | None, job_id: str) -> None:

@@ -154,3 +154,34 @@ class ModelBlob(Base):
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
     )
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PredictionJob(CreatedAtMixin, Base):
+    """A batch of rows to predict with one model, run on the workers like a training job.
+
+    The rows (``encode_columns`` bytes, the model's features only) and the result (the CSV,
+    gzip-compressed) live here, deferred so listings never load them.
+    """
+
+    __tablename__ = "prediction_jobs"
+    __table_args__ = (Index("ix_prediction_jobs_status_heartbeat_at", "status", "heartbeat_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    filename: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    format: Mapped[str] = mapped_column(String(10))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    input_data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    output_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)

@@ -16,6 +16,7 @@ from celery import Celery
 from service.config import Settings, get_settings
 
 TRAIN_TASK = "neuronal.train_job"
+PREDICT_TASK = "neuronal.predict_batch"
 QUEUE = "neuronal"
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,18 @@ def producer() -> Celery:
 
 def enqueue_training(job_id: str) -> bool:
     """Publish the training task for `job_id`; False (logged) if the broker is unreachable."""
+    return _enqueue(TRAIN_TASK, job_id)
+
+
+def enqueue_prediction(job_id: str) -> bool:
+    """Publish the batch prediction task for `job_id`; False (logged) if the broker is
+    unreachable."""
+    return _enqueue(PREDICT_TASK, job_id)
+
+
+def _enqueue(task: str, job_id: str) -> bool:
     try:
-        producer().send_task(TRAIN_TASK, args=[job_id], queue=QUEUE, retry=False)
+        producer().send_task(task, args=[job_id], queue=QUEUE, retry=False)
     except Exception as exc:  # any broker failure: the reaper re-sends from the database
         log.warning("could not enqueue job %s: %s", job_id, exc)
         return False

@@ -1,69 +1,77 @@
-"""The reaper: the database is the truth, so jobs whose message or worker was lost are found
-there and put back on the queue, or failed with `worker_lost` after too many attempts."""
+"""The reaper: the database is the truth, so jobs (training and batch prediction alike) whose
+message or worker was lost are found there and put back on the queue, or failed with
+`worker_lost` after too many attempts."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.db import transaction, utcnow
-from service.models import TrainingJob
-from service.queue import enqueue_training
+from service.models import PredictionJob, TrainingJob
+from service.queue import enqueue_prediction, enqueue_training
+from worker.fencing import JobTable
 
 log = logging.getLogger("neuronal.reaper")
 
 
 def reap_once(settings: Settings) -> list[str]:
-    """One sweep; returns the ids re-enqueued."""
+    """One sweep over training and prediction jobs; returns the ids re-enqueued."""
+    requeued: list[str] = []
+    for table, enqueue in ((TrainingJob, enqueue_training), (PredictionJob, enqueue_prediction)):
+        with transaction() as session:
+            to_enqueue = _sweep(session, table, settings)
+        for job_id in to_enqueue:
+            enqueue(job_id)
+        requeued.extend(to_enqueue)
+    if requeued:
+        log.info("reaper re-enqueued %d job(s)", len(requeued))
+    return requeued
+
+
+def _sweep(session: Session, table: JobTable, settings: Settings) -> list[str]:
+    """Requeue, fail or cancel the stale running jobs of `table`; find the queued ones whose
+    message was lost. Returns the ids to enqueue."""
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.stale_after_seconds)
     requeue_before = now - timedelta(seconds=settings.requeue_after_seconds)
     to_enqueue: list[str] = []
-    with transaction() as session:
-        stale = session.execute(
-            select(TrainingJob.id, TrainingJob.attempts, TrainingJob.cancel_requested).where(
-                TrainingJob.status == "running", TrainingJob.heartbeat_at < stale_before
-            )
-        ).all()
-        for job_id, attempts, cancel_requested in stale:
-            fence = (
-                TrainingJob.id == job_id,
-                TrainingJob.status == "running",
-                TrainingJob.attempts == attempts,
-            )
-            if cancel_requested:
-                values = {"status": "cancelled", "finished_at": now}
-            elif attempts >= settings.max_attempts:
-                values = {
-                    "status": "failed",
-                    "error_code": "worker_lost",
-                    "finished_at": now,
-                    "error": f"The worker running this job was lost {attempts} times; "
-                    "it is not retried again. Check the workers' memory and logs.",
-                }
-            else:
-                values = {"status": "queued", "worker": None, "enqueued_at": now}
-                to_enqueue.append(job_id)
-            session.execute(update(TrainingJob).where(*fence).values(**values))
-        waiting = session.scalars(
-            select(TrainingJob.id).where(
-                TrainingJob.status == "queued",
-                or_(TrainingJob.enqueued_at.is_(None), TrainingJob.enqueued_at < requeue_before),
-            )
-        ).all()
-        if waiting:
-            session.execute(
-                update(TrainingJob).where(TrainingJob.id.in_(waiting)).values(enqueued_at=now)
-            )
-        to_enqueue.extend(waiting)
-    for job_id in to_enqueue:
-        enqueue_training(job_id)
-    if to_enqueue:
-        log.info("reaper re-enqueued %d job(s)", len(to_enqueue))
+    stale = session.execute(
+        select(table.id, table.attempts, table.cancel_requested).where(
+            table.status == "running", table.heartbeat_at < stale_before
+        )
+    ).all()
+    for job_id, attempts, cancel_requested in stale:
+        fence = (table.id == job_id, table.status == "running", table.attempts == attempts)
+        if cancel_requested:
+            values: dict[str, Any] = {"status": "cancelled", "finished_at": now}
+        elif attempts >= settings.max_attempts:
+            values = {
+                "status": "failed",
+                "error_code": "worker_lost",
+                "finished_at": now,
+                "error": f"The worker running this job was lost {attempts} times; "
+                "it is not retried again. Check the workers' memory and logs.",
+            }
+        else:
+            values = {"status": "queued", "worker": None, "enqueued_at": now}
+            to_enqueue.append(job_id)
+        session.execute(update(table).where(*fence).values(**values))
+    waiting = session.scalars(
+        select(table.id).where(
+            table.status == "queued",
+            or_(table.enqueued_at.is_(None), table.enqueued_at < requeue_before),
+        )
+    ).all()
+    if waiting:
+        session.execute(update(table).where(table.id.in_(waiting)).values(enqueued_at=now))
+    to_enqueue.extend(waiting)
     return to_enqueue
 
 

@@ -9,8 +9,7 @@ import threading
 import time
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
@@ -19,15 +18,12 @@ from service.db import new_id, transaction, utcnow
 from service.engine import Model, fit
 from service.logs import bind_log_fields
 from service.models import EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
+from worker import fencing
+from worker.fencing import LostOwnership, retrying
 
 log = logging.getLogger("neuronal.worker")
 
 SHUTDOWN = threading.Event()
-TRANSIENT = (OperationalError, InterfaceError)
-
-
-class LostOwnership(Exception):
-    """The job was reclaimed or finished elsewhere; this attempt must stop quietly."""
 
 
 def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
@@ -78,22 +74,7 @@ def _conclude(
 
 def claim(job_id: str, worker: str) -> int | None:
     """queued → running, attempt + 1; None if the job is not waiting (a redelivery)."""
-    with transaction() as session:
-        now = utcnow()
-        claimed = session.execute(
-            update(TrainingJob)
-            .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
-            .values(
-                status="running",
-                attempts=TrainingJob.attempts + 1,
-                worker=worker,
-                heartbeat_at=now,
-                started_at=now,
-            )
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        return session.scalar(select(TrainingJob.attempts).where(TrainingJob.id == job_id))
+    return fencing.claim(TrainingJob, job_id, worker)
 
 
 def _load_inputs(job_id: str) -> dict[str, Any]:
@@ -121,17 +102,7 @@ def _load_inputs(job_id: str) -> dict[str, Any]:
 
 def _owned(session: Session, job_id: str, attempt: int, **values: Any) -> None:
     """Update the job only while this attempt still owns it."""
-    result = session.execute(
-        update(TrainingJob)
-        .where(
-            TrainingJob.id == job_id,
-            TrainingJob.status == "running",
-            TrainingJob.attempts == attempt,
-        )
-        .values(**values)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise LostOwnership(job_id)
+    fencing.owned(session, TrainingJob, job_id, attempt, **values)
 
 
 class EpochRecorder:
@@ -284,44 +255,9 @@ def hand_back(job_id: str, attempt: int) -> None:
     enqueue_training(job_id)
 
 
-def retrying(action: Any, *, deadline_seconds: float = 300.0) -> Any:
-    """Run `action`, retrying transient database errors with backoff until a deadline."""
-    delay = 0.2
-    give_up = time.monotonic() + deadline_seconds
-    while True:
-        try:
-            return action()
-        except TRANSIENT as exc:
-            if time.monotonic() + delay > give_up:
-                raise
-            log.warning("database unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-
-class Heartbeat:
-    """Refreshes the job's heartbeat from a thread, so a long epoch is not taken for a lost
-    worker."""
+class Heartbeat(fencing.Heartbeat):
+    """Refreshes the training job's heartbeat from a thread, so a long epoch is not taken for
+    a lost worker."""
 
     def __init__(self, job_id: str, attempt: int, interval: float) -> None:
-        self.job_id, self.attempt, self.interval = job_id, attempt, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{job_id}")
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                with transaction() as session:
-                    _owned(session, self.job_id, self.attempt, heartbeat_at=utcnow())
-            except LostOwnership:
-                return
-            except Exception as exc:  # the next beat retries; the reaper judges staleness
-                log.warning("heartbeat for %s failed: %s", self.job_id, exc)
+        super().__init__(TrainingJob, job_id, attempt, interval)

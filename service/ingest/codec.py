@@ -1,14 +1,18 @@
 """Datasets as compressed bytes for the database, and back.
 
-The blob is an .npz (``np.savez_compressed``; no object arrays, loaded with pickle
-disabled) holding ``meta`` (UTF-8 JSON as uint8: names, kinds, row count), ``target``, and
-per feature either ``f{i}`` (numbers) or ``f{i}_labels`` + ``f{i}_codes`` (categories).
+The blob is an .npz (numeric features stored, the rest deflated; no object arrays, loaded
+with pickle disabled) holding ``meta`` (UTF-8 JSON as uint8: names, kinds, row count),
+``target``, and per feature either ``f{i}`` (numbers) or ``f{i}_labels`` + ``f{i}_codes``
+(categories).
 
 Numeric features are stored as float32: the engine trains in float32, and halving the blob
 matters more than digits the training never sees. A column with a value beyond float32's
 range stays float64. Categorical features are stored as their distinct labels (unicode)
 plus int32 codes (-1 = missing), far smaller than a unicode array of every row. The target
 keeps float64, so class labels and regression targets round-trip exactly.
+
+Rows to predict (``encode_columns``) have the same layout without ``target``, and keep
+their numbers in float64.
 """
 
 from __future__ import annotations
@@ -23,33 +27,76 @@ import numpy as np
 from service.ingest.dataset import ParsedDataset
 
 VERSION = 1
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 def encode_dataset(parsed: ParsedDataset) -> bytes:
     """Return the dataset as compressed .npz bytes."""
-    arrays: dict[str, np.ndarray] = {"target": parsed.target}
-    features = []
-    for index, (name, values) in enumerate(parsed.columns.items()):
-        key = f"f{index}"
-        if values.dtype.kind == "U":
-            labels, codes = np.unique(values, return_inverse=True)
-            arrays[f"{key}_labels"] = labels
-            arrays[f"{key}_codes"] = np.where(values == "", -1, codes).astype(np.int32)
-            features.append({"name": name, "kind": "categorical", "key": key})
-        else:
-            narrow = values.astype(np.float32)
-            overflow = bool(np.isinf(narrow).any())
-            arrays[key] = values if overflow else narrow
-            features.append({"name": name, "kind": "numeric", "key": key})
+    arrays, features = _feature_arrays(parsed.columns, narrow=True, categories=parsed.categories)
+    arrays["target"] = parsed.target
     meta = {
         "version": VERSION,
         "n_rows": parsed.n_rows,
         "features": features,
         "target": {"name": parsed.target_name, "kind": parsed.target_summary["kind"]},
     }
+    return _savez(arrays, meta)
+
+
+def encode_columns(columns: dict[str, np.ndarray], n_rows: int) -> bytes:
+    """Return feature columns alone (rows to predict) as compressed .npz bytes.
+
+    Unlike ``encode_dataset`` numbers keep float64: predictions see exactly the values sent.
+    """
+    arrays, features = _feature_arrays(columns, narrow=False)
+    return _savez(arrays, {"version": VERSION, "n_rows": n_rows, "features": features})
+
+
+def _feature_arrays(
+    columns: dict[str, np.ndarray],
+    *,
+    narrow: bool,
+    categories: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
+    arrays: dict[str, np.ndarray] = {}
+    features = []
+    for index, (name, values) in enumerate(columns.items()):
+        key = f"f{index}"
+        if values.dtype.kind == "U":
+            known = (categories or {}).get(name)
+            if known is not None:  # the reader's own codes: no sort of every row again
+                arrays[f"{key}_labels"], arrays[f"{key}_codes"] = known
+            else:
+                labels, codes = np.unique(values, return_inverse=True)
+                arrays[f"{key}_labels"] = labels
+                arrays[f"{key}_codes"] = np.where(values == "", -1, codes).astype(np.int32)
+            features.append({"name": name, "kind": "categorical", "key": key})
+        else:
+            small = values.astype(np.float32) if narrow else values
+            overflow = bool(np.isinf(small).any())
+            arrays[key] = values if overflow else small
+            features.append({"name": name, "kind": "numeric", "key": key})
+    return arrays, features
+
+
+def _savez(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bytes:
+    """Write an .npz: float features stored as they are, everything else deflated (level 1).
+
+    Measured numbers barely compress (zlib saves under 10% on float32 data at about
+    25 MB/s), while codes, labels and class targets shrink 3-10x at hundreds of MB/s.
+    """
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, allow_pickle=False, **arrays)  # type: ignore[arg-type]
+    with zipfile.ZipFile(
+        buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
+    ) as archive:
+        for name, array in arrays.items():
+            member: str | zipfile.ZipInfo = f"{name}.npy"
+            if array.dtype.kind == "f" and name != "target":
+                member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_DATE)
+                member.compress_type = zipfile.ZIP_STORED
+            with archive.open(member, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
     return buffer.getvalue()
 
 
@@ -59,18 +106,32 @@ def decode_dataset(blob: bytes) -> tuple[dict[str, np.ndarray], np.ndarray, list
     Columns come back in the ParsedDataset form (float64 with NaN, or unicode with '').
     Corrupt or foreign bytes raise ValueError.
     """
+    columns, features, target, _ = _decode(blob, with_target=True)
+    assert target is not None
+    return columns, target, features
+
+
+def decode_columns(blob: bytes) -> tuple[dict[str, np.ndarray], int]:
+    """Return (columns, n_rows) from ``encode_columns`` bytes; corrupt bytes raise ValueError."""
+    columns, _, _, n_rows = _decode(blob, with_target=False)
+    return columns, n_rows
+
+
+def _decode(
+    blob: bytes, *, with_target: bool
+) -> tuple[dict[str, np.ndarray], list[dict[str, str]], np.ndarray | None, int]:
     try:
         with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
             meta = json.loads(archive["meta"].tobytes().decode())
             n_rows = int(meta["n_rows"])
             columns = {spec["name"]: _column(archive, spec, n_rows) for spec in meta["features"]}
-            target = _checked(archive["target"], n_rows, "target")
+            target = _checked(archive["target"], n_rows, "target") if with_target else None
     except ValueError:
         raise
     except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as error:
         raise ValueError(f"the stored dataset is corrupt ({error!r})") from None
     features = [{"name": spec["name"], "kind": spec["kind"]} for spec in meta["features"]]
-    return columns, target, features
+    return columns, features, target, n_rows
 
 
 def _column(archive: Any, spec: dict[str, str], n_rows: int) -> np.ndarray:

@@ -30,6 +30,10 @@ class Column:
     name: str
     values: np.ndarray
     summary: dict[str, Any]
+    # categorical columns also keep their sorted distinct labels and int32 codes into them
+    # (-1 = missing), so storing the column needs no second pass over every row
+    labels: np.ndarray | None = None
+    codes: np.ndarray | None = None
 
     @property
     def kind(self) -> str:
@@ -93,7 +97,7 @@ def text_column(name: str, codes: np.ndarray, uniques: np.ndarray, first_row: in
         "categories": int((counts > 0).sum()),
         "top": [str(label) for label in labels[order]],
     }
-    return Column(name, values, summary)
+    return Column(name, values, summary, labels, codes.astype(np.int32))
 
 
 def _as_numbers(uniques: np.ndarray) -> np.ndarray | None:

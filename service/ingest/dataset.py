@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,8 @@ class ParsedDataset:
     """A validated upload: feature columns in file order, the target, and their summaries.
 
     Numeric columns are float64 with NaN for missing; categorical columns are numpy unicode
-    arrays with '' for missing. The target has no missing values.
+    arrays with '' for missing, and also (sorted distinct labels, int32 codes with -1 for
+    missing) in ``categories``. The target has no missing values.
     """
 
     format: str
@@ -28,25 +29,47 @@ class ParsedDataset:
     features: list[dict[str, Any]]
     target_summary: dict[str, Any]
     n_rows: int
+    categories: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParsedFeatures:
+    """A validated upload of features only (rows to predict): columns in file order.
+
+    Columns have the ParsedDataset form; ``first_row`` is how a user numbers the first data
+    row (the CSV line number, or 1 for JSON records and .npz rows).
+    """
+
+    format: str
+    columns: dict[str, np.ndarray]
+    features: list[dict[str, Any]]
+    n_rows: int
+    first_row: int
 
 
 @dataclass(frozen=True)
 class TableRules:
-    """The target choice and size limits, checked as soon as a reader knows the shape."""
+    """The target choice and size limits, checked as soon as a reader knows the shape.
+
+    With ``features_only`` no target is required: one column is enough and ``target`` is
+    ignored (an .npz may then omit ``y``).
+    """
 
     target: str | None = None
     max_rows: int | None = None
     max_columns: int | None = None
     max_bytes: int | None = None
+    features_only: bool = False
 
-    def check(self, names: list[str], n_rows: int) -> str:
+    def check(self, names: list[str], n_rows: int) -> str | None:
         """Validate names, limits and the target choice; return the target name."""
         target_name = self.check_columns(names)
         self.check_rows(n_rows)
         return target_name
 
-    def check_columns(self, names: list[str]) -> str:
-        """Validate column names, their count and the target choice; return the target."""
+    def check_columns(self, names: list[str]) -> str | None:
+        """Validate column names, their count and the target choice; return the target
+        (None when only features are wanted)."""
         for position, name in enumerate(names, start=1):
             if not name:
                 raise DatasetFormatError(
@@ -59,7 +82,9 @@ class TableRules:
                 "give every column a distinct name",
                 column=duplicated[0],
             )
-        if len(names) < 2:
+        if self.features_only and not names:
+            raise DatasetFormatError("the file has no columns; give it a header row of features")
+        if len(names) < 2 and not self.features_only:
             raise DatasetFormatError(
                 f"the file has {len(names)} column(s); it needs at least one feature column "
                 "and a target column (is the delimiter a comma?)"
@@ -69,7 +94,7 @@ class TableRules:
                 f"the file has {len(names)} columns, more than the limit of "
                 f"{self.max_columns}; drop columns you do not need"
             )
-        return self.target_name(names)
+        return None if self.features_only else self.target_name(names)
 
     def check_rows(self, n_rows: int) -> None:
         """Refuse a table with no rows or more rows than the limit."""
@@ -107,6 +132,22 @@ def assemble(fmt: str, columns: list[Column], rules: TableRules, first_row: int)
         features=[column.summary for column in features],
         target_summary=summarise_target(target, first_row),
         n_rows=int(target.values.size),
+        categories={
+            column.name: (column.labels, column.codes)
+            for column in features
+            if column.labels is not None and column.codes is not None
+        },
+    )
+
+
+def assemble_features(fmt: str, columns: list[Column], first_row: int) -> ParsedFeatures:
+    """Gather every column, as a feature, into a ParsedFeatures."""
+    return ParsedFeatures(
+        format=fmt,
+        columns={column.name: column.values for column in columns},
+        features=[column.summary for column in columns],
+        n_rows=int(columns[0].values.size) if columns else 0,
+        first_row=first_row,
     )
 
 

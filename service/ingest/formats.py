@@ -8,7 +8,13 @@ from pathlib import Path, PurePosixPath
 from service.ingest.columns import Column
 from service.ingest.csv_reader import FIRST_ROW as CSV_FIRST_ROW
 from service.ingest.csv_reader import read_csv
-from service.ingest.dataset import ParsedDataset, TableRules, assemble
+from service.ingest.dataset import (
+    ParsedDataset,
+    ParsedFeatures,
+    TableRules,
+    assemble,
+    assemble_features,
+)
 from service.ingest.errors import DatasetFormatError
 from service.ingest.json_reader import FIRST_ROW as JSON_FIRST_ROW
 from service.ingest.json_reader import read_json
@@ -103,13 +109,37 @@ def parse_dataset(
     max_bytes: int | None = None,
 ) -> ParsedDataset:
     """Parse, validate and summarise an uploaded file; raise DatasetFormatError if unusable."""
-    path = Path(path)
+    rules = TableRules(
+        target=target, max_rows=max_rows, max_columns=max_columns, max_bytes=max_bytes
+    )
+    fmt, columns, first_row = _read(Path(path), filename, content_type, rules)
+    return assemble(fmt, columns, rules, first_row)
+
+
+def parse_features(
+    path: Path,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    max_rows: int | None = None,
+    max_columns: int | None = None,
+    max_bytes: int | None = None,
+) -> ParsedFeatures:
+    """Parse an uploaded file of rows to predict: like ``parse_dataset``, but no column is a
+    target and one column is enough (an .npz may omit ``y``)."""
+    rules = TableRules(
+        max_rows=max_rows, max_columns=max_columns, max_bytes=max_bytes, features_only=True
+    )
+    fmt, columns, first_row = _read(Path(path), filename, content_type, rules)
+    return assemble_features(fmt, columns, first_row)
+
+
+def _read(
+    path: Path, filename: str | None, content_type: str | None, rules: TableRules
+) -> tuple[str, list[Column], int]:
     with path.open("rb") as stream:
         head = stream.read(HEAD_BYTES)
     _refuse_compressed(head)
     fmt = detect_format(filename, content_type, head)
     read, first_row = READERS[fmt]
-    rules = TableRules(
-        target=target, max_rows=max_rows, max_columns=max_columns, max_bytes=max_bytes
-    )
-    return assemble(fmt, read(path, rules), rules, first_row)
+    return fmt, read(path, rules), first_row

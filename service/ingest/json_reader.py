@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from service.ingest.columns import Column, numeric_column, text_column
 from service.ingest.dataset import TableRules
@@ -53,6 +52,8 @@ def _load(path: Path) -> list[dict[str, Any]]:
 
 
 def _column(name: str, values: np.ndarray) -> Column:
+    import pandas as pd  # imported on the first JSON upload: it adds ~50 MB to every process
+
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind in NUMERIC_KINDS:
         numbers = np.full(values.size, np.nan)

@@ -1,4 +1,6 @@
-"""NumPy .npz uploads: ``X`` (n×d numbers), ``y`` (n), optional ``feature_names`` (d)."""
+"""NumPy .npz uploads: ``X`` (n×d numbers), ``y`` (n), optional ``feature_names`` (d).
+
+For rows to predict (features only) ``y`` may be left out."""
 
 from __future__ import annotations
 
@@ -29,15 +31,17 @@ def read_npz(path: Path, rules: TableRules) -> list[Column]:
         raise DatasetFormatError(f"the file holds a single array, not X and y; {HOW}")
     with archive:
         features = _member(archive, "X")
-        target = _member(archive, "y")
+        with_target = not rules.features_only or "y" in archive.files
+        target = _member(archive, "y") if with_target else None
         names = _member(archive, "feature_names") if "feature_names" in archive.files else None
     features, target = _check_shapes(features, target)
     n_rows, width = features.shape
     names_list = _names(names, width)
-    rules.check([*names_list, TARGET_NAME], n_rows)
+    rules.check([*names_list, *([TARGET_NAME] if target is not None else [])], n_rows)
     by_column = np.array(features.T, dtype=np.float64, order="C")  # one copy, rows = columns
     columns = [numeric_column(name, by_column[j], FIRST_ROW) for j, name in enumerate(names_list)]
-    columns.append(_target_column(target))
+    if target is not None:
+        columns.append(_target_column(target))
     return columns
 
 
@@ -81,13 +85,17 @@ def _member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
         raise DatasetFormatError(f"the .npz array {key!r} is unreadable ({error}); {HOW}") from None
 
 
-def _check_shapes(features: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check_shapes(
+    features: np.ndarray, target: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
     if features.ndim != 2 or features.dtype.kind not in "biuf":
         raise DatasetFormatError(
             f"X must be a 2-D array of numbers (rows × features), got {features.ndim}-D "
             f"{features.dtype}; reshape or convert it before saving",
             column="X",
         )
+    if target is None:
+        return features, None
     if target.ndim == 2 and target.shape[1] == 1:
         target = target[:, 0]
     if target.ndim != 1 or target.dtype.kind not in "biufUS":

@@ -1,0 +1,208 @@
+"""Batch prediction routes: submit a file of rows for a model, follow the job, download the CSV."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from service import models_registry, predictions, queue
+from service.api.datasets import _read_form
+from service.api.deps import SessionDep, SettingsDep, TenantDep
+from service.api.problems import V1_PROBLEMS, problem_responses
+from service.db import session_factory
+from service.errors import InvalidInput, field_error
+
+router = APIRouter(tags=["predictions"], responses=V1_PROBLEMS)
+
+EVENT_POLL_SECONDS = 0.25
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+class PredictionProgress(BaseModel):
+    rows_done: int
+    n_rows: int
+    fraction: float
+
+
+class PredictionJobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    model_id: str
+    filename: str | None = None
+    format: str
+    progress: PredictionProgress
+    error: str | None
+    error_code: str | None = None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result_url: str | None
+
+
+class PredictionJobPage(BaseModel):
+    items: list[PredictionJobOut]
+    next_cursor: str | None
+
+
+@router.post(
+    "/v1/models/{model_id}/predictions",
+    status_code=202,
+    response_model=PredictionJobOut,
+    openapi_extra=UPLOAD_BODY,
+    responses=problem_responses(400, 413, 415),
+)
+async def create_prediction_job(
+    model_id: str,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    tenant_id: TenantDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Upload rows to predict (CSV, JSON records or NPZ `X`; columns matched by the model's
+    feature names, others ignored) and queue them for a worker."""
+    await run_in_threadpool(models_registry.get_model, session, tenant_id, model_id)
+    form = await _read_form(request, settings.max_upload_bytes)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInput(
+            "Send the rows to predict as a multipart form field named 'file'.",
+            errors=[field_error(["body", "file"], "required")],
+        )
+    with tempfile.TemporaryDirectory(prefix="neuronal-predict-") as folder:
+        path = Path(folder) / "upload"
+        await run_in_threadpool(_save, upload, path)
+        job = await run_in_threadpool(
+            predictions.create_prediction_job,
+            session,
+            tenant_id,
+            model_id,
+            path,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            settings=settings,
+        )
+    await form.close()
+    # the session commits before the response; the message is sent after it
+    background.add_task(queue.enqueue_prediction, job.id)
+    response.headers["Location"] = f"/v1/predictions/{job.id}"
+    return predictions.prediction_view(job)
+
+
+def _save(upload: UploadFile, path: Path) -> None:
+    upload.file.seek(0)
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload.file, out, 1 << 20)
+
+
+@router.get("/v1/predictions", response_model=PredictionJobPage)
+def list_prediction_jobs(
+    session: SessionDep,
+    tenant_id: TenantDep,
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    page = predictions.list_prediction_jobs(session, tenant_id, limit=limit, cursor=cursor)
+    items = [predictions.prediction_view(j) for j in page.items]
+    return {"items": items, "next_cursor": page.next_cursor}
+
+
+@router.get("/v1/predictions/{job_id}", response_model=PredictionJobOut)
+def get_prediction_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+    return predictions.prediction_view(predictions.get_prediction_job(session, tenant_id, job_id))
+
+
+@router.get(
+    "/v1/predictions/{job_id}/result",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **problem_responses(409)},
+)
+def download_predictions(job_id: str, session: SessionDep, tenant_id: TenantDep) -> Response:
+    """The predictions as CSV, one row per input row in order: `prediction`, then `p_<class>`
+    probability columns for a classifier. 409 until the job has succeeded."""
+    data = predictions.prediction_csv(session, tenant_id, job_id)
+    return Response(
+        data,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{job_id}.csv"'},
+    )
+
+
+@router.post(
+    "/v1/predictions/{job_id}/cancel",
+    status_code=202,
+    response_model=PredictionJobOut,
+    responses=problem_responses(409),
+)
+def cancel_prediction_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+    """Cancel the job: at once if queued, after the current chunk of rows if running."""
+    job = predictions.cancel_prediction_job(session, tenant_id, job_id)
+    return predictions.prediction_view(job)
+
+
+@router.delete("/v1/predictions/{job_id}", status_code=204, response_class=Response)
+def delete_prediction_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> Response:
+    predictions.delete_prediction_job(session, tenant_id, job_id)
+    return Response(status_code=204)
+
+
+def _existing_job(job_id: str, request: Request, tenant_id: TenantDep) -> str:
+    _read_job(request.app.state.settings.database_url, tenant_id, job_id)
+    return job_id
+
+
+@router.get("/v1/predictions/{job_id}/events", response_class=EventSourceResponse)
+async def prediction_events(
+    request: Request,
+    tenant_id: TenantDep,
+    job_id: str = Depends(_existing_job),
+    last_event_id: str | None = Header(None),
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `progress` each time a chunk of rows is done, then one `status`."""
+    url = request.app.state.settings.database_url
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    while True:
+        job = await run_in_threadpool(_read_job, url, tenant_id, job_id)
+        progress = job["progress"]
+        if progress["rows_done"] > after:
+            after = progress["rows_done"]
+            yield ServerSentEvent(event="progress", id=str(after), data=progress)
+        if job["status"] in predictions.FINISHED:
+            yield ServerSentEvent(event="status", data=job)
+            return
+        if await request.is_disconnected() or request.app.state.shutting_down:
+            return
+        await asyncio.sleep(EVENT_POLL_SECONDS)
+
+
+def _read_job(url: str, tenant_id: str, job_id: str) -> dict[str, Any]:
+    with session_factory(url)() as session:
+        return predictions.prediction_view(
+            predictions.get_prediction_job(session, tenant_id, job_id)
+        )
