@@ -49,9 +49,9 @@ def create_dataset(
             max_bytes=max_bytes,
         )
     except DatasetTooLarge as exc:
-        raise PayloadTooLarge(str(exc), errors=[_format_error_entry(exc)]) from exc
+        raise PayloadTooLarge(str(exc), errors=[format_error_entry(exc)]) from exc
     except DatasetFormatError as exc:
-        raise InvalidInput(str(exc), errors=[_format_error_entry(exc)]) from exc
+        raise InvalidInput(str(exc), errors=[format_error_entry(exc)]) from exc
     dataset = Dataset(
         id=new_id("ds"),
         tenant_id=tenant_id,
@@ -70,7 +70,7 @@ def create_dataset(
     return dataset
 
 
-def _format_error_entry(exc: DatasetFormatError) -> dict[str, Any]:
+def format_error_entry(exc: DatasetFormatError) -> dict[str, Any]:
     loc: list[str | int] = ["body", "file"]
     if exc.row is not None:
         loc.append(f"row {exc.row}")

@@ -16,7 +16,7 @@ from service.datasets import get_dataset
 from service.db import new_id, utcnow
 from service.engine import SpecError, validate_spec
 from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
-from service.models import EpochMetric, Tenant, TrainingJob
+from service.models import EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.pagination import Page, paginate
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -191,18 +191,26 @@ def cancel_job(session: Session, tenant_id: str, job_id: str) -> TrainingJob:
         if job.status == "cancelled":
             return job
         raise Conflict(f"Job {job_id!r} has already {job.status}; there is nothing to cancel.")
+    request_cancel(session, TrainingJob, job_id)
+    session.refresh(job)
+    return job
+
+
+def request_cancel(session: Session, table: type[TrainingJob | PredictionJob], job_id: str) -> None:
+    """Cancel a queued row of `table` at once; flag a running one for its worker to stop.
+
+    Both updates are conditional, so a worker claiming the job at the same moment either finds
+    it cancelled or sees the flag at its next progress write."""
     session.execute(
-        update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
+        update(table)
+        .where(table.id == job_id, table.status == "queued")
         .values(status="cancelled", finished_at=utcnow(), cancel_requested=True)
     )
     session.execute(
-        update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.status == "running")
+        update(table)
+        .where(table.id == job_id, table.status == "running")
         .values(cancel_requested=True)
     )
-    session.refresh(job)
-    return job
 
 
 def job_metrics(session: Session, job_id: str, *, after_epoch: int = 0) -> list[EpochMetric]:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.datasets import _format_error_entry
+from service.datasets import format_error_entry
 from service.db import new_id, utcnow
 from service.errors import (
     Conflict,
@@ -31,6 +31,7 @@ from service.ingest import (
     parse_features,
 )
 from service.ingest.columns import MISSING_TOKENS
+from service.jobs import request_cancel
 from service.models import PredictionJob, Tenant
 from service.models_registry import get_model
 from service.pagination import Page, paginate
@@ -87,9 +88,9 @@ def _parse(
             max_bytes=settings.max_upload_bytes,
         )
     except DatasetTooLarge as exc:
-        raise PayloadTooLarge(str(exc), errors=[_format_error_entry(exc)]) from exc
+        raise PayloadTooLarge(str(exc), errors=[format_error_entry(exc)]) from exc
     except DatasetFormatError as exc:
-        raise InvalidInput(str(exc), errors=[_format_error_entry(exc)]) from exc
+        raise InvalidInput(str(exc), errors=[format_error_entry(exc)]) from exc
 
 
 def select_features(
@@ -197,16 +198,7 @@ def cancel_prediction_job(session: Session, tenant_id: str, job_id: str) -> Pred
         raise Conflict(
             f"Prediction job {job_id!r} has already {job.status}; there is nothing to cancel."
         )
-    session.execute(
-        update(PredictionJob)
-        .where(PredictionJob.id == job_id, PredictionJob.status == "queued")
-        .values(status="cancelled", finished_at=utcnow(), cancel_requested=True)
-    )
-    session.execute(
-        update(PredictionJob)
-        .where(PredictionJob.id == job_id, PredictionJob.status == "running")
-        .values(cancel_requested=True)
-    )
+    request_cancel(session, PredictionJob, job_id)
     session.refresh(job)
     return job
 
