@@ -21,10 +21,11 @@ import numpy as np
 
 from .data import CATEGORICAL, Table
 from .errors import InputError
+from .spec import LIMITS
 
 CHUNK_ROWS = 4096
 STATS_CHUNK_ROWS = 1024
-MAX_CATEGORIES = 1000
+MAX_CATEGORIES = LIMITS["max_categories"]
 
 
 class Preprocessor:

@@ -22,6 +22,7 @@ LIMITS: dict[str, int] = {
     "max_units": 4096,
     "max_epochs": 10_000,
     "max_parameters": 20_000_000,
+    "max_categories": 1000,  # distinct values of one categorical column
 }
 TASKS = ("classification", "regression")
 CLASSIFICATION_OUTPUTS = ("sigmoid", "softmax", "step")

@@ -30,6 +30,8 @@ from .spec import _check_size, n_outputs, validate_spec
 from .targets import encode_labels, infer_task, regression_targets
 
 EVAL_CHUNK = 2048
+DIVERGENCE_FACTOR = 1e4  # a loss this many times the untrained one means divergence
+DIVERGENCE_SAMPLE = 4096  # training rows used to measure the untrained loss
 
 
 @dataclass
@@ -119,6 +121,8 @@ class Run:
         opt = train_spec["optimizer"]
         self.opt = OPTIMIZERS[opt["name"]](self.net.params, opt)
         self.schedule = Schedule(train_spec["schedule"], self.opt.lr)
+        sample = slice(0, min(self.n_train, DIVERGENCE_SAMPLE))
+        self.initial_loss = self.evaluate(self.Xtr[sample], self.Ytr[sample])[0]
         self.es = train_spec["early_stopping"]
         self.best_loss, self.bad_epochs, self.best_epoch = np.inf, 0, 0
         self.best_params = np.empty_like(self.net.params) if self.es else None
@@ -187,6 +191,15 @@ class Run:
             raise ValueError(
                 f"Training diverged at epoch {self.epoch}: the loss became infinite or NaN. "
                 f"Lower the learning rate (now {self.opt.lr}) or scale the inputs."
+            )
+        # Saturating units (tanh, sigmoid, softmax) keep an exploded loss finite, so a loss far
+        # above the untrained network's also counts as divergence; learning never gets there.
+        if train_loss > DIVERGENCE_FACTOR * max(self.initial_loss, 1.0):
+            raise ValueError(
+                f"Training diverged at epoch {self.epoch}: the loss grew to {train_loss:.3g}, "
+                f"over {DIVERGENCE_FACTOR:g} times the untrained network's "
+                f"{self.initial_loss:.3g}. Lower the learning rate (now {self.opt.lr}) "
+                "or scale the inputs."
             )
         row: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "val_loss": None}
         classify = self.task == "classification"

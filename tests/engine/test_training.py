@@ -282,3 +282,26 @@ def test_data_frames_are_read_by_column():
     assert model.feature_names == ["size", "colour"]
     assert model.features[1]["kind"] == "categorical"
     assert model.predict(frame.head(2)).shape == (2,)
+
+
+def test_fast_accuracy_count_matches_argmax(rng):
+    from service.engine.activations import apply
+    from service.engine.training import count_correct
+
+    out = apply("softmax", rng.normal(size=(500, 7)))
+    Y = np.eye(7)[rng.integers(0, 7, 500)]
+    assert count_correct(out, Y, softmax=True) == count_correct(out, Y)
+
+
+def test_divergence_of_saturating_units_is_caught_though_the_loss_stays_finite(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError) as caught:
+        fit(
+            X,
+            y,
+            {"layers": [{"units": 8, "activation": "tanh"}]},
+            {"epochs": 5, "optimizer": {"name": "sgd", "learning_rate": 1e6}},
+        )
+    message = str(caught.value)
+    assert message.startswith("Training diverged at epoch 1: the loss grew to")
+    assert "Lower the learning rate (now 1000000.0)" in message
