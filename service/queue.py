@@ -45,7 +45,9 @@ def broker_options(settings: Settings) -> dict[str, Any]:
             "processed_folder": str(folder / "processed"),
             "control_folder": str(folder / "control"),
             "store_processed": False,
-            "polling_interval": 0.1,
+            # an idle worker looks for a new message 40 times a second: a job waits ~12 ms
+            # on average instead of ~50 ms at 0.1 s, for well under 1% of a core
+            "polling_interval": 0.025,
         }
     else:
         options["broker_transport_options"] = {

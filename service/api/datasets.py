@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,23 +63,30 @@ async def upload_dataset(
     name, target = form.get("name"), form.get("target")
     with tempfile.TemporaryDirectory(prefix="neuronal-upload-") as folder:
         path = Path(folder) / "upload"
-        size, digest = await run_in_threadpool(_copy_and_hash, upload, path)
-        dataset = await run_in_threadpool(
-            datasets.create_dataset,
-            session,
-            tenant_id,
-            path,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            name=name if isinstance(name, str) and name else None,
-            target=target if isinstance(target, str) and target else None,
-            size_bytes=size,
-            sha256=digest,
-            max_rows=settings.max_dataset_rows,
-            max_columns=settings.max_dataset_columns,
-            max_bytes=settings.max_upload_bytes,
-        )
-    await form.close()
+        size = await run_in_threadpool(_copy, upload, path)
+        await form.close()
+        # SHA-256 releases the GIL: the digest is computed on another core while the file
+        # is parsed, and filled in before the transaction commits.
+        digest = asyncio.ensure_future(run_in_threadpool(_sha256, path))
+        try:
+            dataset = await run_in_threadpool(
+                datasets.create_dataset,
+                session,
+                tenant_id,
+                path,
+                filename=upload.filename,
+                content_type=upload.content_type,
+                name=name if isinstance(name, str) and name else None,
+                target=target if isinstance(target, str) and target else None,
+                size_bytes=size,
+                sha256="",
+                max_rows=settings.max_dataset_rows,
+                max_columns=settings.max_dataset_columns,
+                max_bytes=settings.max_upload_bytes,
+            )
+        finally:
+            sha256 = await digest
+        dataset.sha256 = sha256
     return datasets.dataset_view(dataset)
 
 
@@ -99,16 +108,19 @@ async def _read_form(request: Request, limit: int) -> Any:
         raise BadRequest(f"The multipart body could not be read: {exc}") from exc
 
 
-def _copy_and_hash(upload: UploadFile, path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
+def _copy(upload: UploadFile, path: Path) -> int:
     upload.file.seek(0)
     with path.open("wb") as out:
-        while chunk := upload.file.read(1 << 20):
+        shutil.copyfileobj(upload.file, out, 1 << 20)
+        return out.tell()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
             digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    return size, digest.hexdigest()
+    return digest.hexdigest()
 
 
 @router.get("", response_model=DatasetPage)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from service.config import Settings
 from service.db import session_factory
 from service.errors import TooManyRequests, Unauthorized
+from service.keys import KeyVerifier
 from service.logs import bind_log_fields
 from service.ratelimit import RateLimiter
 
@@ -37,22 +39,24 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def current_tenant(request: Request) -> str:
+async def current_tenant(request: Request) -> str:
     """The tenant id behind the request's bearer key (401 otherwise), within its request
-    rate (429 with Retry-After otherwise)."""
+    rate (429 with Retry-After otherwise).
+
+    A key verified in the last `api_key_cache_seconds` is answered from memory on the event
+    loop, so hot routes such as predict pay no database round trip and no thread hop; only a
+    cache miss reads the database, in the threadpool.
+    """
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
     token = token.strip()
-    verifier = request.app.state.key_verifier
+    verifier: KeyVerifier = request.app.state.key_verifier
     tenant_id = verifier.cached_tenant(token)
+    request.state.key_cached = tenant_id is not None
     if tenant_id is None:
-        session = session_factory(request.app.state.settings.database_url)()
-        try:
-            tenant_id = verifier.verify(session, token)
-        finally:
-            session.close()
+        tenant_id = await run_in_threadpool(_verify, request, verifier, token)
     request.state.tenant_id = tenant_id
     bind_log_fields(tenant_id=tenant_id)
     wait = _rate_limiter(request).acquire(tenant_id)
@@ -66,8 +70,20 @@ def current_tenant(request: Request) -> str:
     return tenant_id
 
 
+def _verify(request: Request, verifier: KeyVerifier, token: str) -> str:
+    session = session_factory(request.app.state.settings.database_url)()
+    try:
+        return verifier.verify(session, token)
+    finally:
+        session.close()
+
+
 def _rate_limiter(request: Request) -> RateLimiter:
-    state = request.app.state
+    return rate_limiter(request.app.state)
+
+
+def rate_limiter(state: Any) -> RateLimiter:
+    """The application's per-tenant rate limiter (`app.state`), made on first use."""
     limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
     if limiter is None:
         with _LIMITER_LOCK:

@@ -55,7 +55,11 @@ def read_csv(path: Path, rules: TableRules) -> list[Column]:
     types: dict[str, pa.DataType] = {}
     while True:
         try:
-            return _read(path, scanned, rules, types)
+            columns = _read(path, scanned, rules, types)
+            # Arrow's allocator keeps freed blocks resident unless asked: hand them back
+            # before the caller allocates the encoded copy
+            pa.default_memory_pool().release_unused()
+            return columns
         except _Retype as retype:
             types = {**types, **retype.types}  # each column widens at most twice
 

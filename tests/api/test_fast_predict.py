@@ -1,0 +1,86 @@
+"""The short predict path answers exactly what the ordinary route answers, through real HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.inputs.helpers import train_iris
+from tests.stack import Stack
+
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+# `application/json` exactly is taken by the short path; a charset parameter is not
+SHORT = {"content-type": "application/json"}
+ROUTE = {"content-type": "application/json; charset=utf-8"}
+
+
+@pytest.fixture(scope="module")
+def owner(embedded_stack: Stack) -> str:
+    return embedded_stack.create_key("fast-owner")
+
+
+@pytest.fixture(scope="module")
+def model_id(embedded_stack: Stack, owner: str, iris_bytes: bytes) -> str:
+    return str(train_iris(embedded_stack, owner, iris_bytes)["model_id"])
+
+
+def _counter(stack: Stack, pattern: str) -> float:
+    text = stack.client(None).get("/metrics").text
+    found = re.search(rf"^{pattern} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def _predicted_ok(stack: Stack) -> float:
+    return _counter(stack, r'neuronal_predictions_total\{outcome="ok"\}')
+
+
+def _routed(stack: Stack) -> float:
+    """Predicts that went through FastAPI's routing (the per-route figures)."""
+    return _counter(
+        stack, r'http_requests_total\{handler="/v1/models/\{model_id\}/predict",[^}]*"2xx"\}'
+    )
+
+
+def test_both_paths_give_the_same_answer(embedded_stack: Stack, owner: str, model_id: str) -> None:
+    path = f"/v1/models/{model_id}/predict"
+    with embedded_stack.client(owner) as client:
+        client.post(path, json={"inputs": ROWS})  # loads the model and caches the key
+        before = _predicted_ok(embedded_stack)
+        answers = {}
+        for name, headers in (("short", SHORT), ("route", ROUTE)):
+            routed = _routed(embedded_stack)
+            body = json.dumps({"inputs": ROWS}).encode()
+            response = client.post(path, content=body, headers={**headers, "x-request-id": name})
+            assert response.status_code == 200, response.text
+            assert _routed(embedded_stack) == routed + (name == "route")
+            assert response.headers["x-request-id"] == name
+            assert 'auth;desc="cache"' in response.headers["server-timing"]
+            answers[name] = response.json()
+        records = [dict(zip(["sepal_length", "sepal_width", "petal_length", "petal_width"], r,
+                            strict=True)) for r in ROWS]  # fmt: skip
+        by_records = client.post(path, content=json.dumps({"records": records}), headers=SHORT)
+    assert answers["short"] == answers["route"]
+    assert by_records.json() == answers["short"]
+    assert set(answers["short"]) == {"model_id", "predictions", "probabilities", "classes"}
+    assert _predicted_ok(embedded_stack) == before + 3, "both paths count their predictions"
+
+
+def test_what_the_short_path_cannot_judge_goes_to_the_route(
+    embedded_stack: Stack, owner: str, model_id: str
+) -> None:
+    path = f"/v1/models/{model_id}/predict"
+    stranger = embedded_stack.create_key("fast-stranger")
+    with embedded_stack.client(owner) as client:
+        client.post(path, json={"inputs": ROWS})
+        big = client.post(path, json={"inputs": ROWS * 30}, headers=SHORT)  # 90 rows
+        assert big.status_code == 200 and len(big.json()["predictions"]) == 90
+        flag = client.post(path, content=b'{"inputs": [[true, 1, 2, 3]]}', headers=SHORT)
+        assert flag.status_code == 422 and "not a number" in flag.json()["detail"]
+        extra = client.post(path, content=b'{"inputs": [[1, 2, 3, 4]], "x": 1}', headers=SHORT)
+        assert extra.status_code == 422
+    with embedded_stack.client(stranger) as client:
+        client.get("/v1/models")  # the stranger's key is cached too
+        other = client.post(path, json={"inputs": ROWS}, headers=SHORT)
+        assert other.status_code == 404
