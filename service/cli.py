@@ -83,7 +83,7 @@ def serve(
     configure_logging(settings)
     migrate_database()
     start_worker = settings.embedded_broker if with_worker is None else with_worker
-    child = subprocess.Popen(worker_command()) if start_worker else None
+    child = _start_child(worker_command()) if start_worker else None
     try:
         uvicorn.run(
             "service.app:create_app",
@@ -102,6 +102,22 @@ def serve(
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _start_child(command: list[str]) -> subprocess.Popen[bytes]:
+    """Start `command`; on Linux the kernel also stops it when this process dies.
+
+    uvicorn re-raises the stop signal once it has shut down, so `serve` can end without
+    reaching its `finally`; the parent-death signal keeps the worker from being orphaned."""
+    on_linux = sys.platform == "linux"
+    return subprocess.Popen(command, preexec_fn=_die_with_parent if on_linux else None)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @app.command()
