@@ -22,19 +22,26 @@ LONG_JOB: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(
-        tmp_path_factory.mktemp("limits"),
-        {
-            "NEURONAL_MAX_RUNNING_JOBS_PER_TENANT": str(MAX_JOBS),
-            "NEURONAL_RATE_LIMIT_PER_MINUTE": str(PER_MINUTE),
-        },
-        embedded=True,
-    )
+def _limited_stack(tmp: Any, setting: str, value: int) -> Iterator[Stack]:
+    stack = Stack(tmp, {setting: str(value)}, embedded=True)
     stack.start_api()
     yield stack
     stack.stop()
+
+
+# Each limit gets a server of its own: polling a job's status must not spend the request rate.
+@pytest.fixture(scope="module")
+def jobs_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from _limited_stack(
+        tmp_path_factory.mktemp("job-limit"), "NEURONAL_MAX_RUNNING_JOBS_PER_TENANT", MAX_JOBS
+    )
+
+
+@pytest.fixture(scope="module")
+def rate_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from _limited_stack(
+        tmp_path_factory.mktemp("rate-limit"), "NEURONAL_RATE_LIMIT_PER_MINUTE", PER_MINUTE
+    )
 
 
 def _retry_after(response: Any) -> int:
@@ -43,7 +50,8 @@ def _retry_after(response: Any) -> int:
     return value
 
 
-def test_too_many_active_jobs_is_429_per_tenant(stack: Stack, iris_bytes: bytes) -> None:
+def test_too_many_active_jobs_is_429_per_tenant(jobs_stack: Stack, iris_bytes: bytes) -> None:
+    stack = jobs_stack
     busy, other = stack.create_key("busy"), stack.create_key("other")
     with stack.client(busy) as client, stack.client(other) as neighbour:
         dataset = client.post("/v1/datasets", files={"file": ("iris.csv", iris_bytes)}).json()
@@ -79,7 +87,8 @@ def test_too_many_active_jobs_is_429_per_tenant(stack: Stack, iris_bytes: bytes)
         wait_for_job(neighbour, small.json()["id"])
 
 
-def test_request_rate_is_limited_per_tenant(stack: Stack) -> None:
+def test_request_rate_is_limited_per_tenant(rate_stack: Stack) -> None:
+    stack = rate_stack
     chatty, quiet = stack.create_key("chatty"), stack.create_key("quiet")
     with stack.client(chatty) as client, stack.client(quiet) as neighbour:
         start = time.monotonic()
