@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from service.engine import fit  # noqa: E402
 
 THREADS = 2
+TARGET_BATCH = 1024  # the throughput target: the median epoch at this batch size reaches
+TARGET_SHARE = 0.9  # this share of the step-GEMM limit (the same shapes, numpy alone)
 
 
 def main() -> None:
@@ -121,13 +123,15 @@ def run_workload(title, data, hidden, batch, epochs, repeats, square, sklearn) -
         contenders["sklearn"] = sklearn_run
     times = {name: [] for name in contenders}
     accuracy = {name: [] for name in contenders}
+    limits = []
     for _ in range(repeats):
         for name, run in contenders.items():
             seconds, acc = run(Xtr, ytr, Xte, yte, hidden, batch, epochs)
             times[name] += seconds
             accuracy[name].append(acc)
+        limits.append(step_matmul_limit(sizes, batch))  # sampled in every repeat
     flops = flops_per_sample(sizes) * len(Xtr)
-    limit = step_matmul_limit(sizes, batch)
+    limit = max(limits)  # the best numpy achieved: background load lowers no limit
     for name in contenders:
         t = times[name]
         med = statistics.median(t)
@@ -138,12 +142,22 @@ def run_workload(title, data, hidden, batch, epochs, repeats, square, sklearn) -
         )
     eng = statistics.median(times["engine"])
     square = max(square, square_matmul_limit())
+    share = flops / eng / 1e9 / limit
     print(
-        f"  matmul limit: {square:.1f} GFLOP/s (square); {limit:.1f} GFLOP/s (this step's GEMMs "
-        f"at batch {batch}); engine reaches {flops / eng / 1e9 / square:.0%} of the square limit "
-        f"and {flops / eng / 1e9 / limit:.0%} of the step-GEMM limit (median epoch; "
-        f"{flops / min(times['engine']) / 1e9 / limit:.0%} at the fastest epoch)"
+        f"  numpy float32 matmul limit: {square:.1f} GFLOP/s square 2048; {limit:.1f} GFLOP/s "
+        f"step-GEMM (exactly the matrix products of one training step at batch {batch}, run "
+        f"alone; best of {len(limits)} samples)\n"
+        f"  engine {flops / eng / 1e9:.1f} GFLOP/s = {share:.0%} of the step-GEMM limit and "
+        f"{flops / eng / 1e9 / square:.0%} of the square limit (median epoch; "
+        f"{flops / min(times['engine']) / 1e9 / limit:.0%} of the step-GEMM limit at the "
+        f"fastest epoch)"
     )
+    if batch == TARGET_BATCH:
+        verdict = "met" if share >= TARGET_SHARE else "NOT met"
+        print(
+            f"  target: median epoch >= {TARGET_SHARE:.0%} of the step-GEMM limit at batch "
+            f"{batch}: {verdict} ({share:.0%})"
+        )
     for name in contenders:
         if name != "engine":
             ratio = eng / statistics.median(times[name])

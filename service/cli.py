@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -17,6 +19,8 @@ from service.config import get_settings
 app = typer.Typer(help="Neuronal: train neural networks over HTTP.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+
+log = logging.getLogger("neuronal.serve")
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -83,7 +87,7 @@ def serve(
     configure_logging(settings)
     migrate_database()
     start_worker = settings.embedded_broker if with_worker is None else with_worker
-    child = _start_child(worker_command()) if start_worker else None
+    worker = EmbeddedWorker(worker_command()) if start_worker else None
     try:
         uvicorn.run(
             "service.app:create_app",
@@ -96,12 +100,33 @@ def serve(
             log_config=logging_config(settings),
         )
     finally:
-        if child is not None:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        if worker is not None:
+            worker.stop()
+
+
+class EmbeddedWorker(threading.Thread):
+    """The worker child of `serve` on the embedded default, restarted if it ever exits."""
+
+    def __init__(self, command: list[str]) -> None:
+        super().__init__(daemon=True, name="embedded-worker")
+        self.command = command
+        self.child = _start_child(command)
+        self.stopping = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.stopping.wait(1.0):
+            if self.child.poll() is not None and not self.stopping.is_set():
+                log.warning("the worker exited (%s); starting another", self.child.returncode)
+                self.child = _start_child(self.command)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.child.send_signal(signal.SIGTERM)
+        try:
+            self.child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.child.kill()
 
 
 def _start_child(command: list[str]) -> subprocess.Popen[bytes]:

@@ -39,6 +39,7 @@ def broker_options(settings: Settings) -> dict[str, Any]:
         (folder / "queue").mkdir(parents=True, exist_ok=True)
         (folder / "processed").mkdir(parents=True, exist_ok=True)
         (folder / "control").mkdir(parents=True, exist_ok=True)
+        options["broker_transport"] = "service.folder_broker:AtomicFilesystemTransport"
         options["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),

@@ -67,3 +67,18 @@ def test_step_uses_a_straight_through_gradient():
 def test_softmax_is_stable_for_large_inputs():
     out = apply("softmax", np.array([[1000.0, 1000.0, -1000.0]]))
     np.testing.assert_allclose(out, [[0.5, 0.5, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("contiguous_work", [True, False])
+def test_relu_backward_is_the_masked_gradient_bit_for_bit(dtype, contiguous_work):
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(6, 7)).astype(dtype)
+    z[0, :3] = 0.0
+    a = apply("relu", z)
+    grad = rng.normal(size=z.shape).astype(dtype)
+    grad[1, 1] = np.nan
+    expected = grad * (a > 0).astype(dtype)
+    work = np.empty_like(z) if contiguous_work else np.empty((7, 6), dtype).T
+    ACTIVATIONS["relu"].backward(a, z, grad, grad, work)  # in place, as backprop runs it
+    assert grad.tobytes() == expected.tobytes()
