@@ -157,9 +157,10 @@ def main() -> int:
     with ExitStack() as scope, tempfile.TemporaryDirectory(prefix="neuronal-load-") as folder:
         production = services_available()
         env = scope.enter_context(postgres_and_redis()) if production else {}
-        env["NEURONAL_MAX_RUNNING_JOBS_PER_TENANT"] = (
-            "1000"  # the per-tenant cap is not tested here
-        )
+        # the per-tenant caps (tested in tests/security) would turn this load into 429s
+        env["NEURONAL_MAX_RUNNING_JOBS_PER_TENANT"] = "1000"
+        env["NEURONAL_RATE_LIMIT_PER_MINUTE"] = "100000000"
+        print("per-tenant job and request-rate limits raised for this run")
         stack = Stack(Path(folder), env, embedded=not production)
         where = "PostgreSQL + Redis" if production else "the embedded default"
         with running(stack):
