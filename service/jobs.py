@@ -47,7 +47,7 @@ def create_job(
                 )
             return earlier, False
     task, network, training = validate_job_request(session, tenant_id, request, settings)
-    _check_active_jobs(session, tenant_id, settings.max_running_jobs_per_tenant)
+    check_active_jobs(session, TrainingJob, tenant_id, settings.max_running_jobs_per_tenant)
     job = TrainingJob(
         id=new_id("job"),
         tenant_id=tenant_id,
@@ -73,8 +73,16 @@ def create_job(
     return job, True
 
 
-def _check_active_jobs(session: Session, tenant_id: str, limit: int) -> None:
-    """Refuse a new job while the tenant already has `limit` queued or running ones.
+def check_active_jobs(
+    session: Session,
+    table: type[TrainingJob | PredictionJob],
+    tenant_id: str,
+    limit: int,
+    *,
+    kind: str = "jobs",
+    cancel_path: str = "/v1/jobs/{id}/cancel",
+) -> None:
+    """Refuse a new job while the tenant already has `limit` queued or running rows in `table`.
 
     Locking the tenant's row first serialises concurrent submissions of one tenant on
     PostgreSQL, so two requests cannot both take the last slot. SQLite ignores the lock: on
@@ -83,14 +91,14 @@ def _check_active_jobs(session: Session, tenant_id: str, limit: int) -> None:
     session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
     active = session.scalar(
         select(func.count())
-        .select_from(TrainingJob)
-        .where(TrainingJob.tenant_id == tenant_id, TrainingJob.status.in_(ACTIVE))
+        .select_from(table)
+        .where(table.tenant_id == tenant_id, table.status.in_(ACTIVE))
     )
     if active is not None and active >= limit:
         raise TooManyRequests(
-            f"You already have {active} queued or running jobs, this server's limit per tenant "
-            "(NEURONAL_MAX_RUNNING_JOBS_PER_TENANT); wait for one to finish or cancel one "
-            "(POST /v1/jobs/{id}/cancel), then submit again.",
+            f"You already have {active} queued or running {kind}, this server's limit per "
+            "tenant (NEURONAL_MAX_RUNNING_JOBS_PER_TENANT); wait for one to finish or cancel "
+            f"one (POST {cancel_path}), then submit again.",
             retry_after=ACTIVE_JOBS_RETRY_SECONDS,
         )
 

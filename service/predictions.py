@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
@@ -20,7 +20,6 @@ from service.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
-    TooManyRequests,
     field_error,
 )
 from service.ingest import (
@@ -31,14 +30,13 @@ from service.ingest import (
     parse_features,
 )
 from service.ingest.columns import MISSING_TOKENS
-from service.jobs import request_cancel
-from service.models import PredictionJob, Tenant
+from service.jobs import check_active_jobs, request_cancel
+from service.models import PredictionJob
 from service.models_registry import get_model
 from service.pagination import Page, paginate
 
 FINISHED = ("succeeded", "failed", "cancelled")
 ACTIVE = ("queued", "running")
-ACTIVE_JOBS_RETRY_SECONDS = 30
 
 
 def create_prediction_job(
@@ -55,7 +53,14 @@ def create_prediction_job(
     model = get_model(session, tenant_id, model_id)
     parsed = _parse(path, filename, content_type, settings)
     columns = select_features(parsed, model.features)
-    _check_active_jobs(session, tenant_id, settings.max_running_jobs_per_tenant)
+    check_active_jobs(
+        session,
+        PredictionJob,
+        tenant_id,
+        settings.max_running_jobs_per_tenant,
+        kind="prediction jobs",
+        cancel_path="/v1/predictions/{id}/cancel",
+    )
     job = PredictionJob(
         id=new_id("pj"),
         tenant_id=tenant_id,
@@ -153,24 +158,6 @@ def _number_text(value: float) -> str:
     if math.isnan(value):
         return ""
     return str(int(value)) if value.is_integer() else repr(value)
-
-
-def _check_active_jobs(session: Session, tenant_id: str, limit: int) -> None:
-    """Refuse a new job while the tenant already has `limit` queued or running ones (the
-    tenant's row is locked first, as for training jobs)."""
-    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
-    active = session.scalar(
-        select(func.count())
-        .select_from(PredictionJob)
-        .where(PredictionJob.tenant_id == tenant_id, PredictionJob.status.in_(ACTIVE))
-    )
-    if active is not None and active >= limit:
-        raise TooManyRequests(
-            f"You already have {active} queued or running prediction jobs, this server's limit "
-            "per tenant (NEURONAL_MAX_RUNNING_JOBS_PER_TENANT); wait for one to finish or cancel "
-            "one (POST /v1/predictions/{id}/cancel), then submit again.",
-            retry_after=ACTIVE_JOBS_RETRY_SECONDS,
-        )
 
 
 def get_prediction_job(session: Session, tenant_id: str, job_id: str) -> PredictionJob:
