@@ -4,42 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from service import datasets
 from service.api.deps import SessionDep, SettingsDep, TenantDep
-from service.api.middleware import BodyTooLarge
 from service.api.problems import V1_PROBLEMS, problem_responses
-from service.errors import BadRequest, InvalidInput, PayloadTooLarge, field_error
+from service.api.uploads import multipart_body, read_upload_form, save_upload, uploaded_file
 from service.schemas import DatasetOut, DatasetPage
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=V1_PROBLEMS)
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "name": {"type": "string"},
-                        "target": {"type": "string"},
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = multipart_body("name", "target")
 
 
 @router.post(
@@ -53,17 +33,12 @@ async def upload_dataset(
     request: Request, session: SessionDep, tenant_id: TenantDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Upload a CSV, JSON-records or NPZ file; it is parsed, summarised and stored."""
-    form = await _read_form(request, settings.max_upload_bytes)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise InvalidInput(
-            "Send the data set as a multipart form field named 'file'.",
-            errors=[field_error(["body", "file"], "required")],
-        )
+    form = await read_upload_form(request, settings.max_upload_bytes)
+    upload = uploaded_file(form, "the data set")
     name, target = form.get("name"), form.get("target")
     with tempfile.TemporaryDirectory(prefix="neuronal-upload-") as folder:
         path = Path(folder) / "upload"
-        size = await run_in_threadpool(_copy, upload, path)
+        size = await run_in_threadpool(save_upload, upload, path)
         await form.close()
         # SHA-256 releases the GIL: the digest is computed on another core while the file
         # is parsed, and filled in before the transaction commits.
@@ -88,31 +63,6 @@ async def upload_dataset(
             sha256 = await digest
         dataset.sha256 = sha256
     return datasets.dataset_view(dataset)
-
-
-async def _read_form(request: Request, limit: int) -> Any:
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise InvalidInput(
-            "Upload the data set as multipart/form-data with a 'file' field "
-            "(curl -F file=@data.csv).",
-            errors=[field_error(["header", "content-type"], "must be multipart/form-data")],
-        )
-    try:
-        return await request.form(max_files=1, max_fields=20)
-    except BodyTooLarge as exc:
-        raise PayloadTooLarge(
-            f"The upload is over this server's limit of {limit:,} bytes; send a smaller file."
-        ) from exc
-    except Exception as exc:
-        raise BadRequest(f"The multipart body could not be read: {exc}") from exc
-
-
-def _copy(upload: UploadFile, path: Path) -> int:
-    upload.file.seek(0)
-    with path.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, 1 << 20)
-        return out.tell()
 
 
 def _sha256(path: Path) -> str:

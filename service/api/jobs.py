@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,13 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from service import curves, jobs, queue
 from service.api.deps import SessionDep, SettingsDep, TenantDep
+from service.api.events import keep_streaming, resume_point
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
 from service.db import session_factory
 from service.schemas import JobOut, JobPage, JobRequest, MetricsOut
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=V1_PROBLEMS)
-
-EVENT_POLL_SECONDS = 0.25
 
 
 @router.post("", status_code=202, response_model=JobOut, responses=BODY_PROBLEMS)
@@ -90,7 +88,7 @@ async def job_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `progress` per epoch, then one `status` when the job ends."""
     url = request.app.state.settings.database_url
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    after = resume_point(last_event_id)
     while True:
         job, rows = await run_in_threadpool(_read_job_and_metrics, url, tenant_id, job_id, after)
         epochs = max(job["progress"]["epochs"], 1)
@@ -101,9 +99,8 @@ async def job_events(
         if job["status"] in jobs.FINISHED:
             yield ServerSentEvent(event="status", data=job)
             return
-        if await request.is_disconnected() or request.app.state.shutting_down:
+        if not await keep_streaming(request):
             return
-        await asyncio.sleep(EVENT_POLL_SECONDS)
 
 
 def _read_job(url: str, tenant_id: str, job_id: str) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -14,32 +12,17 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request,
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from service import models_registry, predictions, queue
-from service.api.datasets import _read_form
 from service.api.deps import SessionDep, SettingsDep, TenantDep
+from service.api.events import keep_streaming, resume_point
 from service.api.problems import V1_PROBLEMS, problem_responses
+from service.api.uploads import multipart_body, read_upload_form, save_upload, uploaded_file
 from service.db import session_factory
-from service.errors import InvalidInput, field_error
 
 router = APIRouter(tags=["predictions"], responses=V1_PROBLEMS)
 
-EVENT_POLL_SECONDS = 0.25
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = multipart_body()
 
 
 class PredictionProgress(BaseModel):
@@ -88,16 +71,11 @@ async def create_prediction_job(
     """Upload rows to predict (CSV, JSON records or NPZ `X`; columns matched by the model's
     feature names, others ignored) and queue them for a worker."""
     await run_in_threadpool(models_registry.get_model, session, tenant_id, model_id)
-    form = await _read_form(request, settings.max_upload_bytes)
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise InvalidInput(
-            "Send the rows to predict as a multipart form field named 'file'.",
-            errors=[field_error(["body", "file"], "required")],
-        )
+    form = await read_upload_form(request, settings.max_upload_bytes)
+    upload = uploaded_file(form, "the rows to predict")
     with tempfile.TemporaryDirectory(prefix="neuronal-predict-") as folder:
         path = Path(folder) / "upload"
-        await run_in_threadpool(_save, upload, path)
+        await run_in_threadpool(save_upload, upload, path)
         job = await run_in_threadpool(
             predictions.create_prediction_job,
             session,
@@ -113,12 +91,6 @@ async def create_prediction_job(
     background.add_task(queue.enqueue_prediction, job.id)
     response.headers["Location"] = f"/v1/predictions/{job.id}"
     return predictions.prediction_view(job)
-
-
-def _save(upload: UploadFile, path: Path) -> None:
-    upload.file.seek(0)
-    with path.open("wb") as out:
-        shutil.copyfileobj(upload.file, out, 1 << 20)
 
 
 @router.get("/v1/predictions", response_model=PredictionJobPage)
@@ -186,7 +158,7 @@ async def prediction_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `progress` each time a chunk of rows is done, then one `status`."""
     url = request.app.state.settings.database_url
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    after = resume_point(last_event_id)
     while True:
         job = await run_in_threadpool(_read_job, url, tenant_id, job_id)
         progress = job["progress"]
@@ -196,9 +168,8 @@ async def prediction_events(
         if job["status"] in predictions.FINISHED:
             yield ServerSentEvent(event="status", data=job)
             return
-        if await request.is_disconnected() or request.app.state.shutting_down:
+        if not await keep_streaming(request):
             return
-        await asyncio.sleep(EVENT_POLL_SECONDS)
 
 
 def _read_job(url: str, tenant_id: str, job_id: str) -> dict[str, Any]:
