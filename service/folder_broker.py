@@ -18,7 +18,8 @@ from kombu.utils.json import dumps
 
 
 class AtomicChannel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    # the filesystem channel this overrides takes (queue, payload, **kwargs) too
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{int(round(time.monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
         staging = os.path.join(os.path.dirname(os.path.abspath(self.data_folder_out)), "staging")
         os.makedirs(staging, exist_ok=True)
