@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db import new_id
+from service.db import defer_checkpoint, new_id
 from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, field_error
 from service.ingest import (
     DatasetFormatError,
@@ -64,9 +64,12 @@ def create_dataset(
         size_bytes=size_bytes,
         sha256=sha256,
     )
+    blob = encode_dataset(parsed)
+    del parsed  # its arrays are in the blob: free them before the database copies it
+    defer_checkpoint(session)
     session.add(dataset)
     session.flush()
-    session.add(DatasetBlob(dataset_id=dataset.id, data=encode_dataset(parsed)))
+    session.add(DatasetBlob(dataset_id=dataset.id, data=blob))
     return dataset
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -82,6 +84,46 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin_immediate(connection: Any) -> None:
     # Writers take the lock at BEGIN, so two processes never deadlock upgrading read locks.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default, in pages
+
+
+def defer_checkpoint(session: Session) -> None:
+    """Commit this transaction without SQLite's automatic checkpoint; call `checkpoint` later.
+
+    After a large write (a 50 MB data set) the commit would otherwise copy it again from the
+    write-ahead log into the database file and sync it before the reply: 0.3-0.6 s here.
+    Other databases ignore this.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+    dbapi_connection = connection.connection.dbapi_connection
+
+    def restore(_session: Session) -> None:
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
+
+    event.listen(session, "after_commit", restore, once=True)
+    event.listen(session, "after_rollback", restore, once=True)
+
+
+def checkpoint(url: str | None = None) -> None:
+    """Copy SQLite's write-ahead log into the database file without blocking anyone.
+
+    Best effort: a checkpoint that cannot run now is done by the next commit instead.
+    """
+    engine = get_engine(url)
+    if engine.dialect.name != "sqlite":
+        return
+    connection = engine.raw_connection()  # outside any transaction, which would refuse it
+    try:
+        connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as error:
+        logging.getLogger("neuronal.db").warning("checkpoint skipped: %s", error)
+    finally:
+        connection.close()
 
 
 _engines: dict[str, Engine] = {}

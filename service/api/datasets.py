@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import datasets
+from service import datasets, db
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.problems import V1_PROBLEMS, problem_responses
-from service.api.uploads import multipart_body, read_upload_form, save_upload, uploaded_file
+from service.api.uploads import multipart_body, receive_upload
 from service.schemas import DatasetOut, DatasetPage
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=V1_PROBLEMS)
@@ -30,47 +28,35 @@ UPLOAD_BODY = multipart_body("name", "target")
     responses=problem_responses(400, 413, 415),
 )
 async def upload_dataset(
-    request: Request, session: SessionDep, tenant_id: TenantDep, settings: SettingsDep
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    tenant_id: TenantDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Upload a CSV, JSON-records or NPZ file; it is parsed, summarised and stored."""
-    form = await read_upload_form(request, settings.max_upload_bytes)
-    upload = uploaded_file(form, "the data set")
-    name, target = form.get("name"), form.get("target")
     with tempfile.TemporaryDirectory(prefix="neuronal-upload-") as folder:
-        path = Path(folder) / "upload"
-        size = await run_in_threadpool(save_upload, upload, path)
-        await form.close()
-        # SHA-256 releases the GIL: the digest is computed on another core while the file
-        # is parsed, and filled in before the transaction commits.
-        digest = asyncio.ensure_future(run_in_threadpool(_sha256, path))
-        try:
-            dataset = await run_in_threadpool(
-                datasets.create_dataset,
-                session,
-                tenant_id,
-                path,
-                filename=upload.filename,
-                content_type=upload.content_type,
-                name=name if isinstance(name, str) and name else None,
-                target=target if isinstance(target, str) and target else None,
-                size_bytes=size,
-                sha256="",
-                max_rows=settings.max_dataset_rows,
-                max_columns=settings.max_dataset_columns,
-                max_bytes=settings.max_upload_bytes,
-            )
-        finally:
-            sha256 = await digest
-        dataset.sha256 = sha256
+        upload = await receive_upload(
+            request, Path(folder) / "upload", settings.max_upload_bytes, "the data set"
+        )
+        dataset = await run_in_threadpool(
+            datasets.create_dataset,
+            session,
+            tenant_id,
+            upload.path,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            name=upload.text("name"),
+            target=upload.text("target"),
+            size_bytes=upload.size,
+            sha256=upload.sha256,
+            max_rows=settings.max_dataset_rows,
+            max_columns=settings.max_dataset_columns,
+            max_bytes=settings.max_upload_bytes,
+        )
+    # the commit skipped SQLite's checkpoint so the reply is not kept waiting for it
+    background.add_task(db.checkpoint, settings.database_url)
     return datasets.dataset_view(dataset)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @router.get("", response_model=DatasetPage)

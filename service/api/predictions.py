@@ -17,7 +17,7 @@ from service import models_registry, predictions, queue
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.events import keep_streaming, resume_point
 from service.api.problems import V1_PROBLEMS, problem_responses
-from service.api.uploads import multipart_body, read_upload_form, save_upload, uploaded_file
+from service.api.uploads import multipart_body, receive_upload
 from service.db import session_factory
 
 router = APIRouter(tags=["predictions"], responses=V1_PROBLEMS)
@@ -71,22 +71,20 @@ async def create_prediction_job(
     """Upload rows to predict (CSV, JSON records or NPZ `X`; columns matched by the model's
     feature names, others ignored) and queue them for a worker."""
     await run_in_threadpool(models_registry.get_model, session, tenant_id, model_id)
-    form = await read_upload_form(request, settings.max_upload_bytes)
-    upload = uploaded_file(form, "the rows to predict")
     with tempfile.TemporaryDirectory(prefix="neuronal-predict-") as folder:
-        path = Path(folder) / "upload"
-        await run_in_threadpool(save_upload, upload, path)
+        upload = await receive_upload(
+            request, Path(folder) / "upload", settings.max_upload_bytes, "the rows to predict"
+        )
         job = await run_in_threadpool(
             predictions.create_prediction_job,
             session,
             tenant_id,
             model_id,
-            path,
+            upload.path,
             filename=upload.filename,
             content_type=upload.content_type,
             settings=settings,
         )
-    await form.close()
     # the session commits before the response; the message is sent after it
     background.add_task(queue.enqueue_prediction, job.id)
     response.headers["Location"] = f"/v1/predictions/{job.id}"
