@@ -44,9 +44,15 @@ class Column:
 def numeric_column(name: str, values: np.ndarray, first_row: int) -> Column:
     """Build a numeric column from floats with NaN for missing; refuse ±inf."""
     values = np.ascontiguousarray(values, dtype=np.float64)
-    infinite = np.isinf(values)
-    if infinite.any():
-        index = int(np.argmax(infinite))
+    missing = np.isnan(values)
+    n_missing = int(np.count_nonzero(missing))
+    summary: dict[str, Any] = {"name": name, "kind": "numeric", "missing": n_missing}
+    if n_missing == values.size:
+        summary.update(min=None, max=None, mean=None)
+        return Column(name, values, summary)
+    low, high = float(np.fmin.reduce(values)), float(np.fmax.reduce(values))  # NaN skipped
+    if np.isinf(low) or np.isinf(high):
+        index = int(np.argmax(np.isinf(values)))
         row = first_row + index
         shown = "inf" if values[index] > 0 else "-inf"
         raise DatasetFormatError(
@@ -55,18 +61,10 @@ def numeric_column(name: str, values: np.ndarray, first_row: int) -> Column:
             row=row,
             column=name,
         )
-    missing = np.isnan(values)
-    n_missing = int(missing.sum())
-    summary: dict[str, Any] = {"name": name, "kind": "numeric", "missing": n_missing}
-    if n_missing == values.size:
-        summary.update(min=None, max=None, mean=None)
-    else:
-        mean = float(np.nanmean(values))
-        summary.update(
-            min=float(np.nanmin(values)),
-            max=float(np.nanmax(values)),
-            mean=mean if np.isfinite(mean) else None,  # the sum of huge values overflows
-        )
+    total = np.add.reduce(values, where=~missing) if n_missing else np.add.reduce(values)
+    mean = float(total) / (values.size - n_missing)
+    # the sum of huge values overflows
+    summary.update(min=low, max=high, mean=mean if np.isfinite(mean) else None)
     return Column(name, values, summary)
 
 

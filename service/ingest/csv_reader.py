@@ -1,16 +1,25 @@
-"""CSV uploads: a strict UTF-8 scan, then Arrow's C++ reader, one block at a time.
+"""CSV uploads, read by Arrow's C++ reader: fast on both cores, careful when the file is bad.
 
 pyarrow.csv is the reader behind ``pd.read_csv(engine="pyarrow")``; calling it directly lets
-us refuse short rows (pandas pads them with NaN), learn the row number of a ragged row, and
-stream: numbers go block by block into float64 arrays allocated once, text stays compact in
-Arrow until it is dictionary-encoded, so peak memory stays near the size of the result.
+us refuse short rows (pandas pads them with NaN) and say where a file goes wrong.
+
+A well-formed file is read once, on every core, into an Arrow table whose columns are turned
+into arrays one at a time, each freed as soon as it is converted. Anything Arrow refuses
+(a ragged row, bytes that are not UTF-8, a conversion it cannot make) sends the file to the
+careful reader: a strict UTF-8 scan, then one block at a time on one thread, the only way
+Arrow numbers the row at fault. Numbers go block by block into float64 arrays allocated once
+and text stays compact in Arrow until it is dictionary-encoded, so its peak memory stays
+near the size of the result too.
 """
 
 from __future__ import annotations
 
 import codecs
+import os
 import re
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -25,20 +34,30 @@ from service.ingest.dataset import TableRules
 from service.ingest.errors import DatasetFormatError
 
 FIRST_ROW = 2  # the header is line 1
+NAN = pa.scalar(float("nan"), pa.float64())  # (a numpy NaN would import pandas here)
 CHUNK = 1 << 20
 DELIMITERS = (b",", b";", b"\t", b"|")
 T = TypeVar("T")
+R = TypeVar("R")
+PIECE = 8 << 20
+OVERRUN = 64 << 10
 CONVERSION_ERROR = re.compile(r"In CSV column #(\d+)")
 
 
 @dataclass(frozen=True)
-class Scan:
-    """What one pass over the bytes learns: delimiter, a bound on rows, quote parity."""
+class QuickScan:
+    """What the fast read needs to know of the bytes: delimiter and quotes."""
 
     delimiter: str
-    max_lines: int
     odd_quotes: bool
     quoted: bool  # any quote at all: only then can a value span lines
+
+
+@dataclass(frozen=True)
+class Scan(QuickScan):
+    """What the careful pass over the bytes also learns: a bound on rows."""
+
+    max_lines: int
 
 
 class _Retype(Exception):
@@ -51,15 +70,204 @@ class _Retype(Exception):
 
 def read_csv(path: Path, rules: TableRules) -> list[Column]:
     """Parse a CSV with a header row into typed columns in file order."""
+    try:
+        columns = _read_fast(path, rules)
+    except _Careful:
+        columns = _read_careful(path, rules)
+    # Arrow's allocator keeps freed blocks resident unless asked: hand them back before the
+    # caller allocates the encoded copy
+    pa.default_memory_pool().release_unused()
+    return columns
+
+
+class _Careful(Exception):
+    """The fast read met something it cannot describe well: read the file carefully."""
+
+
+def _read_fast(path: Path, rules: TableRules) -> list[Column]:
+    scanned = quick_scan(path)
+    if not scanned.quoted:  # without quotes every line end is a row end: read in pieces
+        try:
+            return _read_pieces(path, scanned, rules)
+        except _WholeTable:
+            pass
+    table, names = _whole_table(path, scanned, rules, {})
+    return _table_columns(table, names, scanned, rules)
+
+
+def _table_columns(
+    table: pa.Table, names: list[str], scanned: QuickScan, rules: TableRules
+) -> list[Column]:
+    rules.check_rows(table.num_rows)
+    if scanned.odd_quotes and table.num_rows:
+        _refuse_unclosed_quote(table.slice(table.num_rows - 1), table.num_rows)
+    chunks = table.columns
+    del table
+    columns = []
+    for index, name in enumerate(names):
+        chunked, chunks[index] = chunks[index], None  # freed once converted
+        if _numeric(chunked.type):
+            columns.append(numeric_column(name, _float64(chunked), FIRST_ROW))
+        else:
+            columns.append(_text(name, chunked))
+        del chunked
+    return columns
+
+
+class _WholeTable(Exception):
+    """The pieces disagree with the first one's column types: read the file as one table."""
+
+
+def _read_pieces(path: Path, scanned: QuickScan, rules: TableRules) -> list[Column]:
+    """Parse pieces of the file on every core, each as it is read, into per-column parts.
+
+    Memory stays near the size of the result: a few raw pieces in flight, numbers as
+    float64, text as compact Arrow strings until it is dictionary-encoded. The first piece
+    fixes each column's type; a later piece that disagrees (text in a numeric column)
+    sends the file to the whole-table reader, which infers types over all of it.
+    """
+    size = path.stat().st_size
+    bounds = [0, *range(PIECE // 8, size, PIECE), size]  # a small first piece: it runs alone
+    with path.open("rb") as stream:
+        fd = stream.fileno()
+        first = _parse_piece(_piece(fd, bounds[0], bounds[1], size), scanned, {}, None)
+        raw_names = first.schema.names
+        names = [name.strip() for name in raw_names]
+        rules.check_columns(names)
+        types = _piece_types(first.schema)
+
+        def parse(span: tuple[int, int]) -> list[np.ndarray | pa.ChunkedArray]:
+            piece = _piece(fd, span[0], span[1], size)
+            return _piece_parts(_parse_piece(piece, scanned, types, raw_names))
+
+        workers = os.cpu_count() or 1
+        spans = iter(list(zip(bounds[1:-1], bounds[2:], strict=True)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="csv") as pool:
+            parts = [_piece_parts(first), *_ordered_map(pool, parse, spans, 2 * workers)]
+    del first
+    n_rows = sum(len(part[0]) for part in parts)
+    rules.check_rows(n_rows)
+    columns = []
+    for index, name in enumerate(names):
+        pieces_of_column = [part[index] for part in parts]
+        for part in parts:
+            part[index] = None  # type: ignore[call-overload]  # freed once gathered
+        if isinstance(pieces_of_column[0], np.ndarray):
+            values = np.concatenate(pieces_of_column)
+            del pieces_of_column
+            columns.append(numeric_column(name, values, FIRST_ROW))
+        else:
+            chunks = [c for chunked in pieces_of_column for c in chunked.chunks]
+            del pieces_of_column
+            columns.append(_text(name, pa.chunked_array(chunks)))
+    return columns
+
+
+def _piece_types(schema: pa.Schema) -> dict[str, pa.DataType]:
+    """The column types the first piece found, for the others to follow."""
+    types = {}
+    for f in schema:
+        if _numeric(f.type) and not pa.types.is_null(f.type):
+            types[f.name] = pa.float64()
+        elif f.type == pa.string():
+            types[f.name] = pa.string()
+        else:  # no value yet, dates, bytes that are not UTF-8: let the whole read decide
+            raise _WholeTable
+    return types
+
+
+def _piece(fd: int, start: int, end: int, size: int) -> bytes:
+    """The lines that begin in bytes [start, end) of the file (read without the GIL).
+
+    A line begins at 0 and after every line end, so reading from the byte before `start`
+    finds the first one; the last one ends at the first line end from byte `end - 1` on.
+    """
+    offset = max(start - 1, 0)
+    data = os.pread(fd, end - offset + OVERRUN, offset)
+    begin = data.find(b"\n") + 1 if start > 0 else 0
+    if start > 0 and (begin == 0 or offset + begin >= end):
+        return b""  # one line spans the whole piece: it belongs to an earlier one
+    if end >= size:
+        return data[begin:]
+    finish = data.find(b"\n", end - 1 - offset)
+    while finish < 0 and offset + len(data) < size:  # a line longer than the overrun
+        data += os.pread(fd, OVERRUN, offset + len(data))
+        finish = data.find(b"\n", end - 1 - offset)
+    return data[begin : finish + 1] if finish >= 0 else data[begin:]
+
+
+def _parse_piece(
+    piece: bytes,
+    scanned: QuickScan,
+    types: dict[str, pa.DataType],
+    names: list[str] | None,
+) -> pa.Table:
+    try:
+        return pacsv.read_csv(
+            pa.py_buffer(piece),
+            read_options=pacsv.ReadOptions(use_threads=False, column_names=names),
+            parse_options=_parse_options(scanned, invalid_row_handler=None),
+            convert_options=_convert_options(types, check_utf8=True),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        raise _WholeTable from None
+
+
+def _piece_parts(table: pa.Table) -> list[np.ndarray | pa.ChunkedArray]:
+    """Numbers as float64 arrays, text dictionary-encoded (on this piece's thread)."""
+    return [
+        _float64(column) if _numeric(column.type) else column.dictionary_encode()
+        for column in table.columns
+    ]
+
+
+def _ordered_map(
+    pool: ThreadPoolExecutor, call: Callable[[T], R], items: Iterator[T], window: int
+) -> Iterator[R]:
+    """`pool.map` that reads `items` only `window` ahead of the results taken."""
+    pending: deque[Future[R]] = deque()
+    for item in items:
+        pending.append(pool.submit(call, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _whole_table(
+    path: Path, scanned: QuickScan, rules: TableRules, types: dict[str, pa.DataType]
+) -> tuple[pa.Table, list[str]]:
+    """Read the whole file on every core; dates and times are read again as text."""
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=True),
+            parse_options=_parse_options(scanned, invalid_row_handler=None),
+            convert_options=_convert_options(types, check_utf8=True),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        raise _Careful from None
+    names = [name.strip() for name in table.schema.names]
+    rules.check_columns(names)
+    if any(pa.types.is_binary(f.type) for f in table.schema):  # bytes that are not UTF-8
+        raise _Careful
+    textual = {
+        f.name: pa.string() for f in table.schema if not _numeric(f.type) and f.type != pa.string()
+    }
+    if not textual:
+        return table, names
+    if types:
+        raise _Careful
+    del table
+    return _whole_table(path, scanned, rules, textual)
+
+
+def _read_careful(path: Path, rules: TableRules) -> list[Column]:
     scanned = scan(path)
     types: dict[str, pa.DataType] = {}
     while True:
         try:
-            columns = _read(path, scanned, rules, types)
-            # Arrow's allocator keeps freed blocks resident unless asked: hand them back
-            # before the caller allocates the encoded copy
-            pa.default_memory_pool().release_unused()
-            return columns
+            return _read(path, scanned, rules, types)
         except _Retype as retype:
             types = {**types, **retype.types}  # each column widens at most twice
 
@@ -100,26 +308,35 @@ def _open(
 
     return pacsv.open_csv(
         path,
-        # One thread: only then does Arrow number a ragged row. Reading the whole table on
-        # both cores of the benchmark machine parsed 100 MB in 0.44 s instead of 0.65 s, but
-        # held the whole Arrow table beside the arrays: +180 MB of peak memory.
+        # One thread: only then does Arrow number a ragged row.
         read_options=pacsv.ReadOptions(use_threads=False),
-        parse_options=pacsv.ParseOptions(
-            delimiter=scanned.delimiter,
-            # the chunker that allows line breaks inside quotes is ~30% slower: use it only
-            # when the file has a quote at all
-            newlines_in_values=scanned.quoted,
-            invalid_row_handler=refuse,
-        ),
-        convert_options=pacsv.ConvertOptions(
-            check_utf8=False,  # `scan` has already refused anything that is not UTF-8
-            column_types=types,
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-            true_values=[],  # booleans stay text: categorical
-            false_values=[],
-        ),
+        parse_options=_parse_options(scanned, invalid_row_handler=refuse),
+        # `scan` has already refused anything that is not UTF-8
+        convert_options=_convert_options(types, check_utf8=False),
+    )
+
+
+def _parse_options(
+    scanned: QuickScan, invalid_row_handler: Callable[[pacsv.InvalidRow], str] | None
+) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(
+        delimiter=scanned.delimiter,
+        # the chunker that allows line breaks inside quotes is ~30% slower: use it only when
+        # the file has a quote at all
+        newlines_in_values=scanned.quoted,
+        invalid_row_handler=invalid_row_handler,
+    )
+
+
+def _convert_options(types: dict[str, pa.DataType], *, check_utf8: bool) -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(
+        check_utf8=check_utf8,  # a column that is not UTF-8 comes back as binary
+        column_types=types,
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+        true_values=[],  # booleans stay text: categorical
+        false_values=[],
     )
 
 
@@ -174,10 +391,7 @@ class _Numbers:
         end = self.size + len(chunk)
         if end > self.values.size:  # cannot happen: rows never outnumber lines
             self.values = np.concatenate([self.values, np.empty(end, dtype=np.float64)])
-        if pa.types.is_null(chunk.type):
-            self.values[self.size : end] = np.nan
-        else:
-            self.values[self.size : end] = chunk.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        _write_float64(chunk, self.values[self.size : end])
         self.size = end
 
     def column(self, name: str) -> Column:
@@ -194,14 +408,59 @@ class _Texts:
         self.chunks.append(chunk)
 
     def column(self, name: str) -> Column:
-        encoded = pa.chunked_array(self.chunks, pa.string()).dictionary_encode()
+        chunked = pa.chunked_array(self.chunks, pa.string())
         self.chunks = []
-        encoded = encoded.unify_dictionaries()
-        codes = np.concatenate(
-            [pc.fill_null(chunk.indices, -1).to_numpy() for chunk in encoded.chunks]
-        )
-        uniques = np.asarray(encoded.chunk(0).dictionary.to_pylist(), dtype=np.str_)
-        return text_column(name, codes, uniques, FIRST_ROW)
+        return _text(name, chunked)
+
+
+def _text(name: str, chunked: pa.ChunkedArray) -> Column:
+    """Dictionary-encode a text column into codes (-1 = missing) and its distinct strings."""
+    if not pa.types.is_dictionary(chunked.type):
+        chunked = chunked.cast(pa.string()).dictionary_encode()
+    encoded = chunked.unify_dictionaries()
+    codes = np.empty(len(encoded), dtype=np.int32)
+    start = 0
+    for chunk in encoded.chunks:
+        indices = pc.fill_null(chunk.indices.cast(pa.int32()), -1)
+        codes[start : start + len(chunk)] = _buffer_view(indices, np.int32)
+        start += len(chunk)
+    dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
+    uniques = np.asarray(dictionary.to_pylist(), dtype=np.str_)
+    return text_column(name, codes, uniques, FIRST_ROW)
+
+
+def _float64(chunked: pa.ChunkedArray) -> np.ndarray:
+    """A numeric column as one float64 array, NaN for missing."""
+    values = np.empty(len(chunked), dtype=np.float64)
+    start = 0
+    for chunk in chunked.chunks:
+        _write_float64(chunk, values[start : start + len(chunk)])
+        start += len(chunk)
+    return values
+
+
+def _write_float64(chunk: pa.Array, out: np.ndarray) -> None:
+    """Write a numeric Arrow array into `out` as float64, NaN for missing.
+
+    Read through the buffer: Arrow's own to_numpy imports pandas into the process (+30 MB
+    of memory for every API process that ever parses a file).
+    """
+    if pa.types.is_null(chunk.type):
+        out[:] = np.nan
+        return
+    filled = pc.fill_null(chunk.cast(pa.float64()), NAN)
+    out[:] = _buffer_view(filled, np.float64)
+
+
+def _buffer_view(array: pa.Array, dtype: type[np.generic]) -> np.ndarray:
+    """The values of a fixed-width Arrow array without nulls, as a numpy view."""
+    assert array.null_count == 0
+    return np.frombuffer(
+        array.buffers()[1],
+        dtype=dtype,
+        count=len(array),
+        offset=array.offset * np.dtype(dtype).itemsize,
+    )
 
 
 def scan(path: Path) -> Scan:
@@ -241,7 +500,30 @@ def scan(path: Path) -> Scan:
         ) from None
     if not header.strip():
         raise DatasetFormatError("the file is empty; upload a CSV with a header row and data")
-    return Scan(_delimiter(header), lines + 1, quotes % 2 == 1, quotes > 0)
+    return Scan(_delimiter(header), quotes % 2 == 1, quotes > 0, lines + 1)
+
+
+def quick_scan(path: Path) -> QuickScan:
+    """Refuse empty and binary files; find the delimiter and whether there are quotes.
+
+    Only searches (memchr speed): UTF-8 is left to Arrow, whose columns come back as binary
+    when they are not, and the careful read then says on which line.
+    """
+    quotes = 0
+    quoted = False
+    header = b""
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            if not header:
+                header = chunk.split(b"\n", 1)[0]
+            if b"\0" in chunk:
+                raise _Careful  # the careful scan names the line
+            if quoted or b'"' in chunk:
+                quoted = True
+                quotes += chunk.count(b'"')
+    if not header.strip():
+        raise DatasetFormatError("the file is empty; upload a CSV with a header row and data")
+    return QuickScan(_delimiter(header), quotes % 2 == 1, quoted)
 
 
 def _delimiter(header: bytes) -> str:

@@ -1,0 +1,138 @@
+"""The CSV reader's three paths agree: pieces on every core, one whole table, the careful
+single-threaded read that names the row at fault.
+
+Pieces are made tiny here so that every piece boundary, a line longer than a piece and a
+piece that holds no line start are all exercised on small files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.ingest import DatasetFormatError, csv_reader, parse_dataset
+from service.ingest.csv_reader import _piece
+
+
+@pytest.fixture
+def tiny_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csv_reader, "PIECE", 64)
+    monkeypatch.setattr(csv_reader, "OVERRUN", 8)
+
+
+def mixed_rows(n: int, seed: int = 0) -> str:
+    rng = np.random.default_rng(seed)
+    lines = ["x,colour,y"]
+    for i in range(n):
+        x = "" if i % 7 == 3 else f"{rng.normal():.4f}"
+        colour = "" if i % 11 == 5 else ["red", "green", "a much longer label " * 5][i % 3]
+        lines.append(f"{x},{colour},{i % 2}")
+    return "\n".join(lines) + "\n"
+
+
+def parse(path: Path):  # noqa: ANN201
+    return parse_dataset(path, filename="data.csv")
+
+
+def same(a, b) -> None:  # noqa: ANN001
+    assert list(a.columns) == list(b.columns)
+    for name in a.columns:
+        np.testing.assert_array_equal(a.columns[name], b.columns[name])
+    np.testing.assert_array_equal(a.target, b.target)
+    assert a.features == b.features and a.target_summary == b.target_summary
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 5, 16, 64, 1000])
+def test_pieces_cover_every_line_once(tmp_path: Path, piece: int) -> None:
+    data = b"h\nab\n\nlong line here\nc\nlast without end"
+    path = tmp_path / "lines.csv"
+    path.write_bytes(data)
+    with path.open("rb") as stream:
+        bounds = [0, *range(piece, len(data), piece), len(data)]
+        joined = b"".join(
+            _piece(stream.fileno(), a, b, len(data))
+            for a, b in zip(bounds, bounds[1:], strict=False)
+        )
+    assert joined == data
+
+
+def test_pieces_read_what_one_table_reads(
+    tmp_path: Path, tiny_pieces: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text(mixed_rows(500))
+    pieces = parse(path)
+    monkeypatch.setattr(csv_reader, "_read_pieces", _refuse)
+    whole = parse(path)
+    same(pieces, whole)
+    assert pieces.n_rows == 500
+    assert pieces.features[0]["missing"] == sum(1 for i in range(500) if i % 7 == 3)
+    assert pieces.features[1]["kind"] == "categorical"
+
+
+def _refuse(*_: object) -> None:
+    raise csv_reader._WholeTable
+
+
+def test_text_after_the_first_piece_makes_the_column_categorical(
+    tmp_path: Path, tiny_pieces: None
+) -> None:
+    rows = mixed_rows(300).splitlines()
+    rows[250] = "oops," + rows[250].split(",", 1)[1]
+    path = tmp_path / "data.csv"
+    path.write_text("\n".join(rows) + "\n")
+    parsed = parse(path)
+    assert parsed.features[0]["kind"] == "categorical"
+    assert parsed.columns["x"][249] == "oops"
+
+
+def test_na_after_the_first_piece_stays_numeric_and_missing(
+    tmp_path: Path, tiny_pieces: None
+) -> None:
+    rows = mixed_rows(300).splitlines()
+    rows[250] = "NA," + rows[250].split(",", 1)[1]
+    path = tmp_path / "data.csv"
+    path.write_text("\n".join(rows) + "\n")
+    parsed = parse(path)
+    assert parsed.features[0]["kind"] == "numeric"
+    assert np.isnan(parsed.columns["x"][249])
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("1.0,red", "row 252 has 2 fields but the header has 3 columns"),
+        ("1.0,red,0,9", "row 252 has 4 fields but the header has 3 columns"),
+        ("1.0,r\xe9d,0".encode("latin-1"), r"line 252 \(approximately\) is not valid UTF-8"),
+        (b"1.0,r\0d,0", "line 252 holds a NUL byte"),
+    ],
+)
+def test_a_bad_row_after_the_first_piece_is_named(
+    tmp_path: Path, tiny_pieces: None, bad: str | bytes, message: str
+) -> None:
+    rows = mixed_rows(300).encode().splitlines()
+    rows[251] = bad if isinstance(bad, bytes) else bad.encode()
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"\n".join(rows) + b"\n")
+    with pytest.raises(DatasetFormatError, match=message):
+        parse(path)
+
+
+def test_dates_are_categories_on_every_path(tmp_path: Path, tiny_pieces: None) -> None:
+    lines = ["when,y"] + [f"2024-01-{1 + i % 28:02d},{i % 2}" for i in range(200)]
+    path = tmp_path / "data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    parsed = parse(path)
+    assert parsed.features[0]["kind"] == "categorical"
+    assert parsed.columns["when"][0] == "2024-01-01"
+
+
+def test_quoted_file_with_line_breaks_reads_as_one_table(tmp_path: Path, tiny_pieces: None) -> None:
+    lines = ["note,y"] + [f'"line one\nline two {i}",{i % 2}' for i in range(100)]
+    path = tmp_path / "data.csv"
+    path.write_text("\n".join(lines) + "\n")
+    parsed = parse(path)
+    assert parsed.n_rows == 100
+    assert parsed.columns["note"][99] == "line one\nline two 99"
