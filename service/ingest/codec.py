@@ -1,6 +1,6 @@
 """Datasets as compressed bytes for the database, and back.
 
-The blob is an .npz (numeric features stored, the rest deflated; no object arrays, loaded
+The blob is an .npz (large arrays stored, small ones deflated; no object arrays, loaded
 with pickle disabled) holding ``meta`` (UTF-8 JSON as uint8: names, kinds, row count),
 ``target``, and per feature either ``f{i}`` (numbers) or ``f{i}_labels`` + ``f{i}_codes``
 (categories).
@@ -8,8 +8,9 @@ with pickle disabled) holding ``meta`` (UTF-8 JSON as uint8: names, kinds, row c
 Numeric features are stored as float32: the engine trains in float32, and halving the blob
 matters more than digits the training never sees. A column with a value beyond float32's
 range stays float64. Categorical features are stored as their distinct labels (unicode)
-plus int32 codes (-1 = missing), far smaller than a unicode array of every row. The target
-keeps float64, so class labels and regression targets round-trip exactly.
+plus codes (-1 = missing) in the narrowest integer type that holds them, far smaller than
+a unicode array of every row. The target keeps float64, so class labels and regression
+targets round-trip exactly.
 
 Rows to predict (``encode_columns``) have the same layout without ``target``, and keep
 their numbers in float64.
@@ -28,6 +29,7 @@ from service.ingest.dataset import ParsedDataset
 
 VERSION = 1
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+STORED_BYTES = 64 << 10
 
 
 def encode_dataset(parsed: ParsedDataset) -> bytes:
@@ -65,11 +67,12 @@ def _feature_arrays(
         if values.dtype.kind == "U":
             known = (categories or {}).get(name)
             if known is not None:  # the reader's own codes: no sort of every row again
-                arrays[f"{key}_labels"], arrays[f"{key}_codes"] = known
+                labels, codes = known
             else:
                 labels, codes = np.unique(values, return_inverse=True)
-                arrays[f"{key}_labels"] = labels
-                arrays[f"{key}_codes"] = np.where(values == "", -1, codes).astype(np.int32)
+                codes = np.where(values == "", -1, codes)
+            arrays[f"{key}_labels"] = labels
+            arrays[f"{key}_codes"] = codes.astype(_code_type(labels.size), copy=False)
             features.append({"name": name, "kind": "categorical", "key": key})
         else:
             small = values.astype(np.float32) if narrow else values
@@ -79,11 +82,20 @@ def _feature_arrays(
     return arrays, features
 
 
+def _code_type(n_labels: int) -> type[np.signedinteger]:
+    """The narrowest integer type for codes into `n_labels` labels and -1."""
+    for kind in (np.int8, np.int16):
+        if n_labels <= np.iinfo(kind).max:
+            return kind
+    return np.int32
+
+
 def _savez(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bytes:
-    """Write an .npz: float features stored as they are, everything else deflated (level 1).
+    """Write an .npz: arrays of 64 KiB or more stored as they are, the rest deflated.
 
     Measured numbers barely compress (zlib saves under 10% on float32 data at about
-    25 MB/s), while codes, labels and class targets shrink 3-10x at hundreds of MB/s.
+    25 MB/s); codes are already as narrow as their labels allow, and deflating a 1M-row
+    data set's codes and target took longer than parsing its numbers.
     """
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
@@ -92,7 +104,7 @@ def _savez(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bytes:
     ) as archive:
         for name, array in arrays.items():
             member: str | zipfile.ZipInfo = f"{name}.npy"
-            if array.dtype.kind == "f" and name != "target":
+            if array.nbytes >= STORED_BYTES:
                 member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_DATE)
                 member.compress_type = zipfile.ZIP_STORED
             with archive.open(member, "w", force_zip64=True) as out:
