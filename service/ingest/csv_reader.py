@@ -34,7 +34,12 @@ from service.ingest.dataset import TableRules
 from service.ingest.errors import DatasetFormatError
 
 FIRST_ROW = 2  # the header is line 1
-NAN = pa.scalar(float("nan"), pa.float64())  # (a numpy NaN would import pandas here)
+# Built from a buffer: pyarrow converts Python and numpy values through pandas, which it
+# imports into the process (+30 MB in every API process that ever parses a file).
+NAN = pa.Array.from_buffers(pa.float64(), 1, [None, pa.py_buffer(np.array([np.nan]).tobytes())])[0]
+NO_CODE = pa.Array.from_buffers(
+    pa.int32(), 1, [None, pa.py_buffer(np.array([-1], np.int32).tobytes())]
+)[0]
 CHUNK = 1 << 20
 DELIMITERS = (b",", b";", b"\t", b"|")
 T = TypeVar("T")
@@ -421,11 +426,12 @@ def _text(name: str, chunked: pa.ChunkedArray) -> Column:
     codes = np.empty(len(encoded), dtype=np.int32)
     start = 0
     for chunk in encoded.chunks:
-        indices = pc.fill_null(chunk.indices.cast(pa.int32()), -1)
+        indices = pc.fill_null(chunk.indices.cast(pa.int32()), NO_CODE)
         codes[start : start + len(chunk)] = _buffer_view(indices, np.int32)
         start += len(chunk)
-    dictionary = encoded.chunk(0).dictionary if encoded.num_chunks else pa.array([], pa.string())
-    uniques = np.asarray(dictionary.to_pylist(), dtype=np.str_)
+    uniques = np.asarray(
+        encoded.chunk(0).dictionary.to_pylist() if encoded.num_chunks else [], dtype=np.str_
+    )
     return text_column(name, codes, uniques, FIRST_ROW)
 
 
@@ -442,8 +448,7 @@ def _float64(chunked: pa.ChunkedArray) -> np.ndarray:
 def _write_float64(chunk: pa.Array, out: np.ndarray) -> None:
     """Write a numeric Arrow array into `out` as float64, NaN for missing.
 
-    Read through the buffer: Arrow's own to_numpy imports pandas into the process (+30 MB
-    of memory for every API process that ever parses a file).
+    Read through the buffer: Arrow's own to_numpy imports pandas too.
     """
     if pa.types.is_null(chunk.type):
         out[:] = np.nan
