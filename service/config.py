@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = Field(10.0, gt=0)
     requeue_after_seconds: float = Field(30.0, gt=0)
     checkpoint_interval_seconds: float = Field(10.0, ge=0)
+    progress_interval_seconds: float = Field(
+        0.25, ge=0, description="how often a running job writes its epoch rows (0: every epoch)"
+    )
     max_attempts: int = Field(3, ge=1)
     job_time_limit_seconds: float = Field(6 * 3600.0, gt=0)
     visibility_timeout_seconds: int = Field(12 * 3600, gt=0)
