@@ -126,16 +126,24 @@ def _linear_back(a, z, grad, out, work):
         np.copyto(out, grad)
 
 
+# Up to this many rows the reductions along a row beat the tricks below (measured: 1.5 µs
+# against 4 µs for one row, about equal at 64, 4x slower at 1000).
+SMALL_BATCH = 48
+
+
 def row_max(z: np.ndarray) -> np.ndarray:
     """Maximum of each row, `(batch, 1)`; fast for the narrow rows of an output layer."""
-    if z.shape[1] > 64:
-        return np.max(z, axis=1, keepdims=True)
+    if z.shape[1] > 64 or z.shape[0] <= SMALL_BATCH:
+        return np.maximum.reduce(z, axis=1, keepdims=True)
     # Reducing a transposed copy runs along contiguous memory: ~10x faster than axis=1 here.
-    return np.max(np.ascontiguousarray(z.T), axis=0)[:, None]
+    return np.maximum.reduce(np.ascontiguousarray(z.T), axis=0)[:, None]
 
 
 def row_sum(z: np.ndarray) -> np.ndarray:
-    """Sum of each row, `(batch, 1)`, as a matrix-vector product (faster than `sum(axis=1)`)."""
+    """Sum of each row, `(batch, 1)`: a matrix-vector product (faster than `sum(axis=1)`)
+    except for a few rows, where the reduction's lower overhead wins."""
+    if z.shape[0] <= SMALL_BATCH:
+        return np.add.reduce(z, axis=1, keepdims=True)
     return np.matmul(z, np.ones(z.shape[1], z.dtype))[:, None]
 
 

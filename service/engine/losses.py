@@ -75,7 +75,9 @@ def _cross_entropy(a, z, Y) -> float:
     shifted = np.subtract(z, top)
     np.exp(shifted, out=shifted)
     lse = np.log(row_sum(shifted))
-    total = float(top.sum(dtype=np.float64)) + float(lse.sum(dtype=np.float64))
+    total = float(np.add.reduce(top, axis=None, dtype=np.float64)) + float(
+        np.add.reduce(lse, axis=None, dtype=np.float64)
+    )
     return (total - float(np.vdot(Y, z))) / z.shape[0]
 
 

@@ -96,12 +96,11 @@ class Model:
             )
         x = raw * self.scale
         x += self.offset
-        missing = np.isnan(x)
-        if missing.any():
+        if not np.isfinite(x).all():  # missing values (imputed) or infinite ones (refused)
             _check_finite(raw, self.feature_names)
-            x = np.where(missing, self.fill, x)
-        elif not np.isfinite(x).all():
-            _check_finite(raw, self.feature_names)
+            missing = np.isnan(x)
+            if missing.any():
+                x = np.where(missing, self.fill, x)
         return x.astype(self.dtype, copy=False)
 
     def to_bytes(self) -> bytes:
