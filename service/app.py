@@ -15,6 +15,7 @@ from service.api.problems import install_problem_handlers
 from service.config import Settings, get_settings
 from service.keys import KeyVerifier
 from service.logs import configure_logging
+from service.memory import return_large_frees_to_os
 from service.metrics import register_job_collector
 from service.models_registry import ModelCache
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for `settings` (default: read from the environment)."""
     settings = settings or get_settings()
     configure_logging(settings)
+    return_large_frees_to_os()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

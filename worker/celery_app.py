@@ -13,6 +13,7 @@ from celery import Celery, signals
 from service.config import get_settings
 from service.db import dispose_engines
 from service.logs import configure_logging
+from service.memory import return_large_frees_to_os
 from service.queue import QUEUE, broker_options
 
 log = logging.getLogger("neuronal.worker")
@@ -59,6 +60,7 @@ def _start_background_duties(**_: object) -> None:
 
     settings = get_settings()
     threadpool_limits(settings.worker_blas_threads)
+    return_large_frees_to_os()
     Reaper(settings).start()
     log.info("worker ready; BLAS threads %d", settings.worker_blas_threads)
 
