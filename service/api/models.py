@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import evaluation, models_registry, onnx_export
+from service import evaluation, models_registry
 from service.api.deps import SessionDep, TenantDep
 from service.api.predict_body import PREDICT_BODY, parse_predict_body
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
@@ -138,10 +138,12 @@ def download_onnx(
     model_id: str, request: Request, session: SessionDep, tenant_id: TenantDep
 ) -> Response:
     """The model as ONNX (opset 17): preprocessing, dense layers and probabilities."""
+    from service.onnx_export import export_onnx  # onnx costs every API process 8 MB: on use
+
     cache = request.app.state.model_cache
     model = evaluation.cached_model(cache, session, tenant_id, model_id)
     return Response(
-        onnx_export.export_onnx(model, name=model_id),
+        export_onnx(model, name=model_id),
         media_type="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="{model_id}.onnx"'},
     )
