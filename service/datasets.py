@@ -9,9 +9,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db import defer_checkpoint, new_id
+from service.db import defer_checkpoint, insert_blob, new_id
 from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, field_error
 from service.ingest import (
+    CsvStream,
     DatasetFormatError,
     DatasetTooLarge,
     decode_dataset,
@@ -36,8 +37,10 @@ def create_dataset(
     max_rows: int,
     max_columns: int,
     max_bytes: int | None = None,
+    stream: CsvStream | None = None,
 ) -> Dataset:
-    """Parse the uploaded file at `path` and store it for `tenant_id`."""
+    """Parse the uploaded file at `path` (or take what `stream` parsed of it as it arrived)
+    and store it for `tenant_id`."""
     try:
         parsed = parse_dataset(
             path,
@@ -47,6 +50,7 @@ def create_dataset(
             max_rows=max_rows,
             max_columns=max_columns,
             max_bytes=max_bytes,
+            stream=stream,
         )
     except DatasetTooLarge as exc:
         raise PayloadTooLarge(str(exc), errors=[format_error_entry(exc)]) from exc
@@ -64,12 +68,12 @@ def create_dataset(
         size_bytes=size_bytes,
         sha256=sha256,
     )
-    blob = encode_dataset(parsed)
-    del parsed  # its arrays are in the blob: free them before the database copies it
+    blob = encode_dataset(parsed, consume=True)  # each column freed once in the blob
+    del parsed
     defer_checkpoint(session)
     session.add(dataset)
     session.flush()
-    session.add(DatasetBlob(dataset_id=dataset.id, data=blob))
+    insert_blob(session, DatasetBlob(dataset_id=dataset.id), "data", blob)
     return dataset
 
 

@@ -13,6 +13,7 @@ from service import datasets, db
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.problems import V1_PROBLEMS, problem_responses
 from service.api.uploads import multipart_body, receive_upload
+from service.ingest import CsvStream
 from service.schemas import DatasetOut, DatasetPage
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=V1_PROBLEMS)
@@ -36,24 +37,34 @@ async def upload_dataset(
 ) -> dict[str, Any]:
     """Upload a CSV, JSON-records or NPZ file; it is parsed, summarised and stored."""
     with tempfile.TemporaryDirectory(prefix="neuronal-upload-") as folder:
-        upload = await receive_upload(
-            request, Path(folder) / "upload", settings.max_upload_bytes, "the data set"
-        )
-        dataset = await run_in_threadpool(
-            datasets.create_dataset,
-            session,
-            tenant_id,
-            upload.path,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            name=upload.text("name"),
-            target=upload.text("target"),
-            size_bytes=upload.size,
-            sha256=upload.sha256,
-            max_rows=settings.max_dataset_rows,
-            max_columns=settings.max_dataset_columns,
-            max_bytes=settings.max_upload_bytes,
-        )
+        path = Path(folder) / "upload"
+        stream = CsvStream(path)  # a CSV is parsed while it arrives
+        try:
+            upload = await receive_upload(
+                request, path, settings.max_upload_bytes, "the data set", stream
+            )
+        except BaseException:
+            stream.abandon()
+            raise
+        try:
+            dataset = await run_in_threadpool(
+                datasets.create_dataset,
+                session,
+                tenant_id,
+                upload.path,
+                filename=upload.filename,
+                content_type=upload.content_type,
+                name=upload.text("name"),
+                target=upload.text("target"),
+                size_bytes=upload.size,
+                sha256=upload.sha256,
+                max_rows=settings.max_dataset_rows,
+                max_columns=settings.max_dataset_columns,
+                max_bytes=settings.max_upload_bytes,
+                stream=stream,
+            )
+        finally:
+            stream.close()
     # the commit skipped SQLite's checkpoint so the reply is not kept waiting for it
     background.add_task(db.checkpoint, settings.database_url)
     return datasets.dataset_view(dataset)

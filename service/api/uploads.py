@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from fastapi import Request
 from python_multipart.multipart import parse_options_header
@@ -35,6 +35,14 @@ def multipart_body(*text_fields: str) -> dict[str, Any]:
     }
 
 
+class FileSink(Protocol):
+    """Told about the file part as it is written (a parser that works as the bytes arrive)."""
+
+    def start(self, filename: str | None, content_type: str | None) -> None: ...
+
+    def feed(self, data: memoryview) -> None: ...
+
+
 @dataclass
 class ReceivedUpload:
     """The uploaded file, saved at `path`, and the form's text fields."""
@@ -51,7 +59,9 @@ class ReceivedUpload:
         return self.fields.get(name) or None
 
 
-async def receive_upload(request: Request, path: Path, limit: int, what: str) -> ReceivedUpload:
+async def receive_upload(
+    request: Request, path: Path, limit: int, what: str, sink: FileSink | None = None
+) -> ReceivedUpload:
     """Save the form's `file` field at `path` and return it with the text fields.
 
     413 past `limit` bytes, 400 for a body that is not well-formed multipart, and 422 saying
@@ -59,8 +69,8 @@ async def receive_upload(request: Request, path: Path, limit: int, what: str) ->
     """
     boundary = _boundary(request.headers.get("content-type", ""), what)
     upload = ReceivedUpload(path)
-    with path.open("wb") as out:
-        parser = _MultipartParser(boundary, upload, out)
+    with path.open("wb", buffering=0) as out:  # each block on disk when `sink` hears of it
+        parser = _MultipartParser(boundary, upload, out, sink)
         try:
             async for chunk in request.stream():
                 parser.feed(chunk)
@@ -106,10 +116,13 @@ class _MultipartParser:
     the delimiter CRLF "--" boundary; what precedes the first one is preamble.
     """
 
-    def __init__(self, boundary: bytes, upload: ReceivedUpload, out: BinaryIO):
+    def __init__(
+        self, boundary: bytes, upload: ReceivedUpload, out: BinaryIO, sink: FileSink | None = None
+    ):
         self.delimiter = b"\r\n--" + boundary
         self.upload = upload
         self.out = out
+        self.sink = sink
         self.digest = hashlib.sha256()
         self.buffer = bytearray(b"\r\n")
         self.state = "preamble"
@@ -195,6 +208,8 @@ class _MultipartParser:
             self.upload.filename = options[b"filename"].decode("utf-8", "replace") or None
             kind = headers.get(b"content-type")
             self.upload.content_type = kind.decode("latin-1") if kind else None
+            if self.sink is not None:
+                self.sink.start(self.upload.filename, self.upload.content_type)
             return
         if len(self.upload.fields) >= MAX_FIELDS:
             raise _Malformed(f"too many fields; send at most {MAX_FIELDS}")
@@ -214,6 +229,8 @@ class _MultipartParser:
             self.out.write(data)
             self.digest.update(data)
             self.upload.size += len(data)
+            if self.sink is not None:
+                self.sink.feed(data)
             return
         if len(self.value) + len(data) > MAX_FIELD_BYTES:
             raise _Malformed(f"the field {self.part!r} is over {MAX_FIELD_BYTES:,} bytes")

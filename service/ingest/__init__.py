@@ -1,6 +1,7 @@
 """Dataset ingest: uploaded CSV, JSON or .npz files in, validated columns and bytes out.
 
-The HTTP layer streams an upload to a temporary file and calls ``parse_dataset``; the
+The HTTP layer streams an upload to a temporary file (a ``CsvStream`` parsing a CSV's
+pieces as they are written) and calls ``parse_dataset``; the
 result's summaries describe the dataset to the caller and ``encode_dataset`` turns it into
 the bytes stored in the database, which a worker later turns back into columns with
 ``decode_dataset``. Rows to predict (no target) go through ``parse_features``,
@@ -9,11 +10,13 @@ the bytes stored in the database, which a worker later turns back into columns w
 """
 
 from service.ingest.codec import decode_columns, decode_dataset, encode_columns, encode_dataset
+from service.ingest.csv_stream import CsvStream
 from service.ingest.dataset import ParsedDataset, ParsedFeatures
 from service.ingest.errors import DatasetFormatError, DatasetTooLarge
 from service.ingest.formats import detect_format, parse_dataset, parse_features
 
 __all__ = [
+    "CsvStream",
     "DatasetFormatError",
     "DatasetTooLarge",
     "ParsedDataset",

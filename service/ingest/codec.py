@@ -21,10 +21,13 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain
 from typing import Any
 
 import numpy as np
 
+from service.ingest.columns import FeatureColumns
 from service.ingest.dataset import ParsedDataset
 
 VERSION = 1
@@ -32,54 +35,72 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 STORED_BYTES = 64 << 10
 
 
-def encode_dataset(parsed: ParsedDataset) -> bytes:
-    """Return the dataset as compressed .npz bytes."""
-    arrays, features = _feature_arrays(parsed.columns, narrow=True, categories=parsed.categories)
-    arrays["target"] = parsed.target
+def encode_dataset(parsed: ParsedDataset, *, consume: bool = False) -> bytes:
+    """Return the dataset as compressed .npz bytes; with `consume`, each numeric column's
+    array is let go of once written (for a caller done with `parsed`), so the blob never
+    sits beside every column."""
+    features: list[dict[str, str]] = []
+    arrays = _feature_arrays(parsed.columns, features, narrow=True, categories=parsed.categories)
+    if consume:
+        arrays = _releasing(arrays, parsed.columns)
     meta = {
         "version": VERSION,
         "n_rows": parsed.n_rows,
         "features": features,
         "target": {"name": parsed.target_name, "kind": parsed.target_summary["kind"]},
     }
-    return _savez(arrays, meta)
+    return _savez(chain(arrays, [("target", parsed.target)]), lambda: meta)
 
 
-def encode_columns(columns: dict[str, np.ndarray], n_rows: int) -> bytes:
+def encode_columns(columns: Mapping[str, np.ndarray], n_rows: int) -> bytes:
     """Return feature columns alone (rows to predict) as compressed .npz bytes.
 
     Unlike ``encode_dataset`` numbers keep float64: predictions see exactly the values sent.
     """
-    arrays, features = _feature_arrays(columns, narrow=False)
-    return _savez(arrays, {"version": VERSION, "n_rows": n_rows, "features": features})
+    features: list[dict[str, str]] = []
+    arrays = _feature_arrays(columns, features, narrow=False)
+    return _savez(arrays, lambda: {"version": VERSION, "n_rows": n_rows, "features": features})
 
 
 def _feature_arrays(
-    columns: dict[str, np.ndarray],
+    columns: Mapping[str, np.ndarray],
+    features: list[dict[str, str]],
     *,
     narrow: bool,
-    categories: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-) -> tuple[dict[str, np.ndarray], list[dict[str, str]]]:
-    arrays: dict[str, np.ndarray] = {}
-    features = []
-    for index, (name, values) in enumerate(columns.items()):
+    categories: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Each column's arrays, made one column at a time as they are written; `features`
+    collects their specs."""
+    for index, name in enumerate(columns):
         key = f"f{index}"
-        if values.dtype.kind == "U":
-            known = (categories or {}).get(name)
+        known = (categories or {}).get(name)
+        values = None if known is not None else columns[name]  # codes need no decoding
+        if values is None or values.dtype.kind == "U":
             if known is not None:  # the reader's own codes: no sort of every row again
                 labels, codes = known
             else:
+                assert values is not None
                 labels, codes = np.unique(values, return_inverse=True)
                 codes = np.where(values == "", -1, codes)
-            arrays[f"{key}_labels"] = labels
-            arrays[f"{key}_codes"] = codes.astype(_code_type(labels.size), copy=False)
             features.append({"name": name, "kind": "categorical", "key": key})
+            yield f"{key}_labels", labels
+            yield f"{key}_codes", codes.astype(_code_type(labels.size), copy=False)
         else:
-            small = values.astype(np.float32) if narrow else values
-            overflow = bool(np.isinf(small).any())
-            arrays[key] = values if overflow else small
+            with np.errstate(over="ignore"):  # beyond float32: kept as float64 below
+                small = values.astype(np.float32, copy=False) if narrow else values
             features.append({"name": name, "kind": "numeric", "key": key})
-    return arrays, features
+            yield key, values if np.isinf(small).any() else small
+
+
+def _releasing(
+    arrays: Iterator[tuple[str, np.ndarray]], columns: FeatureColumns
+) -> Iterator[tuple[str, np.ndarray]]:
+    names = list(columns)
+    for key, array in arrays:
+        yield key, array
+        if key.startswith("f") and key[1:].isdigit():  # a numeric column, written
+            del array
+            columns.release(names[int(key[1:])])
 
 
 def _code_type(n_labels: int) -> type[np.signedinteger]:
@@ -90,19 +111,20 @@ def _code_type(n_labels: int) -> type[np.signedinteger]:
     return np.int32
 
 
-def _savez(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bytes:
+def _savez(arrays: Iterable[tuple[str, np.ndarray]], meta: Callable[[], dict[str, Any]]) -> bytes:
     """Write an .npz: arrays of 64 KiB or more stored as they are, the rest deflated.
 
     Measured numbers barely compress (zlib saves under 10% on float32 data at about
     25 MB/s); codes are already as narrow as their labels allow, and deflating a 1M-row
     data set's codes and target took longer than parsing its numbers.
     """
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     with zipfile.ZipFile(
         buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
     ) as archive:
-        for name, array in arrays.items():
+        # `meta` is read once every array is written (it lists what they were)
+        last = [("meta", lambda: np.frombuffer(json.dumps(meta()).encode(), dtype=np.uint8))]
+        for name, array in chain(arrays, ((name, make()) for name, make in last)):
             member: str | zipfile.ZipInfo = f"{name}.npy"
             if array.nbytes >= STORED_BYTES:
                 member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_DATE)

@@ -26,25 +26,28 @@ from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from service.ingest.columns import Column, numeric_column, text_column
+from service.ingest.arrow_parts import (
+    FIRST_ROW,
+    Part,
+    PartsDisagree,
+    columns_from_parts,
+    float64_values,
+    is_numeric,
+    make_part,
+    text,
+    write_float64,
+)
+from service.ingest.columns import Column, numeric_column
 from service.ingest.dataset import TableRules
 from service.ingest.errors import DatasetFormatError
 
-FIRST_ROW = 2  # the header is line 1
-# Built from a buffer: pyarrow converts Python and numpy values through pandas, which it
-# imports into the process (+30 MB in every API process that ever parses a file).
-NAN = pa.Array.from_buffers(pa.float64(), 1, [None, pa.py_buffer(np.array([np.nan]).tobytes())])[0]
-NO_CODE = pa.Array.from_buffers(
-    pa.int32(), 1, [None, pa.py_buffer(np.array([-1], np.int32).tobytes())]
-)[0]
 CHUNK = 1 << 20
 DELIMITERS = (b",", b";", b"\t", b"|")
 T = TypeVar("T")
 R = TypeVar("R")
-PIECE = 8 << 20
+PIECE = 2 << 20
 OVERRUN = 64 << 10
 CONVERSION_ERROR = re.compile(r"In CSV column #(\d+)")
 
@@ -111,10 +114,10 @@ def _table_columns(
     columns = []
     for index, name in enumerate(names):
         chunked, chunks[index] = chunks[index], None  # freed once converted
-        if _numeric(chunked.type):
-            columns.append(numeric_column(name, _float64(chunked), FIRST_ROW))
+        if is_numeric(chunked.type):
+            columns.append(numeric_column(name, float64_values(chunked), FIRST_ROW))
         else:
-            columns.append(_text(name, chunked))
+            columns.append(text(name, chunked))
         del chunked
     return columns
 
@@ -126,8 +129,8 @@ class _WholeTable(Exception):
 def _read_pieces(path: Path, scanned: QuickScan, rules: TableRules) -> list[Column]:
     """Parse pieces of the file on every core, each as it is read, into per-column parts.
 
-    Memory stays near the size of the result: a few raw pieces in flight, numbers as
-    float64, text as compact Arrow strings until it is dictionary-encoded. The first piece
+    Memory stays near the size of the result: a few raw pieces in flight, a data set's
+    feature numbers in float32 (as stored), text dictionary-encoded. The first piece
     fixes each column's type; a later piece that disagrees (text in a numeric column)
     sends the file to the whole-table reader, which infers types over all of it.
     """
@@ -138,41 +141,35 @@ def _read_pieces(path: Path, scanned: QuickScan, rules: TableRules) -> list[Colu
         first = _parse_piece(_piece(fd, bounds[0], bounds[1], size), scanned, {}, None)
         raw_names = first.schema.names
         names = [name.strip() for name in raw_names]
-        rules.check_columns(names)
+        target = rules.check_columns(names)
         types = _piece_types(first.schema)
+        narrow = [not rules.features_only and name != target for name in names]
 
-        def parse(span: tuple[int, int]) -> list[np.ndarray | pa.ChunkedArray]:
-            piece = _piece(fd, span[0], span[1], size)
-            return _piece_parts(_parse_piece(piece, scanned, types, raw_names))
+        def parts_of(table: pa.Table) -> list[Part]:
+            return [
+                make_part(column, narrow=keep)
+                for column, keep in zip(table.columns, narrow, strict=True)
+            ]
+
+        def parse(span: tuple[int, int]) -> list[Part]:
+            return parts_of(_parse_piece(_piece(fd, *span, size), scanned, types, raw_names))
 
         workers = os.cpu_count() or 1
         spans = iter(list(zip(bounds[1:-1], bounds[2:], strict=True)))
         with ThreadPoolExecutor(workers, thread_name_prefix="csv") as pool:
-            parts = [_piece_parts(first), *_ordered_map(pool, parse, spans, 2 * workers)]
+            parts = [parts_of(first), *_ordered_map(pool, parse, spans, 2 * workers)]
     del first
-    n_rows = sum(len(part[0]) for part in parts)
-    rules.check_rows(n_rows)
-    columns = []
-    for index, name in enumerate(names):
-        pieces_of_column = [part[index] for part in parts]
-        for part in parts:
-            part[index] = None  # type: ignore[call-overload]  # freed once gathered
-        if isinstance(pieces_of_column[0], np.ndarray):
-            values = np.concatenate(pieces_of_column)
-            del pieces_of_column
-            columns.append(numeric_column(name, values, FIRST_ROW))
-        else:
-            chunks = [c for chunked in pieces_of_column for c in chunked.chunks]
-            del pieces_of_column
-            columns.append(_text(name, pa.chunked_array(chunks)))
-    return columns
+    try:
+        return columns_from_parts(names, parts, rules)
+    except PartsDisagree:
+        raise _WholeTable from None
 
 
 def _piece_types(schema: pa.Schema) -> dict[str, pa.DataType]:
     """The column types the first piece found, for the others to follow."""
     types = {}
     for f in schema:
-        if _numeric(f.type) and not pa.types.is_null(f.type):
+        if is_numeric(f.type) and not pa.types.is_null(f.type):
             types[f.name] = pa.float64()
         elif f.type == pa.string():
             types[f.name] = pa.string()
@@ -218,14 +215,6 @@ def _parse_piece(
         raise _WholeTable from None
 
 
-def _piece_parts(table: pa.Table) -> list[np.ndarray | pa.ChunkedArray]:
-    """Numbers as float64 arrays, text dictionary-encoded (on this piece's thread)."""
-    return [
-        _float64(column) if _numeric(column.type) else column.dictionary_encode()
-        for column in table.columns
-    ]
-
-
 def _ordered_map(
     pool: ThreadPoolExecutor, call: Callable[[T], R], items: Iterator[T], window: int
 ) -> Iterator[R]:
@@ -257,7 +246,9 @@ def _whole_table(
     if any(pa.types.is_binary(f.type) for f in table.schema):  # bytes that are not UTF-8
         raise _Careful
     textual = {
-        f.name: pa.string() for f in table.schema if not _numeric(f.type) and f.type != pa.string()
+        f.name: pa.string()
+        for f in table.schema
+        if not is_numeric(f.type) and f.type != pa.string()
     }
     if not textual:
         return table, names
@@ -286,11 +277,11 @@ def _read(
     names = [name.strip() for name in schema.names]
     rules.check_columns(names)
     textual = {
-        f.name: pa.string() for f in schema if not _numeric(f.type) and f.type != pa.string()
+        f.name: pa.string() for f in schema if not is_numeric(f.type) and f.type != pa.string()
     }
     if textual:  # dates, times: Arrow parsed them, but they are categories here
         raise _Retype(textual)
-    sinks = [_Numbers(scanned.max_lines) if _numeric(f.type) else _Texts() for f in schema]
+    sinks = [_Numbers(scanned.max_lines) if is_numeric(f.type) else _Texts() for f in schema]
     n_rows, last = 0, None
     while (batch := _guarded(ragged, lambda: _next_batch(reader), schema)) is not None:
         for sink, chunk in zip(sinks, batch.columns, strict=True):
@@ -380,10 +371,6 @@ def _next_batch(reader: pacsv.CSVStreamingReader) -> pa.RecordBatch | None:
         return None
 
 
-def _numeric(kind: pa.DataType) -> bool:
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
-
-
 class _Numbers:
     """Numbers written block by block into one float64 array sized by the line count."""
 
@@ -396,7 +383,7 @@ class _Numbers:
         end = self.size + len(chunk)
         if end > self.values.size:  # cannot happen: rows never outnumber lines
             self.values = np.concatenate([self.values, np.empty(end, dtype=np.float64)])
-        _write_float64(chunk, self.values[self.size : end])
+        write_float64(chunk, self.values[self.size : end])
         self.size = end
 
     def column(self, name: str) -> Column:
@@ -415,57 +402,7 @@ class _Texts:
     def column(self, name: str) -> Column:
         chunked = pa.chunked_array(self.chunks, pa.string())
         self.chunks = []
-        return _text(name, chunked)
-
-
-def _text(name: str, chunked: pa.ChunkedArray) -> Column:
-    """Dictionary-encode a text column into codes (-1 = missing) and its distinct strings."""
-    if not pa.types.is_dictionary(chunked.type):
-        chunked = chunked.cast(pa.string()).dictionary_encode()
-    encoded = chunked.unify_dictionaries()
-    codes = np.empty(len(encoded), dtype=np.int32)
-    start = 0
-    for chunk in encoded.chunks:
-        indices = pc.fill_null(chunk.indices.cast(pa.int32()), NO_CODE)
-        codes[start : start + len(chunk)] = _buffer_view(indices, np.int32)
-        start += len(chunk)
-    uniques = np.asarray(
-        encoded.chunk(0).dictionary.to_pylist() if encoded.num_chunks else [], dtype=np.str_
-    )
-    return text_column(name, codes, uniques, FIRST_ROW)
-
-
-def _float64(chunked: pa.ChunkedArray) -> np.ndarray:
-    """A numeric column as one float64 array, NaN for missing."""
-    values = np.empty(len(chunked), dtype=np.float64)
-    start = 0
-    for chunk in chunked.chunks:
-        _write_float64(chunk, values[start : start + len(chunk)])
-        start += len(chunk)
-    return values
-
-
-def _write_float64(chunk: pa.Array, out: np.ndarray) -> None:
-    """Write a numeric Arrow array into `out` as float64, NaN for missing.
-
-    Read through the buffer: Arrow's own to_numpy imports pandas too.
-    """
-    if pa.types.is_null(chunk.type):
-        out[:] = np.nan
-        return
-    filled = pc.fill_null(chunk.cast(pa.float64()), NAN)
-    out[:] = _buffer_view(filled, np.float64)
-
-
-def _buffer_view(array: pa.Array, dtype: type[np.generic]) -> np.ndarray:
-    """The values of a fixed-width Arrow array without nulls, as a numpy view."""
-    assert array.null_count == 0
-    return np.frombuffer(
-        array.buffers()[1],
-        dtype=dtype,
-        count=len(array),
-        offset=array.offset * np.dtype(dtype).itemsize,
-    )
+        return text(name, chunked)
 
 
 def scan(path: Path) -> Scan:

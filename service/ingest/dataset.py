@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from service.engine.targets import infer_task
-from service.ingest.columns import Column
+from service.ingest.columns import Column, FeatureColumns
 from service.ingest.errors import DatasetFormatError
 
 
@@ -17,13 +17,14 @@ from service.ingest.errors import DatasetFormatError
 class ParsedDataset:
     """A validated upload: feature columns in file order, the target, and their summaries.
 
-    Numeric columns are float64 with NaN for missing; categorical columns are numpy unicode
-    arrays with '' for missing, and also (sorted distinct labels, int32 codes with -1 for
-    missing) in ``categories``. The target has no missing values.
+    Numeric columns are float32 with NaN for missing (float64 when a value does not fit in
+    float32); categorical columns read as numpy unicode arrays with '' for missing, decoded
+    when read from (sorted distinct labels, int32 codes with -1 for missing), which are in
+    ``categories``. The target has no missing values.
     """
 
     format: str
-    columns: dict[str, np.ndarray]
+    columns: FeatureColumns
     target: np.ndarray
     target_name: str
     features: list[dict[str, Any]]
@@ -36,12 +37,13 @@ class ParsedDataset:
 class ParsedFeatures:
     """A validated upload of features only (rows to predict): columns in file order.
 
-    Columns have the ParsedDataset form; ``first_row`` is how a user numbers the first data
-    row (the CSV line number, or 1 for JSON records and .npz rows).
+    Columns have the ParsedDataset form, except that numbers stay float64 (predictions see
+    exactly the values sent); ``first_row`` is how a user numbers the first data row (the
+    CSV line number, or 1 for JSON records and .npz rows).
     """
 
     format: str
-    columns: dict[str, np.ndarray]
+    columns: FeatureColumns
     features: list[dict[str, Any]]
     n_rows: int
     first_row: int
@@ -120,18 +122,26 @@ class TableRules:
 
 
 def assemble(fmt: str, columns: list[Column], rules: TableRules, first_row: int) -> ParsedDataset:
-    """Split off and check the target, and gather the features into a ParsedDataset."""
+    """Split off and check the target, and gather the features into a ParsedDataset.
+
+    Numeric features are narrowed to float32 one at a time, each float64 array freed as
+    its copy is made (the caller's list lets go of them).
+    """
     target_name = rules.target_name([column.name for column in columns])
-    features = [column for column in columns if column.name != target_name]
     target = next(column for column in columns if column.name == target_name)
+    target_summary = summarise_target(target, first_row)
+    for index, column in enumerate(columns):
+        if column.name != target_name:
+            columns[index] = column.narrowed()
+    features = [column for column in columns if column.name != target_name]
     return ParsedDataset(
         format=fmt,
-        columns={column.name: column.values for column in features},
+        columns=FeatureColumns(features),
         target=target.values,
         target_name=target_name,
         features=[column.summary for column in features],
-        target_summary=summarise_target(target, first_row),
-        n_rows=int(target.values.size),
+        target_summary=target_summary,
+        n_rows=target.size,
         categories={
             column.name: (column.labels, column.codes)
             for column in features
@@ -144,9 +154,9 @@ def assemble_features(fmt: str, columns: list[Column], first_row: int) -> Parsed
     """Gather every column, as a feature, into a ParsedFeatures."""
     return ParsedFeatures(
         format=fmt,
-        columns={column.name: column.values for column in columns},
+        columns=FeatureColumns(columns),
         features=[column.summary for column in columns],
-        n_rows=int(columns[0].values.size) if columns else 0,
+        n_rows=columns[0].size if columns else 0,
         first_row=first_row,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from service.ingest.columns import Column
 from service.ingest.csv_reader import FIRST_ROW as CSV_FIRST_ROW
@@ -20,6 +21,9 @@ from service.ingest.json_reader import FIRST_ROW as JSON_FIRST_ROW
 from service.ingest.json_reader import read_json
 from service.ingest.npz_reader import FIRST_ROW as NPZ_FIRST_ROW
 from service.ingest.npz_reader import read_npz
+
+if TYPE_CHECKING:
+    from service.ingest.csv_stream import CsvStream
 
 Reader = Callable[[Path, TableRules], list[Column]]
 READERS: dict[str, tuple[Reader, int]] = {
@@ -107,12 +111,17 @@ def parse_dataset(
     max_rows: int | None = None,
     max_columns: int | None = None,
     max_bytes: int | None = None,
+    stream: CsvStream | None = None,
 ) -> ParsedDataset:
-    """Parse, validate and summarise an uploaded file; raise DatasetFormatError if unusable."""
+    """Parse, validate and summarise an uploaded file; raise DatasetFormatError if unusable.
+
+    `stream`, when given, has parsed the file while it was written (a CSV): its columns
+    are used unless it gave up, and then the file is read as usual.
+    """
     rules = TableRules(
         target=target, max_rows=max_rows, max_columns=max_columns, max_bytes=max_bytes
     )
-    fmt, columns, first_row = _read(Path(path), filename, content_type, rules)
+    fmt, columns, first_row = _read(Path(path), filename, content_type, rules, stream)
     return assemble(fmt, columns, rules, first_row)
 
 
@@ -135,11 +144,16 @@ def parse_features(
 
 
 def _read(
-    path: Path, filename: str | None, content_type: str | None, rules: TableRules
+    path: Path,
+    filename: str | None,
+    content_type: str | None,
+    rules: TableRules,
+    stream: CsvStream | None = None,
 ) -> tuple[str, list[Column], int]:
-    with path.open("rb") as stream:
-        head = stream.read(HEAD_BYTES)
+    with path.open("rb") as file:
+        head = file.read(HEAD_BYTES)
     _refuse_compressed(head)
     fmt = detect_format(filename, content_type, head)
     read, first_row = READERS[fmt]
-    return fmt, read(path, rules), first_row
+    columns = stream.columns(rules) if stream is not None and fmt == "csv" else None
+    return fmt, columns if columns is not None else read(path, rules), first_row

@@ -136,3 +136,60 @@ def test_quoted_file_with_line_breaks_reads_as_one_table(tmp_path: Path, tiny_pi
     parsed = parse(path)
     assert parsed.n_rows == 100
     assert parsed.columns["note"][99] == "line one\nline two 99"
+
+
+# --- parsed while it arrives ---------------------------------------------------------------
+
+
+def streamed(tmp_path: Path, data: bytes, block: int = 7, **kw: object):  # noqa: ANN201
+    """Write `data` block by block as an upload would, telling a CsvStream of each block."""
+    from service.ingest import CsvStream
+
+    path = tmp_path / "upload"
+    stream = CsvStream(path, piece=64)
+    stream.start("data.csv", "text/csv")
+    with path.open("wb", buffering=0) as out:
+        for start in range(0, len(data), block):
+            out.write(data[start : start + block])
+            stream.feed(data[start : start + block])
+    parsed = parse_dataset(path, filename="data.csv", stream=stream, **kw)
+    return stream, parsed
+
+
+@pytest.mark.parametrize("block", [1, 7, 64, 4096])
+def test_a_streamed_csv_reads_as_the_file_does(tmp_path: Path, block: int) -> None:
+    data = mixed_rows(300).encode()
+    stream, parsed = streamed(tmp_path, data, block)
+    assert stream.delivered
+    (tmp_path / "plain.csv").write_bytes(data)
+    same(parsed, parse(tmp_path / "plain.csv"))
+    assert parsed.columns["x"].dtype == np.float32 and parsed.target.dtype == np.float64
+
+
+def test_a_target_other_than_the_last_column_keeps_float64(tmp_path: Path) -> None:
+    lines = ["y,x"] + [f"{i * 0.37:.2f},{i % 3}" for i in range(300)]
+    stream, parsed = streamed(tmp_path, ("\n".join(lines) + "\n").encode(), target="y")
+    assert not stream.delivered and parsed.target.dtype == np.float64
+    assert parsed.target[1] == 0.37  # exact: the narrowed pieces were read again
+
+
+def test_a_value_beyond_float32_after_the_first_piece_keeps_float64(tmp_path: Path) -> None:
+    rows = mixed_rows(300).splitlines()
+    rows[280] = "1e300," + rows[280].split(",", 1)[1]
+    _, parsed = streamed(tmp_path, ("\n".join(rows) + "\n").encode())
+    assert parsed.columns["x"].dtype == np.float64 and parsed.columns["x"][279] == 1e300
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (b"1.0,red", "row 252 has 2 fields"),
+        (b"1.0,r\xe9d,0", r"line 252 \(approximately\) is not valid UTF-8"),
+        (b'1.0,"red,0', "row 252 opens a quote"),
+    ],
+)
+def test_a_streamed_bad_row_is_named_as_in_a_file(tmp_path: Path, bad: bytes, message: str) -> None:
+    rows = mixed_rows(300).encode().splitlines()
+    rows[251] = bad
+    with pytest.raises(DatasetFormatError, match=message):
+        streamed(tmp_path, b"\n".join(rows) + b"\n")

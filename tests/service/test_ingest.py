@@ -75,7 +75,7 @@ def test_csv_kinds_missing_and_summaries(tmp_path: Path) -> None:
     assert parsed.format == "csv" and parsed.n_rows == 4
     assert list(parsed.columns) == ["height", "colour", "flag", "when"]
     np.testing.assert_array_equal(parsed.columns["height"], [1.5, 2.0, np.nan, np.nan])
-    assert parsed.columns["height"].dtype == np.float64
+    assert parsed.columns["height"].dtype == np.float32  # as stored and trained on
     np.testing.assert_array_equal(parsed.columns["colour"], ["red", "", "blue", "red"])
     assert parsed.columns["colour"].dtype.kind == "U"
     height, colour, flag, when = parsed.features
@@ -255,7 +255,7 @@ def test_npz_numeric_target(tmp_path: Path) -> None:
     assert parsed.format == "npz" and list(parsed.columns) == ["x0", "x1", "x2"]
     assert parsed.target_name == "y" and parsed.target_summary["task"] == "regression"
     assert parsed.features[1]["missing"] == 1
-    np.testing.assert_array_equal(parsed.columns["x2"], features[:, 2])
+    np.testing.assert_array_equal(parsed.columns["x2"], features[:, 2].astype(np.float32))
     assert_round_trip(parsed)
 
 
@@ -329,3 +329,20 @@ def test_encoded_form_has_no_pickles_and_corruption_is_a_value_error(tmp_path: P
     for corrupt in (b"", b"not a zip", blob[: len(blob) // 2]):
         with pytest.raises(ValueError):
             decode_dataset(corrupt)
+
+
+def test_numbers_beyond_float32_stay_float64(tmp_path: Path) -> None:
+    parsed = parse_text(tmp_path, "big,small,y\n1e300,1.5,0\n-2,2.5,1\n")
+    assert parsed.columns["big"].dtype == np.float64 and parsed.columns["big"][0] == 1e300
+    assert parsed.columns["small"].dtype == np.float32
+    columns, _, _ = decode_dataset(encode_dataset(parsed))
+    assert columns["big"][0] == 1e300
+
+
+def test_categorical_columns_are_decoded_only_when_read(tmp_path: Path) -> None:
+    parsed = parse_text(tmp_path, "colour,y\nred,0\n,1\nblue,0\n")
+    column = parsed.columns.column("colour")
+    assert column.numbers is None
+    np.testing.assert_array_equal(column.labels, ["blue", "red"])
+    np.testing.assert_array_equal(column.codes, [1, -1, 0])
+    np.testing.assert_array_equal(parsed.columns["colour"], ["red", "", "blue"])
