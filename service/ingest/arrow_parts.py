@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from service.ingest.columns import Column, numeric_column, numeric_summary, text_column
+from service.ingest.columns import Chunks, Column, numeric_column, numeric_summary, text_column
 from service.ingest.dataset import TableRules
 
 FIRST_ROW = 2  # the header is line 1
@@ -61,6 +61,14 @@ class PartsDisagree(Exception):
 Part = NumberPart | pa.ChunkedArray  # text: dictionary-encoded
 
 
+class ArrowChunks(Chunks):
+    """Chunks that are views of Arrow buffers: released, Arrow hands the memory back."""
+
+    def release(self) -> None:
+        super().release()
+        pa.default_memory_pool().release_unused()
+
+
 def is_numeric(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)
 
@@ -89,8 +97,8 @@ def make_part(column: pa.ChunkedArray, *, narrow: bool = False) -> Part:
 def columns_from_parts(
     names: list[str], parts: list[list[Part]], rules: TableRules
 ) -> list[Column]:
-    """Gather per-piece parts into columns, each written once into its final array; a
-    column's parts are freed as soon as it is built. A data set's features are float32
+    """Gather per-piece parts into columns: numbers stay where the pieces put them (as
+    `Chunks`), text is dictionary-encoded across pieces. A data set's features are float32
     where they fit; its target keeps float64. PartsDisagree when the pieces were narrowed
     otherwise."""
     target = rules.check_columns(names)
@@ -116,13 +124,10 @@ def _number_column(name: str, pieces: list[NumberPart], n_rows: int, narrow: boo
     narrowed = {piece.narrowed for piece in pieces}
     if narrowed != {narrow}:
         raise PartsDisagree(name)
-    values = np.empty(n_rows, dtype=np.float32 if narrow else np.float64)
-    start = 0
-    for piece in pieces:
-        values[start : start + len(piece)] = buffer_view(piece.values, values.dtype.type)
-        start += len(piece)
+    dtype = np.float32 if narrow else np.float64
+    values = ArrowChunks([buffer_view(piece.values, dtype) for piece in pieces], dtype)
     if any(piece.infinite for piece in pieces):
-        return numeric_column(name, values.astype(np.float64), FIRST_ROW)  # names the row
+        return numeric_column(name, values.joined().astype(np.float64), FIRST_ROW)  # the row
     present = [piece for piece in pieces if piece.missing < len(piece)]
     summary = numeric_summary(
         name,

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from service.ingest.columns import FeatureColumns
+from service.ingest.columns import Chunks, FeatureColumns
 from service.ingest.dataset import ParsedDataset
 
 VERSION = 1
@@ -68,13 +68,17 @@ def _feature_arrays(
     *,
     narrow: bool,
     categories: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
-) -> Iterator[tuple[str, np.ndarray]]:
+) -> Iterator[tuple[str, np.ndarray | Chunks]]:
     """Each column's arrays, made one column at a time as they are written; `features`
     collects their specs."""
     for index, name in enumerate(columns):
         key = f"f{index}"
         known = (categories or {}).get(name)
-        values = None if known is not None else columns[name]  # codes need no decoding
+        values: np.ndarray | Chunks | None = None  # codes need no decoding
+        if known is None:
+            parsed = isinstance(columns, FeatureColumns)
+            values = columns.column(name).numbers if parsed else None  # chunks stay chunks
+            values = columns[name] if values is None else values
         if values is None or values.dtype.kind == "U":
             if known is not None:  # the reader's own codes: no sort of every row again
                 labels, codes = known
@@ -89,12 +93,17 @@ def _feature_arrays(
             with np.errstate(over="ignore"):  # beyond float32: kept as float64 below
                 small = values.astype(np.float32, copy=False) if narrow else values
             features.append({"name": name, "kind": "numeric", "key": key})
-            yield key, values if np.isinf(small).any() else small
+            yield key, values if _any_infinite(small) else small
+
+
+def _any_infinite(values: np.ndarray | Chunks) -> bool:
+    arrays = values.arrays if isinstance(values, Chunks) else [values]
+    return any(bool(np.isinf(array).any()) for array in arrays)
 
 
 def _releasing(
-    arrays: Iterator[tuple[str, np.ndarray]], columns: FeatureColumns
-) -> Iterator[tuple[str, np.ndarray]]:
+    arrays: Iterator[tuple[str, np.ndarray | Chunks]], columns: FeatureColumns
+) -> Iterator[tuple[str, np.ndarray | Chunks]]:
     names = list(columns)
     for key, array in arrays:
         yield key, array
@@ -111,7 +120,9 @@ def _code_type(n_labels: int) -> type[np.signedinteger]:
     return np.int32
 
 
-def _savez(arrays: Iterable[tuple[str, np.ndarray]], meta: Callable[[], dict[str, Any]]) -> bytes:
+def _savez(
+    arrays: Iterable[tuple[str, np.ndarray | Chunks]], meta: Callable[[], dict[str, Any]]
+) -> bytes:
     """Write an .npz: arrays of 64 KiB or more stored as they are, the rest deflated.
 
     Measured numbers barely compress (zlib saves under 10% on float32 data at about
@@ -126,12 +137,27 @@ def _savez(arrays: Iterable[tuple[str, np.ndarray]], meta: Callable[[], dict[str
         last = [("meta", lambda: np.frombuffer(json.dumps(meta()).encode(), dtype=np.uint8))]
         for name, array in chain(arrays, ((name, make()) for name, make in last)):
             member: str | zipfile.ZipInfo = f"{name}.npy"
-            if array.nbytes >= STORED_BYTES:
+            if array.size * array.dtype.itemsize >= STORED_BYTES:
                 member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_DATE)
                 member.compress_type = zipfile.ZIP_STORED
             with archive.open(member, "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+                _write_npy(out, array)
     return buffer.getvalue()
+
+
+def _write_npy(out: Any, array: np.ndarray | Chunks) -> None:
+    """An .npy of `array`; `Chunks` are written one after another, never joined."""
+    if not isinstance(array, Chunks):
+        np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+        return
+    header = {
+        "descr": np.lib.format.dtype_to_descr(array.dtype),
+        "fortran_order": False,
+        "shape": (array.size,),
+    }
+    np.lib.format.write_array_header_1_0(out, header)
+    for chunk in array.arrays:
+        out.write(np.ascontiguousarray(chunk).data)
 
 
 def decode_dataset(blob: bytes) -> tuple[dict[str, np.ndarray], np.ndarray, list[dict[str, str]]]:

@@ -24,6 +24,28 @@ TOP_CATEGORIES = 10
 MISSING_TOKENS = ("na", "n/a", "#n/a", "nan", "-nan", "null", "none")
 
 
+class Chunks:
+    """A column's numbers as consecutive arrays (views of the parsed pieces' buffers),
+    joined into one array only when read: a parsed upload holds no second copy of them."""
+
+    def __init__(self, arrays: list[np.ndarray], dtype: np.dtype | type) -> None:
+        self.arrays = arrays
+        self.dtype = np.dtype(dtype)
+        self.size = sum(int(array.size) for array in arrays)
+
+    def astype(self, dtype: np.dtype | type, copy: bool = True) -> Chunks:
+        if np.dtype(dtype) == self.dtype and not copy:
+            return self
+        return Chunks([array.astype(dtype) for array in self.arrays], dtype)
+
+    def joined(self) -> np.ndarray:
+        return np.concatenate(self.arrays) if self.arrays else np.empty(0, self.dtype)
+
+    def release(self) -> None:
+        """Let go of the arrays (their owner may hand the memory back)."""
+        self.arrays = []
+
+
 @dataclass(frozen=True)
 class Column:
     """One parsed column: its values in the ParsedDataset form and its summary.
@@ -34,7 +56,7 @@ class Column:
     """
 
     name: str
-    numbers: np.ndarray | None  # None for a categorical column
+    numbers: np.ndarray | Chunks | None  # None for a categorical column
     summary: dict[str, Any]
     labels: np.ndarray | None = None
     codes: np.ndarray | None = None
@@ -53,6 +75,8 @@ class Column:
     @property
     def values(self) -> np.ndarray:
         """Floats with NaN for missing, or a unicode array with '' for missing."""
+        if isinstance(self.numbers, Chunks):
+            return self.numbers.joined()
         if self.numbers is not None:
             return self.numbers
         assert self.labels is not None and self.codes is not None
@@ -93,6 +117,8 @@ class FeatureColumns(Mapping[str, np.ndarray]):
         """Let go of a column's arrays (its name stays, so the order is kept)."""
         column = self._columns[name]
         self._columns[name] = Column(name, None, column.summary, column.labels, column.codes)
+        if isinstance(column.numbers, Chunks):
+            column.numbers.release()
 
 
 def numeric_column(name: str, values: np.ndarray, first_row: int) -> Column:

@@ -346,3 +346,16 @@ def test_categorical_columns_are_decoded_only_when_read(tmp_path: Path) -> None:
     np.testing.assert_array_equal(column.labels, ["blue", "red"])
     np.testing.assert_array_equal(column.codes, [1, -1, 0])
     np.testing.assert_array_equal(parsed.columns["colour"], ["red", "", "blue"])
+
+
+def test_encoding_that_consumes_lets_go_of_each_column(tmp_path: Path) -> None:
+    rows = "".join(f"{i * 0.5},{'ab'[i % 2]},{i % 3}\n" for i in range(2000))
+    parsed = parse_text(tmp_path, "x,c,y\n" + rows)
+    expected = decode_dataset(encode_dataset(parsed))
+    blob = encode_dataset(parsed, consume=True)
+    assert parsed.columns.column("x").numbers is None  # freed once written
+    columns, target, features = decode_dataset(blob)
+    for name in ("x", "c"):
+        np.testing.assert_array_equal(columns[name], expected[0][name])
+    np.testing.assert_array_equal(target, expected[1])
+    assert features == expected[2]
