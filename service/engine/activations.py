@@ -148,6 +148,11 @@ def row_sum(z: np.ndarray) -> np.ndarray:
 
 
 def _softmax(z, out, work):
+    if z.shape[0] == 1:  # one predicted row: whole-array reductions cost least
+        np.subtract(z, np.maximum.reduce(z, axis=None), out=out)
+        np.exp(out, out=out)
+        np.divide(out, np.add.reduce(out, axis=None), out=out)
+        return
     np.subtract(z, row_max(z), out=out)
     np.exp(out, out=out)
     np.divide(out, row_sum(out), out=out)
