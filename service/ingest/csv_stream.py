@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from service.ingest.arrow_parts import (
     NumberPart,
@@ -31,7 +30,7 @@ from service.ingest.arrow_parts import (
     make_part,
 )
 from service.ingest.columns import Column
-from service.ingest.csv_reader import PIECE, QuickScan, _convert_options, _delimiter, _parse_options
+from service.ingest.csv_reader import PIECE, QuickScan, _delimiter, _parse_piece, _WholeTable
 from service.ingest.dataset import TableRules
 from service.ingest.errors import DatasetFormatError
 from service.ingest.formats import _refuse_compressed, detect_format
@@ -132,13 +131,8 @@ class CsvStream:
         with self.path.open("rb") as stream:
             data = os.pread(stream.fileno(), end - start, start)
         try:
-            table = pacsv.read_csv(
-                pa.py_buffer(data),
-                read_options=pacsv.ReadOptions(use_threads=False, column_names=names),
-                parse_options=_parse_options(self._scan, invalid_row_handler=None),
-                convert_options=_convert_options({}, check_utf8=True),
-            )
-        except (pa.ArrowInvalid, UnicodeDecodeError):
+            table = _parse_piece(data, self._scan, {}, names)
+        except _WholeTable:
             raise _Abandon from None
         del data
         parts: list[Part | None] = []
