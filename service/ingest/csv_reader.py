@@ -97,7 +97,7 @@ def _read_fast(path: Path, rules: TableRules) -> list[Column]:
     if not scanned.quoted:  # without quotes every line end is a row end: read in pieces
         try:
             return _read_pieces(path, scanned, rules)
-        except _WholeTable:
+        except WholeTable:
             pass
     table, names = _whole_table(path, scanned, rules, {})
     return _table_columns(table, names, scanned, rules)
@@ -122,7 +122,7 @@ def _table_columns(
     return columns
 
 
-class _WholeTable(Exception):
+class WholeTable(Exception):
     """The pieces disagree with the first one's column types: read the file as one table."""
 
 
@@ -138,7 +138,7 @@ def _read_pieces(path: Path, scanned: QuickScan, rules: TableRules) -> list[Colu
     bounds = [0, *range(PIECE // 8, size, PIECE), size]  # a small first piece: it runs alone
     with path.open("rb") as stream:
         fd = stream.fileno()
-        first = _parse_piece(_piece(fd, bounds[0], bounds[1], size), scanned, {}, None)
+        first = parse_piece(_piece(fd, bounds[0], bounds[1], size), scanned, {}, None)
         raw_names = first.schema.names
         names = [name.strip() for name in raw_names]
         target = rules.check_columns(names)
@@ -152,7 +152,7 @@ def _read_pieces(path: Path, scanned: QuickScan, rules: TableRules) -> list[Colu
             ]
 
         def parse(span: tuple[int, int]) -> list[Part]:
-            return parts_of(_parse_piece(_piece(fd, *span, size), scanned, types, raw_names))
+            return parts_of(parse_piece(_piece(fd, *span, size), scanned, types, raw_names))
 
         workers = os.cpu_count() or 1
         spans = iter(list(zip(bounds[1:-1], bounds[2:], strict=True)))
@@ -162,7 +162,7 @@ def _read_pieces(path: Path, scanned: QuickScan, rules: TableRules) -> list[Colu
     try:
         return columns_from_parts(names, parts, rules)
     except PartsDisagree:
-        raise _WholeTable from None
+        raise WholeTable from None
 
 
 def _piece_types(schema: pa.Schema) -> dict[str, pa.DataType]:
@@ -174,7 +174,7 @@ def _piece_types(schema: pa.Schema) -> dict[str, pa.DataType]:
         elif f.type == pa.string():
             types[f.name] = pa.string()
         else:  # no value yet, dates, bytes that are not UTF-8: let the whole read decide
-            raise _WholeTable
+            raise WholeTable
     return types
 
 
@@ -198,7 +198,7 @@ def _piece(fd: int, start: int, end: int, size: int) -> bytes:
     return data[begin : finish + 1] if finish >= 0 else data[begin:]
 
 
-def _parse_piece(
+def parse_piece(
     piece: bytes,
     scanned: QuickScan,
     types: dict[str, pa.DataType],
@@ -212,7 +212,7 @@ def _parse_piece(
             convert_options=_convert_options(types, check_utf8=True),
         )
     except (pa.ArrowInvalid, UnicodeDecodeError):
-        raise _WholeTable from None
+        raise WholeTable from None
 
 
 def _ordered_map(
@@ -442,7 +442,7 @@ def scan(path: Path) -> Scan:
         ) from None
     if not header.strip():
         raise DatasetFormatError("the file is empty; upload a CSV with a header row and data")
-    return Scan(_delimiter(header), quotes % 2 == 1, quotes > 0, lines + 1)
+    return Scan(guess_delimiter(header), quotes % 2 == 1, quotes > 0, lines + 1)
 
 
 def quick_scan(path: Path) -> QuickScan:
@@ -465,10 +465,10 @@ def quick_scan(path: Path) -> QuickScan:
                 quotes += chunk.count(b'"')
     if not header.strip():
         raise DatasetFormatError("the file is empty; upload a CSV with a header row and data")
-    return QuickScan(_delimiter(header), quotes % 2 == 1, quoted)
+    return QuickScan(guess_delimiter(header), quotes % 2 == 1, quoted)
 
 
-def _delimiter(header: bytes) -> str:
+def guess_delimiter(header: bytes) -> str:
     """Return ',' unless the header has none and another common delimiter instead."""
     counts = {delimiter: header.count(delimiter) for delimiter in DELIMITERS}
     if counts[b","]:

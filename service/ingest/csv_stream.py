@@ -30,10 +30,10 @@ from service.ingest.arrow_parts import (
     make_part,
 )
 from service.ingest.columns import Column
-from service.ingest.csv_reader import PIECE, QuickScan, _delimiter, _parse_piece, _WholeTable
+from service.ingest.csv_reader import PIECE, QuickScan, WholeTable, guess_delimiter, parse_piece
 from service.ingest.dataset import TableRules
 from service.ingest.errors import DatasetFormatError
-from service.ingest.formats import _refuse_compressed, detect_format
+from service.ingest.formats import detect_format, refuse_compressed
 
 MAX_HEADER = 1 << 20
 
@@ -101,7 +101,7 @@ class CsvStream:
                 return
             header = bytes(self._header[:end])
             self._header = bytearray()
-            self._scan = QuickScan(_delimiter(header), odd_quotes=False, quoted=False)
+            self._scan = QuickScan(guess_delimiter(header), odd_quotes=False, quoted=False)
         last = block.rfind(b"\n")
         if last >= 0:
             self._line_end = self._written + last + 1
@@ -112,7 +112,7 @@ class CsvStream:
 
     def _is_csv(self, head: bytes) -> bool:
         try:
-            _refuse_compressed(head)
+            refuse_compressed(head)
             return detect_format(self._filename, self._content_type, head) == "csv"
         except DatasetFormatError:
             return False  # the ordinary reader says why
@@ -131,8 +131,8 @@ class CsvStream:
         with self.path.open("rb") as stream:
             data = os.pread(stream.fileno(), end - start, start)
         try:
-            table = _parse_piece(data, self._scan, {}, names)
-        except _WholeTable:
+            table = parse_piece(data, self._scan, {}, names)
+        except WholeTable:
             raise _Abandon from None
         del data
         parts: list[Part | None] = []

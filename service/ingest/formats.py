@@ -71,7 +71,7 @@ def detect_format(filename: str | None, content_type: str | None, head: bytes) -
     return _sniff(head)
 
 
-def _refuse_compressed(head: bytes) -> None:
+def refuse_compressed(head: bytes) -> None:
     for magic, name in COMPRESSED:
         if head.startswith(magic) and (name != "bzip2" or head[4:10] == b"1AY&SY"):
             raise DatasetFormatError(
@@ -152,7 +152,7 @@ def _read(
 ) -> tuple[str, list[Column], int]:
     with path.open("rb") as file:
         head = file.read(HEAD_BYTES)
-    _refuse_compressed(head)
+    refuse_compressed(head)
     fmt = detect_format(filename, content_type, head)
     read, first_row = READERS[fmt]
     columns = stream.columns(rules) if stream is not None and fmt == "csv" else None

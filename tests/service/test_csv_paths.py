@@ -73,7 +73,7 @@ def test_pieces_read_what_one_table_reads(
 
 
 def _refuse(*_: object) -> None:
-    raise csv_reader._WholeTable
+    raise csv_reader.WholeTable
 
 
 def test_text_after_the_first_piece_makes_the_column_categorical(
