@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain
 from typing import Any
 
@@ -40,16 +40,14 @@ def encode_dataset(parsed: ParsedDataset, *, consume: bool = False) -> bytes:
     array is let go of once written (for a caller done with `parsed`), so the blob never
     sits beside every column."""
     features: list[dict[str, str]] = []
-    arrays = _feature_arrays(parsed.columns, features, narrow=True, categories=parsed.categories)
-    if consume:
-        arrays = _releasing(arrays, parsed.columns)
-    meta = {
+    arrays = _feature_arrays(parsed.columns, features, narrow=True, consume=consume)
+    meta = {  # `features` is filled in as the arrays are written, before `meta` is
         "version": VERSION,
         "n_rows": parsed.n_rows,
         "features": features,
         "target": {"name": parsed.target_name, "kind": parsed.target_summary["kind"]},
     }
-    return _savez(chain(arrays, [("target", parsed.target)]), lambda: meta)
+    return _savez(chain(arrays, [("target", parsed.target)]), meta)
 
 
 def encode_columns(columns: Mapping[str, np.ndarray], n_rows: int) -> bytes:
@@ -59,7 +57,7 @@ def encode_columns(columns: Mapping[str, np.ndarray], n_rows: int) -> bytes:
     """
     features: list[dict[str, str]] = []
     arrays = _feature_arrays(columns, features, narrow=False)
-    return _savez(arrays, lambda: {"version": VERSION, "n_rows": n_rows, "features": features})
+    return _savez(arrays, {"version": VERSION, "n_rows": n_rows, "features": features})
 
 
 def _feature_arrays(
@@ -67,49 +65,53 @@ def _feature_arrays(
     features: list[dict[str, str]],
     *,
     narrow: bool,
-    categories: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    consume: bool = False,
 ) -> Iterator[tuple[str, np.ndarray | Chunks]]:
     """Each column's arrays, made one column at a time as they are written; `features`
-    collects their specs."""
+    collects their specs. With `consume` (parsed columns only) each numeric column is
+    released once written."""
     for index, name in enumerate(columns):
         key = f"f{index}"
-        known = (categories or {}).get(name)
-        values: np.ndarray | Chunks | None = None  # codes need no decoding
-        if known is None:
-            parsed = isinstance(columns, FeatureColumns)
-            values = columns.column(name).numbers if parsed else None  # chunks stay chunks
-            values = columns[name] if values is None else values
-        if values is None or values.dtype.kind == "U":
-            if known is not None:  # the reader's own codes: no sort of every row again
-                labels, codes = known
-            else:
-                assert values is not None
-                labels, codes = np.unique(values, return_inverse=True)
-                codes = np.where(values == "", -1, codes)
+        labels, codes, values = _stored_form(columns, name)
+        if values is None:
+            assert labels is not None and codes is not None
             features.append({"name": name, "kind": "categorical", "key": key})
             yield f"{key}_labels", labels
             yield f"{key}_codes", codes.astype(_code_type(labels.size), copy=False)
-        else:
-            with np.errstate(over="ignore"):  # beyond float32: kept as float64 below
-                small = values.astype(np.float32, copy=False) if narrow else values
-            features.append({"name": name, "kind": "numeric", "key": key})
-            yield key, values if _any_infinite(small) else small
+            continue
+        with np.errstate(over="ignore"):  # beyond float32: kept as float64 below
+            small = values.astype(np.float32, copy=False) if narrow else values
+        features.append({"name": name, "kind": "numeric", "key": key})
+        yield key, values if _any_infinite(small) else small
+        if consume:
+            assert isinstance(columns, FeatureColumns)
+            del values, small
+            columns.release(name)
+
+
+def _stored_form(
+    columns: Mapping[str, np.ndarray], name: str
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | Chunks | None]:
+    """(labels, codes, None) for a categorical column, (None, None, numbers) otherwise.
+
+    Parsed columns give their own labels and codes (no sort of every row again) and their
+    numbers as they are (chunks stay chunks); plain arrays are read as they come.
+    """
+    if isinstance(columns, FeatureColumns):
+        column = columns.column(name)
+        if column.numbers is None:
+            return column.labels, column.codes, None
+        return None, None, column.numbers
+    values = columns[name]
+    if values.dtype.kind != "U":
+        return None, None, values
+    labels, codes = np.unique(values, return_inverse=True)
+    return labels, np.where(values == "", -1, codes), None
 
 
 def _any_infinite(values: np.ndarray | Chunks) -> bool:
     arrays = values.arrays if isinstance(values, Chunks) else [values]
     return any(bool(np.isinf(array).any()) for array in arrays)
-
-
-def _releasing(
-    arrays: Iterator[tuple[str, np.ndarray | Chunks]], columns: FeatureColumns
-) -> Iterator[tuple[str, np.ndarray | Chunks]]:
-    names = list(columns)
-    for key, array in arrays:
-        yield key, array
-        if key.startswith("f") and key[1:].isdigit():  # a numeric column, written
-            del array
-            columns.release(names[int(key[1:])])
 
 
 def _code_type(n_labels: int) -> type[np.signedinteger]:
@@ -120,9 +122,7 @@ def _code_type(n_labels: int) -> type[np.signedinteger]:
     return np.int32
 
 
-def _savez(
-    arrays: Iterable[tuple[str, np.ndarray | Chunks]], meta: Callable[[], dict[str, Any]]
-) -> bytes:
+def _savez(arrays: Iterable[tuple[str, np.ndarray | Chunks]], meta: dict[str, Any]) -> bytes:
     """Write an .npz: arrays of 64 KiB or more stored as they are, the rest deflated.
 
     Measured numbers barely compress (zlib saves under 10% on float32 data at about
@@ -133,16 +133,21 @@ def _savez(
     with zipfile.ZipFile(
         buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1, allowZip64=True
     ) as archive:
-        # `meta` is read once every array is written (it lists what they were)
-        last = [("meta", lambda: np.frombuffer(json.dumps(meta()).encode(), dtype=np.uint8))]
-        for name, array in chain(arrays, ((name, make()) for name, make in last)):
-            member: str | zipfile.ZipInfo = f"{name}.npy"
-            if array.size * array.dtype.itemsize >= STORED_BYTES:
-                member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_DATE)
-                member.compress_type = zipfile.ZIP_STORED
-            with archive.open(member, "w", force_zip64=True) as out:
-                _write_npy(out, array)
+        for name, array in arrays:
+            _write_member(archive, name, array)
+        # written last: it lists what the arrays turned out to be
+        _write_member(archive, "meta", np.frombuffer(json.dumps(meta).encode(), np.uint8))
     return buffer.getvalue()
+
+
+def _write_member(archive: zipfile.ZipFile, name: str, array: np.ndarray | Chunks) -> None:
+    """One .npy in the archive: stored as it is from 64 KiB on, deflated below."""
+    member: str | zipfile.ZipInfo = f"{name}.npy"
+    if array.size * array.dtype.itemsize >= STORED_BYTES:
+        member = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_DATE)
+        member.compress_type = zipfile.ZIP_STORED
+    with archive.open(member, "w", force_zip64=True) as out:
+        _write_npy(out, array)
 
 
 def _write_npy(out: Any, array: np.ndarray | Chunks) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,8 +19,8 @@ class ParsedDataset:
 
     Numeric columns are float32 with NaN for missing (float64 when a value does not fit in
     float32); categorical columns read as numpy unicode arrays with '' for missing, decoded
-    when read from (sorted distinct labels, int32 codes with -1 for missing), which are in
-    ``categories``. The target has no missing values.
+    when read from their sorted distinct labels and int32 codes (-1 for missing), which
+    ``columns.column(name)`` gives. The target has no missing values.
     """
 
     format: str
@@ -30,7 +30,6 @@ class ParsedDataset:
     features: list[dict[str, Any]]
     target_summary: dict[str, Any]
     n_rows: int
-    categories: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -142,11 +141,6 @@ def assemble(fmt: str, columns: list[Column], rules: TableRules, first_row: int)
         features=[column.summary for column in features],
         target_summary=target_summary,
         n_rows=target.size,
-        categories={
-            column.name: (column.labels, column.codes)
-            for column in features
-            if column.labels is not None and column.codes is not None
-        },
     )
 
 
