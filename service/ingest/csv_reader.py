@@ -3,13 +3,14 @@
 pyarrow.csv is the reader behind ``pd.read_csv(engine="pyarrow")``; calling it directly lets
 us refuse short rows (pandas pads them with NaN) and say where a file goes wrong.
 
-A well-formed file is read once, on every core, into an Arrow table whose columns are turned
-into arrays one at a time, each freed as soon as it is converted. Anything Arrow refuses
-(a ragged row, bytes that are not UTF-8, a conversion it cannot make) sends the file to the
-careful reader: a strict UTF-8 scan, then one block at a time on one thread, the only way
-Arrow numbers the row at fault. Numbers go block by block into float64 arrays allocated once
-and text stays compact in Arrow until it is dictionary-encoded, so its peak memory stays
-near the size of the result too.
+A file without quotes is read in pieces cut at line ends, parsed on every core (an upload is
+usually parsed this way while it arrives: see ``csv_stream``); a quoted one, or one whose
+pieces disagree on a column's type, is read once as a whole table on every core. Anything
+Arrow refuses (a ragged row, bytes that are not UTF-8, a conversion it cannot make) sends
+the file to the careful reader: a strict UTF-8 scan, then one block at a time on one
+thread, the only way Arrow numbers the row at fault. There numbers go block by block into
+float64 arrays allocated once and text stays compact in Arrow until it is
+dictionary-encoded, so its peak memory stays near the size of the result too.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ def _read_pieces(path: Path, scanned: QuickScan, rules: TableRules) -> list[Colu
             return parts_of(parse_piece(_piece(fd, *span, size), scanned, types, raw_names))
 
         workers = os.cpu_count() or 1
-        spans = iter(list(zip(bounds[1:-1], bounds[2:], strict=True)))
+        spans = zip(bounds[1:-1], bounds[2:], strict=True)
         with ThreadPoolExecutor(workers, thread_name_prefix="csv") as pool:
             parts = [parts_of(first), *_ordered_map(pool, parse, spans, 2 * workers)]
     del first
@@ -245,17 +246,18 @@ def _whole_table(
     rules.check_columns(names)
     if any(pa.types.is_binary(f.type) for f in table.schema):  # bytes that are not UTF-8
         raise _Careful
-    textual = {
-        f.name: pa.string()
-        for f in table.schema
-        if not is_numeric(f.type) and f.type != pa.string()
-    }
+    textual = _textual(table.schema)
     if not textual:
         return table, names
     if types:
         raise _Careful
     del table
     return _whole_table(path, scanned, rules, textual)
+
+
+def _textual(schema: pa.Schema) -> dict[str, pa.DataType]:
+    """Columns Arrow typed as neither numbers nor text (dates, times): to read as text."""
+    return {f.name: pa.string() for f in schema if not is_numeric(f.type) and f.type != pa.string()}
 
 
 def _read_careful(path: Path, rules: TableRules) -> list[Column]:
@@ -276,9 +278,7 @@ def _read(
     schema = reader.schema
     names = [name.strip() for name in schema.names]
     rules.check_columns(names)
-    textual = {
-        f.name: pa.string() for f in schema if not is_numeric(f.type) and f.type != pa.string()
-    }
+    textual = _textual(schema)
     if textual:  # dates, times: Arrow parsed them, but they are categories here
         raise _Retype(textual)
     sinks = [_Numbers(scanned.max_lines) if is_numeric(f.type) else _Texts() for f in schema]
