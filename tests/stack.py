@@ -79,7 +79,8 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-_redis_db = iter(range(1, 16))
+# runs side by side (several checkouts on one machine) each set their own first database
+_redis_db = iter(range(int(os.environ.get("NEURONAL_TEST_REDIS_DB", "1")), 16))
 
 
 def redis_url() -> str:
