@@ -59,12 +59,12 @@ def _matrix(data: Any, single_row: bool) -> np.ndarray:
         values = _numeric_array(data)
     if values.ndim == 1 and single_row:
         values = values[None, :]
+    if values.size == 0:
+        raise InputError("There are no patterns; send at least one row with at least one value.")
     if values.ndim != 2:
         raise InputError(
             f"The patterns must be a table (a list of rows of values), not a {values.ndim}-D array."
         )
-    if values.shape[0] == 0 or values.shape[1] == 0:
-        raise InputError("There are no patterns; send at least one row with at least one value.")
     return values.astype(np.float64, copy=False)
 
 
