@@ -14,6 +14,7 @@ from .losses import LOSSES
 from .model import Model
 from .optimizers import OPTIMIZERS
 from .spec import LIMITS, validate_spec
+from .stored import load_model
 from .targets import infer_task
 from .training import Progress, fit
 
@@ -30,6 +31,7 @@ __all__ = [
     "SpecError",
     "fit",
     "infer_task",
+    "load_model",
     "validate_hopfield_spec",
     "validate_spec",
 ]

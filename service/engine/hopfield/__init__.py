@@ -6,6 +6,7 @@ into the nearest attractor, asynchronously or synchronously, and reports the ene
 sweep.
 """
 
+from .dataset import check_summaries, patterns_from_table
 from .dynamics import Settled, energy, settle
 from .model import HopfieldModel, Recall
 from .patterns import BINARY, BIPOLAR, read_patterns
@@ -18,8 +19,10 @@ __all__ = [
     "HopfieldModel",
     "Recall",
     "Settled",
+    "check_summaries",
     "energy",
     "is_hopfield",
+    "patterns_from_table",
     "read_patterns",
     "settle",
     "validate_hopfield_spec",
