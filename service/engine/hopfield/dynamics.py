@@ -31,11 +31,11 @@ Trace = Callable[[np.ndarray, int, np.ndarray], None]
 
 @dataclass
 class Settled:
-    """Final states `(b, n)`, energies `(b, max_iterations + 1)` (NaN past a pattern's end),
+    """Final states `(b, n)`, energies (one array per row: its start, then one per sweep),
     iterations `(b,)` (sweeps run), converged `(b,)` (fixed points) and cycled `(b,)`."""
 
     states: np.ndarray
-    energy: np.ndarray
+    energy: list[np.ndarray]
     iterations: np.ndarray
     converged: np.ndarray
     cycled: np.ndarray
@@ -88,9 +88,8 @@ def settle(
     n, b = W.shape[0], X.shape[1]
     tie = tie_tolerance(W, theta)
     U = update_matrix(W, theta, tie)
-    energies = np.full((b, max_iterations + 1), np.nan)
     fields = U @ X
-    energies[:, 0] = _energy_from_fields(fields, X, theta, tie)
+    rows, values = [np.arange(b)], [_energy_from_fields(fields, X, theta, tie)]
     iterations = np.zeros(b, dtype=np.int64)
     proposal = np.copysign(1.0, fields)
     converged = np.all(proposal == X[:-1], axis=0)
@@ -108,7 +107,8 @@ def settle(
             current[:-1] = proposal
         X[:, active] = current
         fields = U @ current
-        energies[active, sweep] = _energy_from_fields(fields, current, theta, tie)
+        rows.append(active)
+        values.append(_energy_from_fields(fields, current, theta, tie))
         iterations[active] = sweep
         proposal = np.copysign(1.0, fields)
         fixed = np.all(proposal == current[:-1], axis=0)
@@ -117,6 +117,7 @@ def settle(
         cycled[active[cycle]] = True
         keep = ~(fixed | cycle)
         active, proposal, two_back = active[keep], proposal[:, keep], one_back[:, keep]
+    energies = _per_row(np.concatenate(rows), np.concatenate(values), iterations + 1)
     return Settled(X[:-1].T.copy(), energies, iterations, converged, cycled)
 
 
@@ -130,6 +131,12 @@ def _async_sweep(
         np.copysign(1.0, field, out=X[i])
         if trace is not None:
             trace(rows, i, X[:-1].T)
+
+
+def _per_row(rows: np.ndarray, values: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
+    """Values recorded sweep by sweep for the `rows` then active → one array per row."""
+    order = np.argsort(rows, kind="stable")  # within a row, the sweeps stay in order
+    return np.split(values[order], np.cumsum(counts)[:-1])
 
 
 def _columns(states: np.ndarray) -> np.ndarray:

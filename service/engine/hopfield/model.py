@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..serialization import pack, unpack
-from .dynamics import energy, fixed_points, settle, update_matrix
+from .dynamics import Trace, energy, fixed_points, settle, update_matrix
 from .patterns import ENCODINGS, encode, read_patterns
 from .rules import RULES
 from .spec import HOPFIELD_LIMITS, check_max_iterations, check_seed, validate_hopfield_spec
@@ -98,7 +98,12 @@ class HopfieldModel:
                    thresholds=np.zeros(xi.shape[1]), patterns=xi, feature_names=names)  # fmt: skip
 
     def recall(
-        self, patterns: Any, *, max_iterations: Any = None, seed: Any = 0, trace: Any = None
+        self,
+        patterns: Any,
+        *,
+        max_iterations: Any = None,
+        seed: Any = 0,
+        trace: Trace | None = None,
     ) -> Recall:
         """Settle each probe `(b, n)` (or one flat row) from its start to an attractor."""
         limit = self.network["max_iterations"] if max_iterations is None else max_iterations
@@ -109,10 +114,9 @@ class HopfieldModel:
         done = settle(self.weights, self.thresholds, probes, update=self.network["update"],
                       max_iterations=limit, rng=rng, trace=trace)  # fmt: skip
         nearest, hamming = self._nearest(done.states)
-        ends = done.iterations + 1
         return Recall(
             states=encode(done.states, self.encoding),
-            energy=[row[:end].copy() for row, end in zip(done.energy, ends, strict=True)],
+            energy=done.energy,
             iterations=done.iterations,
             converged=done.converged,
             cycled=done.cycled,
