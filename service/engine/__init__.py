@@ -1,17 +1,20 @@
-"""Neuronal's neural-network engine: dense feedforward networks in NumPy.
+"""Neuronal's neural-network engine: dense feedforward networks and Hopfield networks in NumPy.
 
 `fit` trains a network described by the `network` and `training` objects of the HTTP API on
 raw rows and returns a `Model` and the per-epoch history; `validate_spec` is the one set of
-rules for those objects. The engine depends on numpy only and does no I/O.
+rules for those objects. `HopfieldModel.store` builds a Hopfield network from binary
+patterns (see `hopfield`). The engine depends on numpy only and does no I/O.
 """
 
 from .activations import ACTIVATIONS
 from .errors import InputError, SpecError
+from .hopfield import HopfieldModel, validate_hopfield_spec
 from .initializers import INITS
 from .losses import LOSSES
 from .model import Model
 from .optimizers import OPTIMIZERS
 from .spec import LIMITS, validate_spec
+from .stored import load_model
 from .targets import infer_task
 from .training import Progress, fit
 
@@ -21,11 +24,14 @@ __all__ = [
     "LIMITS",
     "LOSSES",
     "OPTIMIZERS",
+    "HopfieldModel",
     "InputError",
     "Model",
     "Progress",
     "SpecError",
     "fit",
     "infer_task",
+    "load_model",
+    "validate_hopfield_spec",
     "validate_spec",
 ]
