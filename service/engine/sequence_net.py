@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .gated import GRU, LSTM
-from .network import Network
+from .network import Network, predict_forward
 from .recurrent import Elman, Recurrent, Steps
 
 LAYERS: dict[str, type[Recurrent]] = {"rnn": Elman, "gru": GRU, "lstm": LSTM}
@@ -191,3 +191,24 @@ class SequenceNetwork:
         out = self.forward(X, buf)
         w = self.params[: self.n_weights].astype(np.float64)
         return self.loss.value(out, buf.z[-1], Y) + 0.5 * l2 * float(w @ w)
+
+
+def predict_sequences(recurrent, dense_layers, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Prediction with fresh arrays: time-major `X` `(T, n, d)`, lengths in any order."""
+    T, n, _ = X.shape
+    order = None
+    if lengths.min() < T:
+        order = np.argsort(-lengths, kind="stable")
+        X, lengths = X[:, order], lengths[order]
+    steps = Steps(lengths, T, None)
+    inp = X
+    for layer, p in recurrent:
+        states = layer.forward(inp, layer.buffers(T, n, X.dtype, inference=True), steps, p)
+        inp = states[1:]
+    final = states[T] if steps.full else states.reshape(-1, states.shape[2])[steps.final_rows]
+    out = predict_forward(dense_layers, final)
+    if order is None:
+        return out
+    restored = np.empty_like(out)
+    restored[order] = out
+    return restored
