@@ -19,23 +19,52 @@ import numpy as np
 from .recurrent import Recurrent
 
 
-def _columns(units: int, tanh_gates: tuple[int, ...], gates: int, dtype):
-    """Per-column `scale`, `shift` and `s` for the fused activation and its derivative."""
-    scale = np.full(gates * units, 0.5)
-    shift = np.full(gates * units, 0.5)
-    s = np.zeros(gates * units)
+SMALL = 2048  # elements per step below which one np.tanh pass beats the exp-based form
+
+
+def _scales(units: int, gates: int, tanh_gates: tuple[int, ...], dtype):
+    """Per-column weight scales for the two ways of activating the gates.
+
+    `exp` form: sigmoid(x) = 1 / (1 + exp(-x)) and tanh(x) = 2 / (1 + exp(-2x)) - 1, so the
+    weights are scaled by -1 (sigmoid gates) and -2 (tanh gates), and one `exp` pass, `+ 1`,
+    and `1 / .` activate every gate (NumPy's `exp` is about twice as fast as its `tanh`).
+    `tanh` form (small batches, where the number of passes matters more): sigmoid(x) =
+    0.5 tanh(x / 2) + 0.5, weights scaled by 0.5 (sigmoid gates) and 1 (tanh gates).
+    """
+    neg, half = np.full(gates * units, -1.0), np.full(gates * units, 0.5)
+    mul, add = np.full(gates * units, 0.5), np.full(gates * units, 0.5)
     for k in tanh_gates:
-        scale[k * units : (k + 1) * units] = 1.0
-        shift[k * units : (k + 1) * units] = 0.0
-        s[k * units : (k + 1) * units] = 1.0
-    return scale.astype(dtype), shift.astype(dtype), s.astype(dtype)
+        cols = slice(k * units, (k + 1) * units)
+        neg[cols], half[cols], mul[cols], add[cols] = -2.0, 1.0, 1.0, 0.0
+    return tuple(v.astype(dtype) for v in (neg, half, mul, add))
 
 
-def _activate(a: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> None:
-    a *= scale
+def tanh(x: np.ndarray, out: np.ndarray) -> None:
+    """`out = tanh(x)`, through `exp` for large arrays (see `_scales`)."""
+    if out.size <= SMALL:
+        np.tanh(x, out=out)
+        return
+    np.multiply(x, -2.0, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    np.divide(2.0, out, out=out)
+    out -= 1.0
+
+
+def _activate_exp(a: np.ndarray, tanh_cols: list[np.ndarray]) -> None:
+    """Gates from their exp-form scaled pre-activations `a` (see `_scales`)."""
+    np.exp(a, out=a)
+    a += 1.0
+    np.reciprocal(a, out=a)
+    for g in tanh_cols:
+        g *= 2.0
+        g -= 1.0
+
+
+def _activate_tanh(a: np.ndarray, mul: np.ndarray, add: np.ndarray) -> None:
     np.tanh(a, out=a)
-    a *= scale
-    a += shift
+    a *= mul
+    a += add
 
 
 class LSTM(Recurrent):
@@ -50,8 +79,9 @@ class LSTM(Recurrent):
         p[2][H : 2 * H] = 1.0  # forget-gate bias
 
     def _extra_buffers(self, T, n, dtype):
-        self._cols = _columns(self.units, (2,), 4, dtype)
         H = self.units
+        self._scale = _scales(H, 4, (2,), dtype)
+        self._shift = np.where(self._scale[2] == 1.0, 1.0, 0.0).astype(dtype)
         return {
             "c": np.zeros((T + 1, n, H), dtype),
             "tc": np.zeros((T, n, H), dtype),
@@ -59,63 +89,62 @@ class LSTM(Recurrent):
         }
 
     def forward(self, X, buf, steps, p, initial=None):
-        self.project(X, buf, p)
+        H, n = self.units, steps.n
+        small = n * self.width <= SMALL
+        neg, half, mul, add = self._scale
+        W_hh = self.project(X, buf, p, half if small else neg)
         x, h, c, tc, wG, wH = buf["x"], buf["h"], buf["c"], buf["tc"], buf["wG"], buf["wH"]
-        W_hh, H = p[1], self.units
-        scale, shift, _ = self._cols
         if initial is None:
             h[0], c[0] = 0, 0
         else:
             h[0], c[0] = initial
-        for t, k in enumerate(steps.active):
-            a = x[t, :k]
-            np.matmul(h[t, :k], W_hh, out=wG[:k])
-            a += wG[:k]
-            _activate(a, scale, shift)
-            ct, tct, w = c[t + 1, :k], tc[t, :k], wH[:k]
-            np.multiply(a[:, H : 2 * H], c[t, :k], out=ct)
-            np.multiply(a[:, :H], a[:, 2 * H : 3 * H], out=w)
-            ct += w
-            np.tanh(ct, out=tct)
-            np.multiply(a[:, 3 * H :], tct, out=h[t + 1, :k])
+        rows = zip(x, h[:-1], h[1:], c[:-1], c[1:], tc, steps.active, strict=True)
+        for a, hp, hn, cp, cn, tct, k in rows:
+            wg, w = wG, wH
+            if k < n:
+                a, hp, hn, cp, cn, tct, wg, w = (v[:k] for v in (a, hp, hn, cp, cn, tct, wg, w))
+            np.matmul(hp, W_hh, out=wg)
+            a += wg
+            g = a[:, 2 * H : 3 * H]
+            if small:
+                _activate_tanh(a, mul, add)
+            else:
+                _activate_exp(a, [g])
+            np.multiply(a[:, H : 2 * H], cp, out=cn)
+            np.multiply(a[:, :H], g, out=w)
+            cn += w
+            tanh(cn, tct)
+            np.multiply(a[:, 3 * H :], tct, out=hn)
         return h
 
     def _backward_loop(self, buf, steps, p, dh_steps):
         x, c, tc, dx = buf["x"], buf["c"], buf["tc"], buf["dx"]
         dh, dc, wH, wG = buf["dh"], buf["dc"], buf["wH"], buf["wG"]
-        W_hh_T, H = p[1].T, self.units
-        s = self._cols[2]
+        W_hh_T, H, s = p[1].T, self.units, self._shift
         dc[...] = 0
         for t in range(steps.T - 1, -1, -1):
             lo, k = self.clear_outside(steps, t, dx)
             if lo == k:
                 continue
-            a, d, dht, dct, w, tct = (
-                x[t, lo:k],
-                dx[t, lo:k],
-                dh[lo:k],
-                dc[lo:k],
-                wH[lo:k],
-                tc[t, lo:k],
-            )
+            a, d, tct, cp = x[t, lo:k], dx[t, lo:k], tc[t, lo:k], c[t, lo:k]
+            dht, dct, w, wg = dh[lo:k], dc[lo:k], wH[lo:k], wG[lo:k]
             if dh_steps is not None:
                 dht += dh_steps[t, lo:k]
-            o = a[:, 3 * H :]
-            np.multiply(dht, tct, out=d[:, 3 * H :])
+            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            np.multiply(dht, tct, out=d[:, 3 * H :])  # dL/do
             np.multiply(tct, tct, out=w)
-            np.subtract(1, w, out=w)
+            np.subtract(1.0, w, out=w)
             w *= o
             w *= dht
-            dct += w
-            np.multiply(dct, a[:, 2 * H : 3 * H], out=d[:, :H])
-            np.multiply(dct, c[t, lo:k], out=d[:, H : 2 * H])
-            np.multiply(dct, a[:, :H], out=d[:, 2 * H : 3 * H])
-            wg = wG[lo:k]
-            np.subtract(1, a, out=wg)
+            dct += w  # dL/dc
+            np.multiply(dct, g, out=d[:, :H])
+            np.multiply(dct, cp, out=d[:, H : 2 * H])
+            np.multiply(dct, i, out=d[:, 2 * H : 3 * H])
+            np.subtract(1.0, a, out=wg)  # each gate's derivative: (1 - a) (a + s)
             d *= wg
             np.add(a, s, out=wg)
             d *= wg
-            dct *= a[:, H : 2 * H]
+            dct *= f
             if t:
                 np.matmul(d, W_hh_T, out=dht)
 
@@ -128,39 +157,57 @@ class GRU(Recurrent):
     extra_bias = 1
 
     def _extra_buffers(self, T, n, dtype):
-        self._cols = _columns(self.units, (), 2, dtype)
         H, G = self.units, self.width
+        self._scale = _scales(H, 3, (2,), dtype)
         return {
-            "hh": np.zeros((T, n, G), dtype),  # h W_hh (+ b_hn), then its gradient
+            "hh": np.zeros((T, n, G), dtype),  # h W_hh + b_hn (scaled), then its gradient
             "w2": np.zeros((n, H), dtype),
+            "s_hn": np.zeros(H, dtype),
         }
 
     def forward(self, X, buf, steps, p, initial=None):
-        self.project(X, buf, p)
+        H, n = self.units, steps.n
+        small = n * self.width <= SMALL
+        neg, half, mul, add = self._scale
+        scale = half if small else neg
+        W_hh = self.project(X, buf, p, scale)
+        b_hn = np.multiply(p[3], scale[2 * H :], out=buf["s_hn"])
         x, h, hh, wH = buf["x"], buf["h"], buf["hh"], buf["wH"]
-        W_hh, b_hn, H = p[1], p[3], self.units
-        scale, shift, _ = self._cols
+        mul, add = mul[: 2 * H], add[: 2 * H]
         h[0] = 0 if initial is None else initial
-        for t, k in enumerate(steps.active):
-            a, m, hp, w = x[t, :k], hh[t, :k], h[t, :k], wH[:k]
+        for a, m, hp, hn, k in zip(x, hh, h[:-1], h[1:], steps.active, strict=True):
+            w = wH
+            if k < n:
+                a, m, hp, hn, w = (v[:k] for v in (a, m, hp, hn, w))
             np.matmul(hp, W_hh, out=m)
-            hn = m[:, 2 * H :]
-            hn += b_hn
-            rz, n = a[:, : 2 * H], a[:, 2 * H :]
+            mn = m[:, 2 * H :]
+            mn += b_hn
+            rz, nn = a[:, : 2 * H], a[:, 2 * H :]
             rz += m[:, : 2 * H]
-            _activate(rz, scale, shift)
-            np.multiply(a[:, :H], hn, out=w)
-            n += w
-            np.tanh(n, out=n)
-            np.subtract(hp, n, out=w)
+            if small:
+                _activate_tanh(rz, mul, add)
+            else:
+                _activate_exp(rz, [])
+            np.multiply(a[:, :H], mn, out=w)
+            nn += w
+            if small:
+                np.tanh(nn, out=nn)
+            else:
+                np.exp(nn, out=nn)
+                nn += 1.0
+                np.divide(2.0, nn, out=nn)
+                nn -= 1.0
+            np.subtract(hp, nn, out=w)
             w *= a[:, H : 2 * H]
-            np.add(n, w, out=h[t + 1, :k])
+            np.add(nn, w, out=hn)
         return h
 
     def _backward_loop(self, buf, steps, p, dh_steps):
         x, h, hh, dx = buf["x"], buf["h"], buf["hh"], buf["dx"]
         dh, wH, w2 = buf["dh"], buf["wH"], buf["w2"]
         W_hh_T, H = p[1].T, self.units
+        small = steps.n * self.width <= SMALL
+        unscale = 1.0 if small else -0.5  # m holds (h W_hn + b_hn) times the n-gate scale
         for t in range(steps.T - 1, -1, -1):
             lo, k = self.clear_outside(steps, t, dx, hh)
             if lo == k:
@@ -171,9 +218,9 @@ class GRU(Recurrent):
                 dht += dh_steps[t, lo:k]
             r, z, n = a[:, :H], a[:, H : 2 * H], a[:, 2 * H :]
             dr, dz, dn = d[:, :H], d[:, H : 2 * H], d[:, 2 * H :]
-            np.subtract(1, z, out=w)  # 1 - z
+            np.subtract(1.0, z, out=w)  # 1 - z
             np.multiply(n, n, out=dn)
-            np.subtract(1, dn, out=dn)
+            np.subtract(1.0, dn, out=dn)
             dn *= dht
             dn *= w  # dL/d(n pre-activation)
             np.subtract(h[t, lo:k], n, out=dz)
@@ -181,8 +228,10 @@ class GRU(Recurrent):
             w *= z
             dz *= w  # dL/d(z pre-activation)
             np.multiply(dn, m[:, 2 * H :], out=dr)
-            np.subtract(1, r, out=v)
+            np.subtract(1.0, r, out=v)
             v *= r
+            if unscale != 1.0:
+                v *= unscale
             dr *= v  # dL/d(r pre-activation)
             # m becomes the gradient of h W_hh + b_hn (its value is not needed any more)
             m[:, : 2 * H] = d[:, : 2 * H]
@@ -199,5 +248,6 @@ class GRU(Recurrent):
     def weight_gradients(self, X, buf, steps, g, dX):
         super().weight_gradients(X, buf, steps, g, dX)
         T, n, G = buf["hh"].shape
-        np.add.reduce(buf["hh"][:, :, 2 * self.units :].reshape(T * n, self.units), axis=0,
-                      out=g[3])  # fmt: skip
+        H = self.units
+        np.add.reduce(buf["hh"][:, :, 2 * H :].reshape(T * n, H), axis=0, out=g[3])
+

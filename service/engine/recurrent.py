@@ -105,12 +105,18 @@ class Recurrent:
     def _extra_buffers(self, T: int, n: int, dtype) -> dict[str, np.ndarray]:
         return {}
 
-    def project(self, X: np.ndarray, buf: dict, p: tuple[np.ndarray, ...]) -> None:
-        """`buf["x"] = X @ W_ih + b` for every step at once."""
+    def project(self, X: np.ndarray, buf: dict, p: tuple[np.ndarray, ...], scale=None):
+        """`buf["x"] = X @ W_ih + b` for every step at once; with a per-column `scale`, the
+        projection of scaled weights, and `W_hh * scale` (returned) for the time loop."""
         T, n, d = X.shape
         x = buf["x"]
-        np.matmul(X.reshape(T * n, d), p[0], out=x.reshape(T * n, self.width))
-        x += p[2]
+        W_ih, W_hh, b = p[0], p[1], p[2]
+        if scale is not None:
+            W_ih, W_hh, b = (np.multiply(w, scale, out=buf.setdefault(key, np.empty_like(w)))
+                             for key, w in (("s_ih", W_ih), ("s_hh", W_hh), ("s_b", b)))  # fmt: skip
+        np.matmul(X.reshape(T * n, d), W_ih, out=x.reshape(T * n, self.width))
+        x += b
+        return W_hh
 
     def weight_gradients(self, X, buf, steps: Steps, g: tuple[np.ndarray, ...], dX) -> None:
         """Weight and bias gradients from the stored pre-activation gradients; `dX` if asked."""
