@@ -39,8 +39,10 @@ def data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def engine_epochs(kind: str, X, y, batch: int, epochs: int) -> tuple[list[float], object]:
     network = {"layers": [{"type": kind, "units": UNITS}], "output_activation": "softmax"}
-    training = {"epochs": epochs, "batch_size": batch, "validation_fraction": 0.0,
-                "optimizer": {"name": "adam", "learning_rate": 0.001}, "scaling": "none"}  # fmt: skip
+    training = {
+        "epochs": epochs, "batch_size": batch, "validation_fraction": 0.0, "scaling": "none",
+        "optimizer": {"name": "adam", "learning_rate": 0.001},
+    }  # fmt: skip
     model, history = fit(X, y, network, training, task="classification")
     return [row["seconds"] for row in history], model
 
@@ -122,14 +124,16 @@ def main() -> None:
         ours_ms = latency_ms(model.predict_proba, one)
         rnn, head = models["torch"]
 
-        def torch_predict(x, rnn=rnn, head=head):
+        def torch_predict(x, rnn=rnn, head=head, lstm=kind == "lstm"):
             with torch.no_grad():
                 _, state = rnn(torch.from_numpy(x))
-                h = state[0] if kind == "lstm" else state
+                h = state[0] if lstm else state
                 return torch.softmax(head(h[-1]), 1).numpy()
 
         theirs_ms = latency_ms(torch_predict, one)
-        print(f"{kind} single-sequence predict: engine {ours_ms:.3f} ms, torch {theirs_ms:.3f} ms\n")
+        print(
+            f"{kind} single-sequence predict: engine {ours_ms:.3f} ms, torch {theirs_ms:.3f} ms\n"
+        )
         verdicts.append((f"{kind} single-sequence predict <= {LATENCY_TARGET_MS} ms",
                          ours_ms <= LATENCY_TARGET_MS, f"{ours_ms:.3f} ms"))  # fmt: skip
     for text, met, figure in verdicts:

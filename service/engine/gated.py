@@ -18,7 +18,6 @@ import numpy as np
 
 from .recurrent import Recurrent
 
-
 SMALL = 2048  # elements per step below which one np.tanh pass beats the exp-based form
 
 
@@ -250,4 +249,3 @@ class GRU(Recurrent):
         T, n, G = buf["hh"].shape
         H = self.units
         np.add.reduce(buf["hh"][:, :, 2 * H :].reshape(T * n, H), axis=0, out=g[3])
-

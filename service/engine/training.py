@@ -82,12 +82,12 @@ def fit(
     the rows of a time series in time order (`y` the target column, `groups` its series).
     """
     table: Any
-    if isinstance(training, dict) and training.get("sequence") is not None:
-        (table, y), layout = series_windows(X, y, training, features, groups, task), "series"
-        task = "regression"
-    elif is_sequences(X):
+    if is_sequences(X):
         names = [str(f["name"]) for f in features] if features else None
         table, layout = read_sequences(X, lengths, names), "sequences"
+    elif isinstance(training, dict) and training.get("sequence") is not None:
+        (table, y), layout = series_windows(X, y, training, features, groups, task), "series"
+        task = "regression"
     else:
         table, layout = read_table(X, features), "table"
     task = task or infer_task(y)

@@ -20,6 +20,8 @@ T, N, D = 6, 5, 3
 def gate_form(request, monkeypatch):
     """Both ways the gated layers activate their gates (large batches, small batches)."""
     monkeypatch.setattr(gated, "SMALL", 0 if request.param == "exp" else 10**9)
+
+
 VARIED = np.array([6, 6, 4, 2, 1])
 FULL = np.full(N, T)
 

@@ -23,6 +23,8 @@ T, N, D, H = 7, 6, 4, 5
 def gate_form(request, monkeypatch):
     """Both ways the gated layers activate their gates (large batches, small batches)."""
     monkeypatch.setattr(gated, "SMALL", 0 if request.param == "exp" else 10**9)
+
+
 TOL = 1e-8
 TORCH = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
