@@ -37,9 +37,16 @@ def flat_params(model: Model) -> list[np.ndarray]:
 def test_resume_is_bit_identical_with_every_optimizer(sequences, optimizer, kind):
     X, y, lengths = sequences
     network = {"layers": [{"type": kind, "units": 5}, {"units": 4, "activation": "tanh"}]}
-    training = {"epochs": 4, "batch_size": 16, "optimizer": {"name": optimizer}, "l2": 0.001,
-                "clip_norm": 1.0, "bptt_steps": 4, "schedule": {"name": "exponential"},
-                "early_stopping": {"patience": 10}}  # fmt: skip
+    training = {
+        "epochs": 4,
+        "batch_size": 16,
+        "optimizer": {"name": optimizer},
+        "l2": 0.001,
+        "clip_norm": 1.0,
+        "bptt_steps": 4,
+        "schedule": {"name": "exponential"},
+        "early_stopping": {"patience": 10},
+    }
     checkpoints = {}
 
     def keep(progress):
@@ -80,8 +87,7 @@ def test_a_stored_model_with_a_wrong_recurrent_array_is_refused(sequences):
 
 def test_predict_takes_padded_arrays_with_lengths_or_ragged_lists(sequences):
     X, y, lengths = sequences
-    model, _ = fit(X, y, {"layers": [{"type": "lstm", "units": 6}]}, {"epochs": 2},
-                   lengths=lengths)  # fmt: skip
+    model, _ = fit(X, y, {"layers": [{"type": "lstm", "units": 6}]}, {"epochs": 2}, lengths=lengths)
     padded = model.predict_proba(X[:8], lengths[:8])
     ragged = model.predict_proba([X[i, : lengths[i]] for i in range(8)])
     np.testing.assert_allclose(ragged, padded, rtol=1e-6, atol=1e-7)
@@ -95,8 +101,13 @@ def test_predict_takes_padded_arrays_with_lengths_or_ragged_lists(sequences):
 
 def test_float64_is_supported(sequences):
     X, y, lengths = sequences
-    model, _ = fit(X, y, {"layers": [{"type": "gru", "units": 3}]},
-                   {"epochs": 1, "dtype": "float64"}, lengths=lengths)  # fmt: skip
+    model, _ = fit(
+        X,
+        y,
+        {"layers": [{"type": "gru", "units": 3}]},
+        {"epochs": 1, "dtype": "float64"},
+        lengths=lengths,
+    )
     assert all(a.dtype == np.float64 for a in flat_params(model))
     assert model.predict_proba(X, lengths).shape == (len(X), 2)
 
@@ -119,10 +130,19 @@ def test_early_stopping_returns_the_best_epoch_of_a_recurrent_network(sequences)
         with np.load(io.BytesIO(progress.checkpoint())) as saved:
             params[progress.epoch] = saved["best_params"]
 
-    model, history = fit(X, y, {"layers": [{"type": "gru", "units": 16}]},
-                         {"epochs": 60, "optimizer": {"name": "sgd", "learning_rate": 3.0},
-                          "validation_fraction": 0.3, "early_stopping": {"patience": 2}},
-                         lengths=lengths, on_epoch=snapshot)  # fmt: skip
+    model, history = fit(
+        X,
+        y,
+        {"layers": [{"type": "gru", "units": 16}]},
+        {
+            "epochs": 60,
+            "optimizer": {"name": "sgd", "learning_rate": 3.0},
+            "validation_fraction": 0.3,
+            "early_stopping": {"patience": 2},
+        },
+        lengths=lengths,
+        on_epoch=snapshot,
+    )
     assert len(history) < 60
     best = min(losses, key=losses.get)
     assert best == len(history) - 2
@@ -139,5 +159,10 @@ def test_recurrent_layers_need_sequences_and_sequences_need_a_recurrent_layer(se
     with pytest.raises(SpecError, match="needs a recurrent layer"):
         fit(X, y, {"layers": [{"units": 3}]}, {"epochs": 1}, lengths=lengths)
     with pytest.raises(SpecError, match="already sequences"):
-        fit(X, y, {"layers": [{"type": "gru", "units": 3}]},
-            {"epochs": 1, "sequence": {"window": 3}}, lengths=lengths)  # fmt: skip
+        fit(
+            X,
+            y,
+            {"layers": [{"type": "gru", "units": 3}]},
+            {"epochs": 1, "sequence": {"window": 3}},
+            lengths=lengths,
+        )

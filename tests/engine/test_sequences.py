@@ -34,8 +34,9 @@ def test_every_feature_and_the_target_are_step_features_and_horizon_looks_ahead(
     features = np.stack([np.arange(20.0) * 10, -np.arange(20.0)], axis=1)
     target = np.arange(20.0) + 0.5
     w = window_series(features, target, window=4, horizon=3, stride=5)
-    np.testing.assert_array_equal(w.X[0], np.stack([features[:4, 0], features[:4, 1],
-                                                    target[:4]], axis=1))  # fmt: skip
+    np.testing.assert_array_equal(
+        w.X[0], np.stack([features[:4, 0], features[:4, 1], target[:4]], axis=1)
+    )
     assert w.y[0] == target[3 + 3]
     assert list(w.end) == [3, 8, 13]  # a fourth window (start 15) would need row 21
 
@@ -97,8 +98,12 @@ def test_ragged_sequences_are_padded_and_lengths_are_checked():
 def test_fit_on_a_series_trains_on_windows_and_predicts_from_window_rows():
     t = np.arange(300.0)
     series = np.sin(t / 8)
-    model, history = fit(None, series, {"layers": [{"type": "gru", "units": 8}]},
-                         {"epochs": 2, "sequence": {"window": 12}, "seed": 1})  # fmt: skip
+    model, history = fit(
+        None,
+        series,
+        {"layers": [{"type": "gru", "units": 8}]},
+        {"epochs": 2, "sequence": {"window": 12}, "seed": 1},
+    )
     assert model.task == "regression" and model.steps == 12
     assert model.feature_names == ["target"]
     window = series[100:112, None]
