@@ -17,6 +17,7 @@ import numpy as np
 from .gated import GRU, LSTM
 from .network import Network, predict_forward
 from .recurrent import Elman, Recurrent, Steps
+from .recurrent_predict import ONE
 
 LAYERS: dict[str, type[Recurrent]] = {"rnn": Elman, "gru": GRU, "lstm": LSTM}
 
@@ -196,6 +197,11 @@ class SequenceNetwork:
 def predict_sequences(recurrent, dense_layers, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Prediction with fresh arrays: time-major `X` `(T, n, d)`, lengths in any order."""
     T, n, _ = X.shape
+    if n == 1 and all(layer.kind in ONE for layer, _ in recurrent):
+        seq = X[: lengths[0], 0]
+        for layer, p in recurrent:
+            seq = ONE[layer.kind](layer, seq, p)
+        return predict_forward(dense_layers, seq[-1:])
     order = None
     if lengths.min() < T:
         order = np.argsort(-lengths, kind="stable")
