@@ -85,9 +85,17 @@ def test_a_stored_model_with_a_wrong_recurrent_array_is_refused(sequences):
         Model.from_bytes(buffer.getvalue())
 
 
-def test_predict_takes_padded_arrays_with_lengths_or_ragged_lists(sequences):
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [{"type": "lstm", "units": 6}],
+        [{"type": "gru", "units": 5}, {"type": "lstm", "units": 4}],
+        [{"type": "rnn", "units": 5}, {"units": 3}],
+    ],
+)
+def test_predict_takes_padded_arrays_with_lengths_or_ragged_lists(sequences, layers):
     X, y, lengths = sequences
-    model, _ = fit(X, y, {"layers": [{"type": "lstm", "units": 6}]}, {"epochs": 2}, lengths=lengths)
+    model, _ = fit(X, y, {"layers": layers}, {"epochs": 2}, lengths=lengths)
     padded = model.predict_proba(X[:8], lengths[:8])
     ragged = model.predict_proba([X[i, : lengths[i]] for i in range(8)])
     np.testing.assert_allclose(ragged, padded, rtol=1e-6, atol=1e-7)
