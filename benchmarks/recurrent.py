@@ -1,7 +1,7 @@
 """Speed of the engine's LSTM and GRU against torch.nn.LSTM/GRU (CPU, 2 threads, float32).
 
 Run: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/recurrent.py`
-(`--quick` for fewer repeats). The same sequence classifier on both sides: T = 50 steps of
+(`--quick` for fewer repeats, `--threads N` for another thread count on both sides). The same sequence classifier on both sides: T = 50 steps of
 d = 8 features, one recurrent layer of 64 units, a dense softmax output over 4 classes,
 cross-entropy, Adam (learning rate 0.001), a fresh shuffle every epoch, no validation split.
 Contenders alternate within each repeat (and swap who goes first), so background load hits
@@ -86,16 +86,17 @@ def latency_ms(predict, x, calls: int = 400) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sequences")
+    parser.add_argument("--threads", type=int, default=THREADS, help="BLAS and torch threads")
     args = parser.parse_args()
     import threadpoolctl
     import torch
 
-    torch.set_num_threads(THREADS)
-    threadpoolctl.threadpool_limits(THREADS)
+    torch.set_num_threads(args.threads)
+    threadpoolctl.threadpool_limits(args.threads)
     repeats, epochs = (2, 2) if args.quick else (4, 3)
     n = 1024 if args.quick else 2048
     X, y = data(n)
-    print(f"numpy {np.__version__}, torch {torch.__version__}, {THREADS} threads, float32")
+    print(f"numpy {np.__version__}, torch {torch.__version__}, {args.threads} threads, float32")
     print(f"classifier: T={T}, d={D}, one recurrent layer of {UNITS}, softmax over {CLASSES}")
     print(f"{n} sequences, {epochs} epochs per repeat, {repeats} repeats (alternating)\n")
     verdicts = []
