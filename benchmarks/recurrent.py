@@ -1,9 +1,10 @@
 """Speed of the engine's LSTM and GRU against torch.nn.LSTM/GRU (CPU, 2 threads, float32).
 
 Run: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/recurrent.py`
-(`--quick` for fewer repeats, `--threads N` for another thread count on both sides). The same sequence classifier on both sides: T = 50 steps of
-d = 8 features, one recurrent layer of 64 units, a dense softmax output over 4 classes,
-cross-entropy, Adam (learning rate 0.001), a fresh shuffle every epoch, no validation split.
+(`--quick` for fewer repeats, `--threads N` for another thread count on both sides). The
+same sequence classifier on both sides: T = 50 steps of d = 8 features, one recurrent layer of
+64 units, a dense softmax output over 4 classes, cross-entropy, Adam (learning rate 0.001), a
+fresh shuffle every epoch, no validation split.
 Contenders alternate within each repeat (and swap who goes first), so background load hits
 them alike. Prints the median seconds per epoch at batch 32 and 128, the single-sequence
 predict latency, their ratios, and a MET/MISSED line per target.
