@@ -26,7 +26,7 @@ from .optimizers import OPTIMIZERS
 from .preprocessing import Preprocessor
 from .recurrent_spec import check_layout, is_recurrent
 from .schedules import Schedule
-from .sequence_net import SequenceNetwork
+from .sequence_net import SequenceNetwork, chunk_rows
 from .sequences import (
     SequenceData,
     chronological_split,
@@ -267,8 +267,9 @@ class Run:
         """Mean loss and correct count over the first `n` rows with the prediction parameters."""
         total, correct = 0.0, 0
         n = len(Y) if n is None else n
-        for start in range(0, n, EVAL_CHUNK):
-            stop = min(start + EVAL_CHUNK, n)
+        chunk = EVAL_CHUNK if L is None else chunk_rows(X.shape[0], self.net.layers)
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
             buf = self.net.buffers(stop - start)
             if L is None:
                 xb, yb = X[start:stop], Y[start:stop]

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from service.engine import OPTIMIZERS, InputError, Model, fit
+from service.engine import OPTIMIZERS, InputError, Model, fit, sequence_net
 
 T, D = 9, 3
 
@@ -174,3 +174,14 @@ def test_recurrent_layers_need_sequences_and_sequences_need_a_recurrent_layer(se
             {"epochs": 1, "sequence": {"window": 3}},
             lengths=lengths,
         )
+
+
+def test_evaluation_and_prediction_run_in_bounded_chunks(sequences, monkeypatch):
+    X, y, lengths = sequences
+    network, training = {"layers": [{"type": "gru", "units": 4}]}, {"epochs": 2, "seed": 2}
+    model, history = fit(X, y, network, training, lengths=lengths)
+    whole = model.predict_proba(X, lengths)
+    monkeypatch.setattr(sequence_net, "CHUNK_VALUES", T * 12 * 7)  # 7 sequences per chunk
+    chunked, history2 = fit(X, y, network, training, lengths=lengths)
+    np.testing.assert_allclose(chunked.predict_proba(X, lengths), whole, rtol=1e-5, atol=1e-6)
+    assert [r["val_loss"] for r in history2] == pytest.approx([r["val_loss"] for r in history])
