@@ -1,8 +1,10 @@
-"""Neuronal's neural-network engine: dense feedforward networks in NumPy.
+"""Neuronal's neural-network engine: dense feedforward and recurrent networks in NumPy.
 
 `fit` trains a network described by the `network` and `training` objects of the HTTP API on
-raw rows and returns a `Model` and the per-epoch history; `validate_spec` is the one set of
-rules for those objects. The engine depends on numpy only and does no I/O.
+raw rows, sequences or a time series and returns a `Model` and the per-epoch history;
+`validate_spec` is the one set of rules for those objects and `check_layout` the rule that
+joins them to the data's layout. `window_series` and `chronological_split` turn a series into
+samples. The engine depends on numpy only and does no I/O.
 """
 
 from .activations import ACTIVATIONS
@@ -11,6 +13,8 @@ from .initializers import INITS
 from .losses import LOSSES
 from .model import Model
 from .optimizers import OPTIMIZERS
+from .recurrent_spec import check_layout
+from .sequences import Windows, chronological_split, window_series
 from .spec import LIMITS, validate_spec
 from .targets import infer_task
 from .training import Progress, fit
@@ -25,7 +29,11 @@ __all__ = [
     "Model",
     "Progress",
     "SpecError",
+    "Windows",
+    "check_layout",
+    "chronological_split",
     "fit",
     "infer_task",
     "validate_spec",
+    "window_series",
 ]
