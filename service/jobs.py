@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.datasets import get_dataset
 from service.db import new_id, utcnow
-from service.engine import SpecError, validate_spec
+from service.engine import SpecError, check_layout, validate_spec
 from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
 from service.models import EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.pagination import Page, paginate
@@ -122,6 +122,7 @@ def validate_job_request(
             n_features=dataset.n_features,
             n_classes=n_classes,
         )
+        check_layout(network, training, "table")  # every stored dataset is a table so far
     except SpecError as exc:
         raise InvalidInput(str(exc), errors=[field_error(exc.field, str(exc))]) from exc
     budget = training["epochs"] * dataset.n_rows
