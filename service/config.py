@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     max_dataset_columns: int = Field(10_000, gt=0)
     max_training_budget: int = Field(2_000_000_000, gt=0, description="epochs × rows per job")
     max_predict_rows: int = Field(10_000, gt=0)
+    max_header_bytes: int = Field(64 * 1024, gt=0, description="request line + headers")
+    max_header_count: int = Field(100, gt=0)
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="time for a request line and headers to arrive"
+    )
 
     worker_concurrency: int = Field(1, ge=1)
     worker_blas_threads: int = Field(1, ge=1)
