@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from service.api import dashboard, datasets, jobs, models, ops, predictions
+from service.api.events import StreamHub
 from service.api.fast_predict import PredictFastPath
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.shutting_down = False
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     app.state.model_cache = ModelCache(settings.model_cache_size)
+    app.state.stream_hub = StreamHub(settings)
     install_problem_handlers(app)
     for router in (ops.router, datasets.router, jobs.router, models.router):
         app.include_router(router)

@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     visibility_timeout_seconds: int = Field(12 * 3600, gt=0)
 
     max_running_jobs_per_tenant: int = Field(8, ge=1)
+    max_event_streams: int = Field(2000, ge=1, description="open event streams per API process")
+    max_event_streams_per_tenant: int = Field(200, ge=1)
     rate_limit_per_minute: int = Field(6000, ge=1)
     api_key_cache_seconds: float = Field(30.0, ge=0)
     model_cache_size: int = Field(32, ge=1)
