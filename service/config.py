@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     max_dataset_columns: int = Field(10_000, gt=0)
     max_training_budget: int = Field(2_000_000_000, gt=0, description="epochs × rows per job")
     max_predict_rows: int = Field(10_000, gt=0)
+    max_predict_cells: int = Field(
+        1_000_000, gt=0, description="rows × classes in one predict answer"
+    )
+    max_confusion_classes: int = Field(200, gt=0, description="classes in a confusion matrix")
     max_header_bytes: int = Field(64 * 1024, gt=0, description="request line + headers")
     max_header_count: int = Field(100, gt=0)
     header_timeout_seconds: float = Field(

@@ -117,9 +117,12 @@ def predict(
     records: list[dict[str, Any]] | None,
     *,
     max_rows: int | None = None,
+    max_cells: int | None = None,
 ) -> dict[str, Any]:
-    """Predictions (and class probabilities) for raw rows or records, at most `max_rows`."""
+    """Predictions (and class probabilities) for raw rows or records, at most `max_rows`,
+    and at most `max_cells` probabilities (rows × classes) in the answer."""
     key = "inputs" if inputs is not None else "records"
+    _check_answer_size(model, model_id, len(inputs or records or []), key, max_cells)
     rows = _rows_from_request(model, inputs, records, max_rows)
     try:
         if model.classes is not None:
@@ -142,6 +145,25 @@ def predict(
         if exc.feature is not None:
             loc.append(exc.feature)
         raise InvalidInput(str(exc), errors=[field_error(loc, str(exc))]) from exc
+
+
+def _check_answer_size(
+    model: Model, model_id: str, count: int, key: str, max_cells: int | None
+) -> None:
+    """Refuse a request whose answer would hold more than `max_cells` probabilities: the
+    answer's size grows with rows × classes, whatever the size of the request."""
+    classes = len(model.classes) if model.classes is not None else 1
+    if max_cells is None or count * classes <= max_cells:
+        return
+    rows = max(1, max_cells // classes)
+    raise InvalidInput(
+        f"The answer would hold {count:,} rows × {classes:,} classes = {count * classes:,} "
+        f"probabilities, over this server's limit of {max_cells:,} per request "
+        f"(NEURONAL_MAX_PREDICT_CELLS); send at most {rows:,} rows per request, or use a batch "
+        f"prediction (POST /v1/models/{model_id}/predictions with a file of rows), whose CSV "
+        "result has no such limit.",
+        errors=[field_error(["body", key], f"at most {rows} rows for this model")],
+    )
 
 
 def _rows_from_request(

@@ -77,9 +77,11 @@ def list_datasets(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
 ) -> dict[str, Any]:
+    """Your data sets in summary form (no per-feature summaries: those are on
+    GET /v1/datasets/{id})."""
     page = datasets.list_datasets(session, tenant_id, limit=limit, cursor=cursor)
     return {
-        "items": [datasets.dataset_view(d) for d in page.items],
+        "items": [datasets.dataset_summary(d) for d in page.items],
         "next_cursor": page.next_cursor,
     }
 
