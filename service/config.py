@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     max_event_streams: int = Field(2000, ge=1, description="open event streams per API process")
     max_event_streams_per_tenant: int = Field(200, ge=1)
     rate_limit_per_minute: int = Field(6000, ge=1)
+    invalid_keys_per_minute: int = Field(
+        120, ge=1, description="wrong keys per client address and per key id before 429"
+    )
     api_key_cache_seconds: float = Field(30.0, ge=0)
     model_cache_size: int = Field(32, ge=1)
     log_level: str = "INFO"

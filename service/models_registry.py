@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.engine import InputError, Model
 from service.errors import Conflict, InvalidInput, NotFound, field_error
-from service.models import ModelBlob, TrainedModel
+from service.models import ModelBlob, TrainedModel, TrainingJob
 from service.pagination import Page, paginate
 
 log = logging.getLogger("neuronal.models")
@@ -38,7 +38,12 @@ def list_models(session: Session, tenant_id: str, *, limit: int, cursor: str | N
 
 
 def delete_model(session: Session, tenant_id: str, model_id: str) -> None:
-    session.delete(get_model(session, tenant_id, model_id))
+    """Delete the model; the job that trained it answers `model_id: null` from then on."""
+    model = get_model(session, tenant_id, model_id)
+    job = session.get(TrainingJob, model.job_id)
+    if job is not None and job.model_id == model_id:
+        job.model_id = None
+    session.delete(model)
 
 
 def model_bytes(session: Session, tenant_id: str, model_id: str) -> bytes:
