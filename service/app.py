@@ -19,6 +19,7 @@ from service.logs import configure_logging
 from service.memory import return_large_frees_to_os
 from service.metrics import register_job_collector
 from service.models_registry import ModelCache
+from service.scratch import remove_leftovers
 
 DESCRIPTION = (
     "Neuronal trains feedforward neural networks on your data sets and serves predictions. "
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
     return_large_frees_to_os()
+    remove_leftovers(settings)  # uploads a killed process left half-written
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

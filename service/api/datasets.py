@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import datasets, db
+from service import datasets, db, scratch
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.problems import V1_PROBLEMS, problem_responses
 from service.api.uploads import multipart_body, receive_upload
@@ -36,7 +35,7 @@ async def upload_dataset(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Upload a CSV, JSON-records or NPZ file; it is parsed, summarised and stored."""
-    with tempfile.TemporaryDirectory(prefix="neuronal-upload-") as folder:
+    with scratch.upload_folder(settings, "dataset") as folder:
         path = Path(folder) / "upload"
         stream = CsvStream(path)  # a CSV is parsed while it arrives
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from service import models_registry, predictions, queue
+from service import models_registry, predictions, queue, scratch
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.events import (
     STREAM_PROBLEMS,
@@ -77,7 +76,7 @@ async def create_prediction_job(
     """Upload rows to predict (CSV, JSON records or NPZ `X`; columns matched by the model's
     feature names, others ignored) and queue them for a worker."""
     await run_in_threadpool(models_registry.get_model, session, tenant_id, model_id)
-    with tempfile.TemporaryDirectory(prefix="neuronal-predict-") as folder:
+    with scratch.upload_folder(settings, "predict") as folder:
         upload = await receive_upload(
             request, Path(folder) / "upload", settings.max_upload_bytes, "the rows to predict"
         )
