@@ -89,9 +89,9 @@ def _existing_job(job_id: str, request: Request, tenant_id: TenantDep) -> str:
 @router.get("/{job_id}/events", response_class=EventSourceResponse, responses=STREAM_PROBLEMS)
 async def job_events(
     request: Request,
-    job_id: str = Depends(_existing_job),
     after: int = Depends(resume_point),
-    _slot: None = Depends(stream_slot),
+    _slot: None = Depends(stream_slot),  # before the job is read: a refusal costs no query
+    job_id: str = Depends(_existing_job),
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `progress` per epoch, then one `status` when the job ends.
 

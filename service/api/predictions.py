@@ -157,9 +157,9 @@ def _existing_job(job_id: str, request: Request, tenant_id: TenantDep) -> str:
 )
 async def prediction_events(
     request: Request,
-    job_id: str = Depends(_existing_job),
     after: int = Depends(resume_point),
-    _slot: None = Depends(stream_slot),
+    _slot: None = Depends(stream_slot),  # before the job is read: a refusal costs no query
+    job_id: str = Depends(_existing_job),
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-sent events: `progress` each time a chunk of rows is done, then one `status`.
 

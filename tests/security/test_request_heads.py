@@ -115,6 +115,10 @@ def test_a_100_mb_header_is_cut_off_and_others_are_still_served(head_stack: Stac
             time.sleep(0.05)
     sender.join(timeout=40)
     assert not sender.is_alive()
+    print(
+        f"100 MB header: cut off after {result['sent']:,} bytes in {result['seconds']:.2f} s; "
+        f"/healthz meanwhile at most {max(health_seconds, default=0) * 1000:.0f} ms"
+    )
     assert result["seconds"] < 5, result["seconds"]  # type: ignore[operator]
     assert result["sent"] < 10 * MIB, result["sent"]  # type: ignore[operator]
     answer = result["answer"]
@@ -137,6 +141,7 @@ def test_four_huge_headers_at_once_leave_memory_flat(head_stack: Stack) -> None:
     while any(sender.is_alive() for sender in senders):
         peak = max(peak, api.memory_info().rss)
         time.sleep(0.02)
+    print(f"four 100 MB headers at once: API RSS {before / MIB:.0f} -> peak {peak / MIB:.0f} MiB")
     assert all(result["seconds"] < 10 for result in results), results  # type: ignore[operator]
     assert peak - before < 40 * MIB, (before, peak)
     assert httpx.get(head_stack.url + "/healthz", timeout=2).status_code == 200
