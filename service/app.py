@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from service.api import dashboard, datasets, jobs, models, ops, predictions
+from service.api.events import StreamHub
 from service.api.fast_predict import PredictFastPath
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
@@ -18,6 +19,7 @@ from service.logs import configure_logging
 from service.memory import return_large_frees_to_os
 from service.metrics import register_job_collector
 from service.models_registry import ModelCache
+from service.scratch import remove_leftovers
 
 DESCRIPTION = (
     "Neuronal trains feedforward neural networks on your data sets and serves predictions. "
@@ -31,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
     return_large_frees_to_os()
+    remove_leftovers(settings)  # uploads a killed process left half-written
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.shutting_down = False
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     app.state.model_cache = ModelCache(settings.model_cache_size)
+    app.state.stream_hub = StreamHub(settings)
     install_problem_handlers(app)
     for router in (ops.router, datasets.router, jobs.router, models.router):
         app.include_router(router)

@@ -96,6 +96,7 @@ def serve(
             port=port,
             workers=workers,
             timeout_graceful_shutdown=10,
+            http="service.api.http_guard:GuardedHttpProtocol",  # bounded request heads
             log_level=settings.log_level.lower(),
             log_config=logging_config(settings),
         )

@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     max_dataset_columns: int = Field(10_000, gt=0)
     max_training_budget: int = Field(2_000_000_000, gt=0, description="epochs × rows per job")
     max_predict_rows: int = Field(10_000, gt=0)
+    max_predict_cells: int = Field(
+        1_000_000, gt=0, description="rows × classes in one predict answer"
+    )
+    max_confusion_classes: int = Field(200, gt=0, description="classes in a confusion matrix")
+    max_header_bytes: int = Field(64 * 1024, gt=0, description="request line + headers")
+    max_header_count: int = Field(100, gt=0)
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, description="time for a request line and headers to arrive"
+    )
 
     worker_concurrency: int = Field(1, ge=1)
     worker_blas_threads: int = Field(1, ge=1)
@@ -44,7 +53,12 @@ class Settings(BaseSettings):
     visibility_timeout_seconds: int = Field(12 * 3600, gt=0)
 
     max_running_jobs_per_tenant: int = Field(8, ge=1)
+    max_event_streams: int = Field(2000, ge=1, description="open event streams per API process")
+    max_event_streams_per_tenant: int = Field(200, ge=1)
     rate_limit_per_minute: int = Field(6000, ge=1)
+    invalid_keys_per_minute: int = Field(
+        120, ge=1, description="wrong keys per client address and per key id before 429"
+    )
     api_key_cache_seconds: float = Field(30.0, ge=0)
     model_cache_size: int = Field(32, ge=1)
     log_level: str = "INFO"

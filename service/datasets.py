@@ -123,6 +123,17 @@ def load_arrays(
     return decode_dataset(blob.data)
 
 
+def dataset_summary(dataset: Dataset) -> dict[str, Any]:
+    """A data set as lists show it: no per-feature summaries, the target's class count only
+    (GET /v1/datasets/{id} has the details), so a page's size does not grow with columns."""
+    target: dict[str, Any] = {k: dataset.target[k] for k in ("name", "kind") if k in dataset.target}
+    if dataset.target.get("classes") is not None:
+        target["n_classes"] = len(dataset.target["classes"])
+    view = dataset_view(dataset)
+    del view["features"]
+    return {**view, "target": target}
+
+
 def dataset_view(dataset: Dataset) -> dict[str, Any]:
     return {
         "id": dataset.id,

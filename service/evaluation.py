@@ -18,7 +18,7 @@ from service.datasets import load_arrays
 from service.engine import Model
 from service.engine.targets import encode_labels
 from service.engine.training import split_rows
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, InvalidInput, NotFound, field_error
 from service.models import TrainedModel
 from service.models_registry import ModelCache, get_model
 
@@ -36,11 +36,23 @@ class ConfusionOut(BaseModel):
     accuracy: float
 
 
-def confusion(session: Session, record: TrainedModel, model: Model) -> dict[str, Any]:
-    """The confusion matrix of a classifier on the validation rows its job held out."""
+def confusion(
+    session: Session, record: TrainedModel, model: Model, max_classes: int | None = None
+) -> dict[str, Any]:
+    """The confusion matrix of a classifier on the validation rows its job held out, for
+    at most `max_classes` classes (the matrix grows with their square)."""
     if model.task != "classification" or model.classes is None:
         raise Conflict(
             f"Model {record.id!r} is a regression model; a confusion matrix needs classes."
+        )
+    k = len(model.classes)
+    if max_classes is not None and k > max_classes:
+        raise InvalidInput(
+            f"Model {record.id!r} has {k:,} classes: its confusion matrix would hold {k * k:,} "
+            f"cells, over this server's limit of {max_classes:,} classes "
+            "(NEURONAL_MAX_CONFUSION_CLASSES). Run a batch prediction on labelled rows "
+            f"(POST /v1/models/{record.id}/predictions) and compare its CSV with the labels.",
+            errors=[field_error("model_id", f"more than {max_classes} classes")],
         )
     try:
         columns, target, _ = load_arrays(session, record.dataset_id)
@@ -54,7 +66,6 @@ def confusion(session: Session, record: TrainedModel, model: Model) -> dict[str,
         raise Conflict("The data set's classes no longer match the model's classes.")
     rows, split = evaluation_rows(model.training, labels)
     predicted = predict_classes(model, columns, rows)
-    k = len(classes)
     matrix = np.zeros((k, k), dtype=np.int64)
     np.add.at(matrix, (labels[rows], predicted), 1)
     return {
@@ -93,8 +104,13 @@ def cached_model(cache: ModelCache, session: Session, tenant_id: str, model_id: 
 
 
 def model_confusion(
-    cache: ModelCache, session: Session, tenant_id: str, model_id: str
+    cache: ModelCache,
+    session: Session,
+    tenant_id: str,
+    model_id: str,
+    max_classes: int | None = None,
 ) -> dict[str, Any]:
     """`confusion` for the caller's model `model_id`."""
     record = get_model(session, tenant_id, model_id)
-    return confusion(session, record, cached_model(cache, session, tenant_id, model_id))
+    model = cached_model(cache, session, tenant_id, model_id)
+    return confusion(session, record, model, max_classes)

@@ -57,6 +57,14 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def key_id_of(token: str) -> str | None:
+    """The key id a well-formed token names (not proof that it exists), else None."""
+    try:
+        return _split(token)[0]
+    except Unauthorized:
+        return None
+
+
 def _split(token: str) -> tuple[str, str]:
     parts = token.split("_")
     if len(parts) < 4 or parts[0] != KEY_PREFIX or parts[1] != "key":

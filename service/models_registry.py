@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.engine import InputError, Model
 from service.errors import Conflict, InvalidInput, NotFound, field_error
-from service.models import ModelBlob, TrainedModel
+from service.models import ModelBlob, TrainedModel, TrainingJob
 from service.pagination import Page, paginate
 
 log = logging.getLogger("neuronal.models")
@@ -38,7 +38,12 @@ def list_models(session: Session, tenant_id: str, *, limit: int, cursor: str | N
 
 
 def delete_model(session: Session, tenant_id: str, model_id: str) -> None:
-    session.delete(get_model(session, tenant_id, model_id))
+    """Delete the model; the job that trained it answers `model_id: null` from then on."""
+    model = get_model(session, tenant_id, model_id)
+    job = session.get(TrainingJob, model.job_id)
+    if job is not None and job.model_id == model_id:
+        job.model_id = None
+    session.delete(model)
 
 
 def model_bytes(session: Session, tenant_id: str, model_id: str) -> bytes:
@@ -117,9 +122,12 @@ def predict(
     records: list[dict[str, Any]] | None,
     *,
     max_rows: int | None = None,
+    max_cells: int | None = None,
 ) -> dict[str, Any]:
-    """Predictions (and class probabilities) for raw rows or records, at most `max_rows`."""
+    """Predictions (and class probabilities) for raw rows or records, at most `max_rows`,
+    and at most `max_cells` probabilities (rows × classes) in the answer."""
     key = "inputs" if inputs is not None else "records"
+    _check_answer_size(model, model_id, len(inputs or records or []), key, max_cells)
     rows = _rows_from_request(model, inputs, records, max_rows)
     try:
         if model.classes is not None:
@@ -142,6 +150,25 @@ def predict(
         if exc.feature is not None:
             loc.append(exc.feature)
         raise InvalidInput(str(exc), errors=[field_error(loc, str(exc))]) from exc
+
+
+def _check_answer_size(
+    model: Model, model_id: str, count: int, key: str, max_cells: int | None
+) -> None:
+    """Refuse a request whose answer would hold more than `max_cells` probabilities: the
+    answer's size grows with rows × classes, whatever the size of the request."""
+    classes = len(model.classes) if model.classes is not None else 1
+    if max_cells is None or count * classes <= max_cells:
+        return
+    rows = max(1, max_cells // classes)
+    raise InvalidInput(
+        f"The answer would hold {count:,} rows × {classes:,} classes = {count * classes:,} "
+        f"probabilities, over this server's limit of {max_cells:,} per request "
+        f"(NEURONAL_MAX_PREDICT_CELLS); send at most {rows:,} rows per request, or use a batch "
+        f"prediction (POST /v1/models/{model_id}/predictions with a file of rows), whose CSV "
+        "result has no such limit.",
+        errors=[field_error(["body", key], f"at most {rows} rows for this model")],
+    )
 
 
 def _rows_from_request(

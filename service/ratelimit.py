@@ -47,6 +47,16 @@ class RateLimiter:
                 return 0
             return max(1, math.ceil((1.0 - bucket.tokens) / self.rate))
 
+    def waiting(self, key: str, now: float | None = None) -> int:
+        """The whole seconds until `key` has a token again (0: now), spending none."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                return 0
+            tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
+        return 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / self.rate))
+
     def _forget_full(self, now: float) -> None:
         refill = self.capacity / self.rate
         self._buckets = {

@@ -116,8 +116,22 @@ class ModelOut(BaseModel):
     created_at: datetime
 
 
+class DatasetSummary(BaseModel):
+    """A data set in a list: `features` and the target's `classes` are on GET /v1/datasets/{id}."""
+
+    id: str
+    name: str
+    format: str
+    n_rows: int
+    n_features: int
+    target: dict[str, Any] = Field(description='{"name", "kind", "n_classes"?}')
+    size_bytes: int
+    sha256: str
+    created_at: datetime
+
+
 class DatasetPage(BaseModel):
-    items: list[DatasetOut]
+    items: list[DatasetSummary]
     next_cursor: str | None
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import datasets, db
+from service import datasets, db, scratch
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.problems import V1_PROBLEMS, problem_responses
 from service.api.uploads import multipart_body, receive_upload
@@ -36,7 +35,7 @@ async def upload_dataset(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Upload a CSV, JSON-records or NPZ file; it is parsed, summarised and stored."""
-    with tempfile.TemporaryDirectory(prefix="neuronal-upload-") as folder:
+    with scratch.upload_folder(settings, "dataset") as folder:
         path = Path(folder) / "upload"
         stream = CsvStream(path)  # a CSV is parsed while it arrives
         try:
@@ -77,9 +76,11 @@ def list_datasets(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
 ) -> dict[str, Any]:
+    """Your data sets in summary form (no per-feature summaries: those are on
+    GET /v1/datasets/{id})."""
     page = datasets.list_datasets(session, tenant_id, limit=limit, cursor=cursor)
     return {
-        "items": [datasets.dataset_view(d) for d in page.items],
+        "items": [datasets.dataset_summary(d) for d in page.items],
         "next_cursor": page.next_cursor,
     }
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from service.config import Settings
 from service.db import session_factory
 from service.errors import TooManyRequests, Unauthorized
-from service.keys import KeyVerifier
+from service.keys import KeyVerifier, key_id_of
 from service.logs import bind_log_fields
 from service.ratelimit import RateLimiter
 
@@ -56,7 +56,7 @@ async def current_tenant(request: Request) -> str:
     tenant_id = verifier.cached_tenant(token)
     request.state.key_cached = tenant_id is not None
     if tenant_id is None:
-        tenant_id = await run_in_threadpool(_verify, request, verifier, token)
+        tenant_id = await _verify_guarded(request, verifier, token)
     request.state.tenant_id = tenant_id
     bind_log_fields(tenant_id=tenant_id)
     wait = _rate_limiter(request).acquire(tenant_id)
@@ -68,6 +68,45 @@ async def current_tenant(request: Request) -> str:
             retry_after=wait,
         )
     return tenant_id
+
+
+async def _verify_guarded(request: Request, verifier: KeyVerifier, token: str) -> str:
+    """Check `token` against the database, unless its address or key id has sent too many
+    invalid keys lately (429): a flood of wrong keys must not cost a lookup each.
+
+    Only well-formed tokens count; malformed ones are refused without a lookup anyway.
+    """
+    key_id = key_id_of(token)
+    if key_id is None:
+        return _verify(request, verifier, token)  # raises: malformed, no database involved
+    address = request.client.host if request.client else "unknown"
+    sources = [f"address {address}", f"key {key_id[:64]}"]
+    guard = _invalid_key_limiter(request.app.state)
+    wait = max(guard.waiting(source) for source in sources)
+    if wait:
+        per_minute = request.app.state.settings.invalid_keys_per_minute
+        raise TooManyRequests(
+            f"Over {per_minute:,} invalid API keys a minute came from your address or for "
+            f"this key id; retry in {wait} s with a valid key (`neuronal keys create`).",
+            retry_after=wait,
+        )
+    try:
+        return await run_in_threadpool(_verify, request, verifier, token)
+    except Unauthorized:
+        for source in sources:
+            guard.acquire(source)
+        raise
+
+
+def _invalid_key_limiter(state: Any) -> RateLimiter:
+    limiter: RateLimiter | None = getattr(state, "invalid_key_limiter", None)
+    if limiter is None:
+        with _LIMITER_LOCK:
+            limiter = getattr(state, "invalid_key_limiter", None)
+            if limiter is None:
+                limiter = RateLimiter(state.settings.invalid_keys_per_minute)
+                state.invalid_key_limiter = limiter
+    return limiter
 
 
 def _verify(request: Request, verifier: KeyVerifier, token: str) -> str:

@@ -96,7 +96,12 @@ class PredictFastPath:
         inputs, records = rows
         try:
             return models_registry.predict(
-                model, model_id, inputs, records, max_rows=state.settings.max_predict_rows
+                model,
+                model_id,
+                inputs,
+                records,
+                max_rows=state.settings.max_predict_rows,
+                max_cells=state.settings.max_predict_cells,
             )
         except Exception:  # a refused row: the route says which, as a 422
             return None

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from starlette.concurrency import run_in_threadpool
 
 from service import curves, jobs, queue
 from service.api.deps import SessionDep, SettingsDep, TenantDep
-from service.api.events import keep_streaming, resume_point
+from service.api.events import (
+    STREAM_PROBLEMS,
+    resume_point,
+    still_streaming,
+    stream_hub,
+    stream_slot,
+)
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
 from service.db import session_factory
 from service.schemas import JobOut, JobPage, JobRequest, MetricsOut
@@ -79,42 +86,50 @@ def _existing_job(job_id: str, request: Request, tenant_id: TenantDep) -> str:
     return job_id
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse)
+@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=STREAM_PROBLEMS)
 async def job_events(
     request: Request,
-    tenant_id: TenantDep,
+    after: int = Depends(resume_point),
+    _slot: None = Depends(stream_slot),  # before the job is read: a refusal costs no query
     job_id: str = Depends(_existing_job),
-    last_event_id: str | None = Header(None),
 ) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events: `progress` per epoch, then one `status` when the job ends."""
-    url = request.app.state.settings.database_url
-    after = resume_point(last_event_id)
-    while True:
-        job, rows = await run_in_threadpool(_read_job_and_metrics, url, tenant_id, job_id, after)
-        epochs = max(job["progress"]["epochs"], 1)
-        for row in rows:
-            after = row["epoch"]
-            progress = {**row, "epochs": epochs, "fraction": round(after / epochs, 6)}
-            yield ServerSentEvent(event="progress", id=str(after), data=progress)
-        if job["status"] in jobs.FINISHED:
-            yield ServerSentEvent(event="status", data=job)
-            return
-        if not await keep_streaming(request):
-            return
+    """Server-sent events: `progress` per epoch, then one `status` when the job ends.
+
+    `Last-Event-ID` (the last epoch received) resumes after that epoch; a value that is not
+    such an id answers 400. Each tenant may hold NEURONAL_MAX_EVENT_STREAMS_PER_TENANT
+    streams open at once (more answer 429 with Retry-After)."""
+    with stream_hub(request).watch("training", job_id, after) as watch:
+        while still_streaming(request) and not watch.gone:
+            await watch.next_poll()
+            if watch.snapshot is None:
+                continue
+            job, rows = watch.snapshot
+            epochs = max(job["progress"]["epochs"], 1)
+            for row in rows:
+                if row["epoch"] <= watch.after:
+                    continue
+                watch.after = row["epoch"]
+                progress = {**row, "epochs": epochs, "fraction": round(watch.after / epochs, 6)}
+                yield ServerSentEvent(
+                    event="progress", id=str(watch.after), raw_data=_json(progress)
+                )
+            if job["status"] in jobs.FINISHED:
+                yield ServerSentEvent(event="status", data=job)
+                return
+
+
+def _json(numbers: dict[str, Any]) -> str:
+    """A progress row as JSON (plain numbers: no need for FastAPI's slower generic encoder);
+    a non-finite figure is null, as FastAPI would write it."""
+    finite = {
+        k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in numbers.items()
+    }
+    return json.dumps(finite)
 
 
 def _read_job(url: str, tenant_id: str, job_id: str) -> dict[str, Any]:
     with session_factory(url)() as session:
         return jobs.job_view(jobs.get_job(session, tenant_id, job_id))
-
-
-def _read_job_and_metrics(
-    url: str, tenant_id: str, job_id: str, after: int
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    with session_factory(url)() as session:
-        job = jobs.get_job(session, tenant_id, job_id)
-        rows = [jobs.metric_view(m) for m in jobs.job_metrics(session, job_id, after_epoch=after)]
-        return jobs.job_view(job), rows
 
 
 @router.get(

@@ -110,6 +110,7 @@ def _answer(
         inputs,
         records,
         max_rows=request.app.state.settings.max_predict_rows,
+        max_cells=request.app.state.settings.max_predict_cells,
     )
 
 
@@ -124,9 +125,11 @@ async def _body(request: Request) -> bytes:
 def confusion_matrix(
     model_id: str, request: Request, session: SessionDep, tenant_id: TenantDep
 ) -> dict[str, Any]:
-    """A classifier's confusion matrix on the validation rows its job held out."""
+    """A classifier's confusion matrix on the validation rows its job held out; a model with
+    more than NEURONAL_MAX_CONFUSION_CLASSES classes answers 422 (use a batch prediction)."""
     cache = request.app.state.model_cache
-    return evaluation.model_confusion(cache, session, tenant_id, model_id)
+    max_classes = request.app.state.settings.max_confusion_classes
+    return evaluation.model_confusion(cache, session, tenant_id, model_id, max_classes)
 
 
 @router.get(

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from service import models_registry, predictions, queue
+from service import models_registry, predictions, queue, scratch
 from service.api.deps import SessionDep, SettingsDep, TenantDep
-from service.api.events import keep_streaming, resume_point
+from service.api.events import (
+    STREAM_PROBLEMS,
+    resume_point,
+    still_streaming,
+    stream_hub,
+    stream_slot,
+)
 from service.api.problems import V1_PROBLEMS, problem_responses
 from service.api.uploads import multipart_body, receive_upload
 from service.db import session_factory
@@ -71,7 +76,7 @@ async def create_prediction_job(
     """Upload rows to predict (CSV, JSON records or NPZ `X`; columns matched by the model's
     feature names, others ignored) and queue them for a worker."""
     await run_in_threadpool(models_registry.get_model, session, tenant_id, model_id)
-    with tempfile.TemporaryDirectory(prefix="neuronal-predict-") as folder:
+    with scratch.upload_folder(settings, "predict") as folder:
         upload = await receive_upload(
             request, Path(folder) / "upload", settings.max_upload_bytes, "the rows to predict"
         )
@@ -147,27 +152,32 @@ def _existing_job(job_id: str, request: Request, tenant_id: TenantDep) -> str:
     return job_id
 
 
-@router.get("/v1/predictions/{job_id}/events", response_class=EventSourceResponse)
+@router.get(
+    "/v1/predictions/{job_id}/events", response_class=EventSourceResponse, responses=STREAM_PROBLEMS
+)
 async def prediction_events(
     request: Request,
-    tenant_id: TenantDep,
+    after: int = Depends(resume_point),
+    _slot: None = Depends(stream_slot),  # before the job is read: a refusal costs no query
     job_id: str = Depends(_existing_job),
-    last_event_id: str | None = Header(None),
 ) -> AsyncIterator[ServerSentEvent]:
-    """Server-sent events: `progress` each time a chunk of rows is done, then one `status`."""
-    url = request.app.state.settings.database_url
-    after = resume_point(last_event_id)
-    while True:
-        job = await run_in_threadpool(_read_job, url, tenant_id, job_id)
-        progress = job["progress"]
-        if progress["rows_done"] > after:
-            after = progress["rows_done"]
-            yield ServerSentEvent(event="progress", id=str(after), data=progress)
-        if job["status"] in predictions.FINISHED:
-            yield ServerSentEvent(event="status", data=job)
-            return
-        if not await keep_streaming(request):
-            return
+    """Server-sent events: `progress` each time a chunk of rows is done, then one `status`.
+
+    `Last-Event-ID` (the last row count received) resumes after it; a value that is not
+    such an id answers 400. Streams per tenant are capped as for training jobs (429)."""
+    with stream_hub(request).watch("prediction", job_id, after) as watch:
+        while still_streaming(request) and not watch.gone:
+            await watch.next_poll()
+            if watch.snapshot is None:
+                continue
+            job = watch.snapshot
+            progress = job["progress"]
+            if progress["rows_done"] > watch.after:
+                watch.after = progress["rows_done"]
+                yield ServerSentEvent(event="progress", id=str(watch.after), data=progress)
+            if job["status"] in predictions.FINISHED:
+                yield ServerSentEvent(event="status", data=job)
+                return
 
 
 def _read_job(url: str, tenant_id: str, job_id: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from service.errors import NeuronalError
 from service.schemas import Problem
@@ -150,6 +151,18 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    # The caller left mid-request: nothing failed here and nobody will read the answer.
+    log.info("client disconnected before its request was read")
+    return problem_response(
+        request,
+        400,
+        "Bad Request",
+        "The connection closed before the whole request arrived; send it again.",
+        slug="client-disconnected",
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", extra={"request_id": request.state.request_id})
     return problem_response(
@@ -168,4 +181,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(PoolTimeout, _database_down)
     app.add_exception_handler(InterfaceError, _database_down)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

@@ -223,11 +223,22 @@ class Run:
                 opt.step(net.grad)
         return loss_sum / n, correct
 
+    def _divergence_advice(self) -> str:
+        l2 = self.spec["l2"]
+        # An l2 of 1 or more outweighs any data loss: the penalty is what explodes, and a
+        # lower learning rate only delays it
+        if l2 >= 1:
+            return (
+                f"Lower l2 (now {l2:g}): a penalty this strong makes the weights overshoot and "
+                "grow; values of 1e-5 to 1e-2 are usual"
+            )
+        return f"Lower the learning rate (now {self.opt.lr}) or scale the inputs"
+
     def _metrics(self, train_loss: float, train_correct: int) -> dict[str, Any]:
         if not np.isfinite(train_loss):
             raise ValueError(
                 f"Training diverged at epoch {self.epoch}: the loss became infinite or NaN. "
-                f"Lower the learning rate (now {self.opt.lr}) or scale the inputs."
+                f"{self._divergence_advice()}."
             )
         # Saturating units (tanh, sigmoid, softmax) keep an exploded loss finite, so a loss far
         # above the untrained network's also counts as divergence; learning never gets there.
@@ -235,8 +246,7 @@ class Run:
             raise ValueError(
                 f"Training diverged at epoch {self.epoch}: the loss grew to {train_loss:.3g}, "
                 f"over {DIVERGENCE_FACTOR:g} times the untrained network's "
-                f"{self.initial_loss:.3g}. Lower the learning rate (now {self.opt.lr}) "
-                "or scale the inputs."
+                f"{self.initial_loss:.3g}. {self._divergence_advice()}."
             )
         row: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "val_loss": None}
         classify = self.task == "classification"

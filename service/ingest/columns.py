@@ -132,10 +132,11 @@ def numeric_column(name: str, values: np.ndarray, first_row: int) -> Column:
     if np.isinf(low) or np.isinf(high):
         index = int(np.argmax(np.isinf(values)))
         row = first_row + index
-        shown = "inf" if values[index] > 0 else "-inf"
+        sign = "" if values[index] > 0 else "-"
         raise DatasetFormatError(
-            f"row {row}, column {name!r} holds {shown}; "
-            "use a finite number or leave the cell empty for missing",
+            f"row {row}, column {name!r} holds a number too large for a 64-bit float "
+            f"({sign}inf, or beyond ±1.8e308); use a finite number or leave the cell empty for "
+            "missing",
             row=row,
             column=name,
         )

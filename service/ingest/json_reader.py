@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,41 @@ def read_json(path: Path, rules: TableRules) -> list[Column]:
     return columns
 
 
+class TooLarge:
+    """A number in the JSON beyond float64's range (±1.8e308), kept to be reported by row."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def describe(self) -> str:
+        digits = sum(c.isdigit() for c in self.text)
+        shown = self.text if len(self.text) <= 24 else f"{self.text[:12]}… ({digits:,} digits)"
+        return f"the number {shown}"
+
+
+FLOAT_DIGITS = 309  # float64 stops at 1.8e308: an integer with more digits cannot fit
+
+
+def _integer(text: str) -> int | TooLarge:
+    # Python refuses to convert integers of more than 4,300 digits (a ValueError that is not
+    # a JSONDecodeError); anything past float64's range is refused below anyway
+    if len(text.lstrip("-")) > FLOAT_DIGITS:
+        return TooLarge(text)
+    value = int(text)
+    return value if abs(value) <= sys.float_info.max else TooLarge(text)
+
+
+def _real(text: str) -> float | TooLarge:
+    value = float(text)
+    return value if math.isfinite(value) else TooLarge(text)
+
+
 def _load(path: Path) -> list[dict[str, Any]]:
     raw = path.read_bytes()
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = json.loads(raw.decode("utf-8-sig"), parse_int=_integer, parse_float=_real)
     except UnicodeDecodeError as error:
         line = raw.count(b"\n", 0, error.start) + 1
         raise DatasetFormatError(
@@ -54,16 +86,24 @@ def _load(path: Path) -> list[dict[str, Any]]:
 def _column(name: str, values: np.ndarray) -> Column:
     import pandas as pd  # imported on the first JSON upload: it adds ~50 MB to every process
 
+    huge = np.fromiter((type(v) is TooLarge for v in values), bool, values.size)
+    if huge.any():
+        index = int(np.argmax(huge))
+        row = FIRST_ROW + index
+        raise DatasetFormatError(
+            f"row {row}, column {name!r} holds {values[index].describe()}, too large for a "
+            "64-bit float (beyond ±1.8e308); send a smaller number, or leave the value out "
+            "for missing",
+            row=row,
+            column=name,
+        )
+
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind in NUMERIC_KINDS:
         numbers = np.full(values.size, np.nan)
         present = ~pd.isna(values)
-        try:
-            numbers[present] = values[present].astype(np.float64)
-        except OverflowError:  # an integer beyond float range: report it as inf below
-            pass
-        else:
-            return numeric_column(name, numbers, FIRST_ROW)
+        numbers[present] = values[present].astype(np.float64)
+        return numeric_column(name, numbers, FIRST_ROW)
     if kind not in ("string", "boolean"):
         nested = np.fromiter((isinstance(v, list | dict) for v in values), bool, values.size)
         if nested.any():
@@ -86,6 +126,4 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int) and abs(value) > 10**300:
-        return "inf" if value > 0 else "-inf"  # refused as a non-finite number
     return str(value)

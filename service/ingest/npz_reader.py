@@ -4,6 +4,7 @@ For rows to predict (features only) ``y`` may be left out."""
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -46,24 +47,51 @@ def read_npz(path: Path, rules: TableRules) -> list[Column]:
 
 
 def _check_expanded_size(path: Path, limit: int | None) -> None:
-    """Refuse an archive whose members decompress past `limit` bytes, before inflating any.
+    """Refuse an archive whose members decompress past `limit` bytes, or whose arrays claim
+    more data than their members hold, before inflating or allocating any.
 
     zipfile never yields more than a member's declared size, so the declared sizes bound
-    what loading can allocate: a small compressed upload cannot expand into gigabytes.
+    what loading can allocate: a small compressed upload cannot expand into gigabytes. The
+    shape in an array's own header is checked against that size too, since NumPy allocates
+    what the header claims (a terabyte, say) before reading a byte of data.
     """
-    if limit is None:
-        return
     try:
         with zipfile.ZipFile(path) as archive:
-            expanded = sum(member.file_size for member in archive.infolist())
+            members = archive.infolist()
+            for member in members:
+                if member.filename.endswith(".npy"):
+                    _check_claimed_size(archive, member)
+    except DatasetFormatError:
+        raise
     except (OSError, zipfile.BadZipFile, EOFError, ValueError):
         return  # not a readable zip: np.load reports it below
-    if expanded > limit:
+    expanded = sum(member.file_size for member in members)
+    if limit is not None and expanded > limit:
         raise DatasetTooLarge(
             f"the .npz expands to {expanded:,} bytes when decompressed, over this server's "
             f"upload limit of {limit:,} bytes; save fewer rows, or save it uncompressed "
             "with np.savez and stay under the limit"
         )
+
+
+def _check_claimed_size(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> None:
+    """Refuse a member whose .npy header claims more bytes of data than the member holds."""
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    claimed = math.prod(shape) * dtype.itemsize
+    if dtype.hasobject or claimed <= member.file_size:
+        return  # object arrays are refused when loaded, with their own message
+    key = member.filename.removesuffix(".npy")
+    raise DatasetFormatError(
+        f"the .npz array {key!r} claims shape {tuple(shape)} of {dtype} ({claimed:,} bytes) but "
+        f"holds only {member.file_size:,} bytes; the file is truncated or its header is wrong. "
+        f"{HOW[0].upper()}{HOW[1:]}",
+        column=key,
+    )
 
 
 def _member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:

@@ -135,7 +135,7 @@ async function refreshDatasets() {
   const body = $("#datasets tbody");
   body.replaceChildren(
     ...state.datasets.map((d) => {
-      const classes = d.target.classes ? ` (${d.target.classes.length} classes)` : "";
+      const classes = d.target.n_classes ? ` (${d.target.n_classes} classes)` : "";
       return el("tr", { "data-id": d.id }, el("td", {}, d.name), el("td", {}, d.n_rows),
         el("td", {}, d.n_features), el("td", {}, `${d.target.name}${classes}`));
     }),

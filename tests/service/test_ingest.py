@@ -168,8 +168,23 @@ def test_csv_broken_rows_name_the_row(
 
 def test_csv_non_finite_number_names_row_and_column(tmp_path: Path) -> None:
     error = refused(tmp_path, "x1,x2,y\n1,2,a\n2,3,b\n3,4,a\n4,-inf,b\n")
-    assert str(error).startswith("row 5, column 'x2' holds -inf; use a finite number")
+    assert str(error).startswith("row 5, column 'x2' holds a number too large for a 64-bit")
+    assert "-inf" in str(error) and "use a finite number" in str(error)
     assert (error.row, error.column) == (5, "x2")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "json"])
+def test_a_401_digit_number_is_too_large_not_inf(tmp_path: Path, suffix: str) -> None:
+    huge = "9" * 401
+    content = (
+        f"x,y\n1,a\n{huge},b\n"
+        if suffix == "csv"
+        else f'[{{"x": 1, "y": "a"}}, {{"x": {huge}, "y": "b"}}]'
+    )
+    error = refused(tmp_path, content, f"data.{suffix}")
+    row = 3 if suffix == "csv" else 2  # a CSV's header is its row 1
+    assert f"row {row}, column 'x'" in str(error) and "too large for a 64-bit" in str(error)
+    assert (error.row, error.column) == (row, "x")
 
 
 @pytest.mark.parametrize(
