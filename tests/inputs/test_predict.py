@@ -74,6 +74,14 @@ def test_body_over_the_json_limit_is_413_with_and_without_length(
     assert_problem(declared, 413)
 
 
+_RECORD = b'{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
+
+
+def _record(petal_width: bytes) -> bytes:
+    """A records body of one whole record whose petal_width is `petal_width`."""
+    return b'{"records": [' + _RECORD.replace(b'"petal_width": 0.2', petal_width) + b"]}"
+
+
 # (raw JSON body, words the detail must hold, the `loc` of the first error)
 BAD_BODIES: list[tuple[bytes, list[str], list[Any]]] = [
     (b'{"inputs": [[1, 2, 3]]}', ["3 values", "4 features"], ["body", "inputs", 0]),
@@ -98,8 +106,21 @@ BAD_BODIES: list[tuple[bytes, list[str], list[Any]]] = [
     (b'{"records": "x"}', ["records", "list"], ["body", "records"]),
     (b'{"records": [1]}', ["dictionary"], ["body", "records", 0]),
     (b'{"records": [{"colour": 1}]}', ["'colour'", "sepal_length"], ["body", "records", 0]),
-    (b'{"records": [{"petal_width": NaN}]}', ["NaN"], ["body", "records", 0, "petal_width"]),
-    (b'{"records": [{"petal_width": "wide"}]}', ["not a number"], ["body", "records", 0]),
+    (_record(b'"petal_width": NaN'), ["NaN"], ["body", "records", 0, "petal_width"]),
+    (_record(b'"petal_width": "wide"'), ["not a number"], ["body", "records", 0]),
+    (
+        b'{"records": [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4}]}',
+        ["Record 0", "no 'petal_width'", "null"],
+        ["body", "records", 0, "petal_width"],
+    ),
+    (
+        b'{"records": ['
+        + _RECORD
+        + b', {"sepal_length": 5, "petal_length": 1, "petal_width": 2}]}',
+        ["Record 1", "'sepal_width'"],
+        ["body", "records", 1, "sepal_width"],
+    ),
+    (b'{"records": [{}]}', ["Record 0", "'sepal_length'", "'petal_width'"], ["body", "records", 0]),
     (b'{"inputs": [[1, 2, 3, 4]], "records": [{}]}', ["exactly one"], ["body"]),
     (b"{}", ["exactly one"], ["body"]),
     (b'{"rows": [[1, 2, 3, 4]]}', ["rows"], ["body", "rows"]),
