@@ -261,8 +261,8 @@ def keys_create(tenant: str = typer.Option(..., help="Tenant name; created if ne
 
     with admin_session(create=True) as session:
         created = create_key(session, tenant)
-    typer.echo(f"in the {describe_database(get_settings())}:")
     typer.echo(f"tenant {created.tenant_name} ({created.tenant_id}), key id {created.key_id}")
+    typer.echo(f"stored in the {describe_database(get_settings())}")
     typer.echo(created.key)
 
 

@@ -52,8 +52,9 @@ def test_keys_create_on_a_fresh_directory_migrates_and_names_the_directory(tmp_p
     created = neuronal("keys", "create", "--tenant", "demo", cwd=elsewhere)
     assert created.returncode == 0, created.stderr
     lines = created.stdout.strip().splitlines()
-    assert f"data directory {elsewhere / 'neuronal-data'}" in lines[0]
-    assert lines[-1].startswith("nrl_") and "demo" in lines[-2]
+    assert lines[0].startswith("tenant demo (ten_")
+    assert f"data directory {elsewhere / 'neuronal-data'}" in lines[1]
+    assert lines[-1].startswith("nrl_")
     listed = neuronal("keys", "list", cwd=elsewhere)
     assert listed.returncode == 0 and "\tdemo\t" in listed.stdout, listed.stderr
     key_id = listed.stdout.split("\t")[0]

@@ -1,0 +1,34 @@
+"""/docs and /redoc work offline: every script, style and icon they load comes from the
+service itself, and nothing on the pages names another host."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from tests.stack import Stack
+
+REFERENCE = re.compile(r"""(?:src|href)=["']([^"']+)["']|url:\s*["']([^"']+)["']""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_everything_from_the_service(embedded_stack: Stack, page: str) -> None:
+    html = httpx.get(embedded_stack.url + page)
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert "://" not in html.text, "a docs page names another host"
+    assets = [a or b for a, b in REFERENCE.findall(html.text)]
+    scripts = [a for a in assets if a.endswith(".js")]
+    assert scripts and "/openapi.json" in html.text
+    for asset in assets:
+        loaded = httpx.get(embedded_stack.url + asset)
+        assert loaded.status_code == 200, asset
+        assert len(loaded.content) > 500, asset
+    for script in scripts:
+        assert len(httpx.get(embedded_stack.url + script).content) > 100_000, "the real bundle"
+
+
+def test_swagger_ui_calls_no_outside_validator(embedded_stack: Stack) -> None:
+    html = httpx.get(embedded_stack.url + "/docs").text
+    assert re.search(r'"validatorUrl":\s*null', html), html
