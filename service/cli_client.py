@@ -214,8 +214,8 @@ def _section(base: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _units(layers: str) -> list[int]:
     parts = [part.strip() for part in layers.split(",")]
-    if not all(part.isdigit() and int(part) > 0 for part in parts):
-        usage_error("--layers", f"positive whole numbers of units, e.g. 64,32; not {layers!r}")
+    if not all(part.isdigit() for part in parts):
+        usage_error("--layers", f"whole numbers of units, e.g. 64,32; not {layers!r}")
     return [int(part) for part in parts]
 
 

@@ -11,11 +11,11 @@ import sys
 from typing import Any, NoReturn
 
 import typer
-from typer.main import get_command
 
 # typer carries its own copy of click (from 0.29): its exceptions are the ones raised here
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer._click.globals import get_current_context
+from typer.main import get_command
 
 USAGE = 2
 

@@ -19,7 +19,6 @@ USAGE_MISTAKES: list[tuple[list[str], dict[str, str], list[str]]] = [
         {},
         ["--layers", "64,32"],
     ),
-    (["jobs", "create", "--dataset", "ds_x", "--layers", "0", *KEY], {}, ["--layers"]),
     (
         ["jobs", "create", "--dataset", "ds_x", "--batch-size", "abc", *KEY],
         {},
