@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from service.cli_client import register_client_commands
-from service.cli_errors import fail, run
+from service.cli_errors import fail, run, usage_error
 from service.config import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -258,6 +258,10 @@ def worker(
 def keys_create(tenant: str = typer.Option(..., help="Tenant name; created if new.")) -> None:
     """Create an API key; the key itself is printed alone on the last line."""
     from service.keys import create_key
+
+    tenant = tenant.strip()
+    if not tenant:
+        usage_error("--tenant", "a tenant name such as demo (created if new), not an empty one")
 
     with admin_session(create=True) as session:
         created = create_key(session, tenant)

@@ -88,7 +88,8 @@ def _table(title: str, columns: Sequence[str], rows: list[list[Any]]) -> None:
 
 
 def _time(stamp: str | None) -> str:
-    return (stamp or "")[:19].replace("T", " ")
+    """An API time to the second, still ISO 8601 UTC (`Z`) like every other time shown."""
+    return f"{stamp[:19]}Z" if stamp else ""
 
 
 def _figure(value: Any) -> str:

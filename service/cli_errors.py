@@ -40,7 +40,11 @@ def run(app: typer.Typer) -> None:
         typer.echo(exc.ctx.get_help())
         code = 0
     except UsageError as exc:
-        typer.echo(f"error: {exc.format_message()}{_help_hint(exc.ctx)}", err=True)
+        message = exc.format_message()
+        misplaced = "No such option: --url" in message or "No such option: --key" in message
+        if exc.ctx is not None and exc.ctx.parent is None and misplaced:
+            message += "; --url and --key go after the command, e.g. neuronal jobs list --url URL"
+        typer.echo(f"error: {message}{_help_hint(exc.ctx)}", err=True)
         code = USAGE
     except typer.TyperException as exc:
         typer.echo(f"error: {exc.format_message()}", err=True)

@@ -73,6 +73,8 @@ USAGE_MISTAKES: list[tuple[list[str], dict[str, str], list[str]]] = [
     (["datasets", "list", "--url", "http://", *KEY], {}, ["--url", "http://"]),
     (["datasets", "list"], {}, ["--key", "NEURONAL_API_KEY"]),
     (["keys", "create"], {}, ["--tenant"]),
+    (["keys", "create", "--tenant", " "], {}, ["--tenant", "empty"]),
+    (["--url", "http://127.0.0.1:8000", "jobs", "list"], {}, ["--url", "after the command"]),
     (["serve", "--port", "http"], {}, ["--port"]),
 ]
 

@@ -88,6 +88,9 @@ def test_every_timestamp_is_iso_8601_utc_with_z(embedded_stack: Stack, tmp_path:
         )
     listed = embedded_stack.neuronal("keys", "list").stdout
     seen["keys"] = re.findall(r"\t(\S+)\t(?:active|revoked)", listed)
+    for listing in ("datasets", "jobs", "models"):
+        table = neuronal(listing, "list", "--url", embedded_stack.url, "--key", key, cwd=tmp_path)
+        seen[f"neuronal {listing} list"] = re.findall(r"\b(\d{4}-\d\d-\d\d\S*)", table.stdout)
     log = (embedded_stack.tmp / "api.log").read_text().splitlines()
     seen["logs"] = [json.loads(line)["time"] for line in log[-50:]]
     for where, found in seen.items():

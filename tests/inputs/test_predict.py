@@ -143,3 +143,24 @@ def test_bad_body_is_422_naming_the_row_and_feature(
 def test_body_that_is_not_utf8_is_400(limited_stack: Stack, key: str, path: str) -> None:
     problem = assert_problem(post_raw(limited_stack, key, path, b'{"inputs": [["\xff"]]}'), 400)
     assert "UTF-8" in problem["detail"]
+
+
+def test_malformed_json_says_where_and_what(limited_stack: Stack, key: str, path: str) -> None:
+    body = b'{"inputs": [[1, 2, 3, 4],]}'
+    problem = assert_problem(post_raw(limited_stack, key, path, body), 422)
+    assert problem["detail"].startswith("The body is not valid JSON: ")
+    assert "Expecting value at character 25" in problem["detail"], problem["detail"]
+    with limited_stack.client(key) as client:
+        job = client.post("/v1/jobs", content=b'{"dataset_id": "x",}',
+                          headers={"content-type": "application/json"})  # fmt: skip
+    assert "not valid JSON" in assert_problem(job, 422)["detail"]
+
+
+def test_a_body_sent_as_a_form_says_to_send_json(limited_stack: Stack, key: str, path: str) -> None:
+    with limited_stack.client(key) as client:  # what `curl -d` sends without -H Content-Type
+        response = client.post(
+            path, content=b'{"inputs": [[1, 2, 3, 4]]}',
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+    detail = assert_problem(response, 422)["detail"]
+    assert "Content-Type: application/json" in detail and "x-www-form-urlencoded" in detail
