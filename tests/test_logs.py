@@ -6,6 +6,7 @@ import json
 import os
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 from service.client import NeuronalClient
@@ -93,3 +94,26 @@ def test_every_line_on_the_stream_is_one_json_object(embedded_stack: Stack) -> N
     assert {"uvicorn.error", "celery.apps.worker", "neuronal.worker"} <= loggers, loggers
     if os.geteuid() == 0:  # Celery warns about root with warnings.warn, before its logging
         assert any(r["logger"] == "py.warnings" for r in records), loggers
+
+
+def test_start_and_shutdown_write_only_json_lines(tmp_path: Path) -> None:
+    """A `serve` of its own, stopped with SIGTERM: its worker's shutdown notices (which
+    Celery writes from its signal handler, bypassing logging) are JSON lines too."""
+    stack = Stack(tmp_path, {}, embedded=True)
+    stack.start_api()
+    try:
+        wait_until(lambda: "ready." in (tmp_path / "api.log").read_text(), timeout=60,
+                   what="the worker to be ready")  # fmt: skip
+    finally:
+        stack.stop()
+    lines = (tmp_path / "api.log").read_text(errors="replace").splitlines()
+    not_json = [line for line in lines if not _is_json_object(line)]
+    assert not not_json, not_json[:5]
+    assert any("shutdown" in json.loads(line)["message"] for line in lines), lines[-5:]
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
