@@ -80,6 +80,10 @@ def describe_database(settings: Settings) -> str:
     return f"database {where} ({data_dir})" if settings.is_sqlite else f"database {where}"
 
 
+def _one_line(error: BaseException | None) -> str:
+    return " ".join(str(error).split())
+
+
 def _sqlite_missing(settings: Settings) -> Path | None:
     """The SQLite file the settings name, when it does not exist yet."""
     from sqlalchemy.engine import make_url
@@ -112,7 +116,7 @@ def admin_session(*, create: bool) -> Iterator[Session]:
         with transaction() as session:
             yield session
     except OperationalError as exc:
-        fail(f"cannot use the {describe_database(settings)}: {exc.orig}")
+        fail(f"cannot use the {describe_database(settings)}: {_one_line(exc.orig)}")
 
 
 def worker_command(concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
@@ -149,7 +153,7 @@ def migrate() -> None:
     try:
         before, after = migrate_database()
     except OperationalError as exc:
-        fail(f"cannot use the {describe_database(settings)}: {exc.orig}")
+        fail(f"cannot use the {describe_database(settings)}: {_one_line(exc.orig)}")
     where = describe_database(settings)
     if before is None:
         typer.echo(f"created the schema at revision {after} in the {where}")

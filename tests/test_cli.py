@@ -97,3 +97,18 @@ def test_a_database_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     done = neuronal("keys", "create", "--tenant", "t", cwd=tmp_path, data_dir=blocker / "data")
     assert_one_error_line(done)
+
+
+def test_a_database_server_that_is_down_is_one_line(tmp_path: Path) -> None:
+    from tests.stack import free_port
+
+    url = f"postgresql+psycopg://neuronal:secret@127.0.0.1:{free_port()}/neuronal"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEURONAL_")}
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "service.cli"]
+    for args in (["migrate"], ["keys", "create", "--tenant", "t"], ["keys", "list"]):
+        done = subprocess.run(
+            [*command, *args], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            env={**env, "NEURONAL_DATABASE_URL": url, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+        line = assert_one_error_line(done)
+        assert "cannot use the database" in line and "secret" not in line, line
