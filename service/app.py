@@ -40,8 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         app.state.shutting_down = True
 
-    # /docs and /redoc with their scripts and styles served from here, so they work offline
+    # /docs with its scripts and styles served from here, so that it works offline; no ReDoc,
+    # whose bundle still fetches its logo from the internet
     app = FastAPIOffline(
+        redoc_url=None,
         title="Neuronal",
         version="0.1.0",
         description=DESCRIPTION,
