@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from service.api import dashboard, datasets, jobs, models, ops, predictions
@@ -26,6 +27,7 @@ DESCRIPTION = (
     "Every /v1 route needs `Authorization: Bearer <api key>`; errors are RFC 9457 problem+json."
 )
 JSON_BODY_LIMIT = 32 * 1024 * 1024
+DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,7 +43,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         app.state.shutting_down = True
 
-    app = FastAPI(title="Neuronal", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs with its scripts and styles served from here, so that it works offline; no ReDoc,
+    # whose bundle still fetches its logo from the internet
+    app = FastAPIOffline(
+        redoc_url=None,
+        title="Neuronal",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # no call to an outside validator
+    )
     app.state.settings = settings
     app.state.shutting_down = False
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)

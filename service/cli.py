@@ -1,4 +1,9 @@
-"""The `neuronal` command: serve, worker, migrate, keys."""
+"""The `neuronal` command: serve, worker, migrate, keys.
+
+The embedded default keeps its SQLite database and broker folder in the data directory:
+NEURONAL_DATA_DIR when set, else `neuronal-data` under the current directory. `serve`,
+`migrate` and `keys create` print which one they use.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,19 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from service.cli_client import register_client_commands
-from service.config import get_settings
+from service.cli_errors import fail, run, usage_error
+from service.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(help="Neuronal: train neural networks over HTTP.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -25,17 +37,86 @@ log = logging.getLogger("neuronal.serve")
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def migrate_database(database_url: str | None = None) -> None:
-    """Apply every migration (alembic upgrade head) to the configured database."""
+def migrate_database(database_url: str | None = None) -> tuple[str | None, str | None]:
+    """Apply every migration (alembic upgrade head) to the configured database; return the
+    schema's revision before (None: there was no schema) and after."""
     from alembic import command
     from alembic.config import Config
 
     settings = get_settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url or settings.database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["database_url"] = database_url or settings.database_url
+    config.attributes["database_url"] = url
+    before = _revision(url)
     command.upgrade(config, "head")
+    return before, _revision(url)
+
+
+def _revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def describe_database(settings: Settings) -> str:
+    """Where this command's data lives, in words (no password)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if settings.is_sqlite:
+        where = f"SQLite {url.database}"
+    else:
+        where = url.render_as_string(hide_password=True)
+    data_dir = f"data directory {settings.data_dir.resolve()}"
+    return f"database {where} ({data_dir})" if settings.is_sqlite else f"database {where}"
+
+
+def _one_line(error: BaseException | None) -> str:
+    return " ".join(str(error).split())
+
+
+def _sqlite_missing(settings: Settings) -> Path | None:
+    """The SQLite file the settings name, when it does not exist yet."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(settings.database_url).database
+    if not settings.is_sqlite or not database or database == ":memory:":
+        return None
+    path = Path(database)
+    return None if path.exists() else path
+
+
+@contextmanager
+def admin_session(*, create: bool) -> Iterator[Session]:
+    """A transaction on an up-to-date schema (migrated first, as `serve` does). Without
+    `create`, a SQLite database that does not exist yet is reported, not made."""
+    from sqlalchemy.exc import OperationalError
+
+    from service.db import transaction
+
+    settings = get_settings()
+    missing = _sqlite_missing(settings)
+    if missing is not None and not create:
+        fail(
+            f"there is no database at {missing} yet (data directory "
+            f"{settings.data_dir.resolve()}); set NEURONAL_DATA_DIR to the one `serve` uses, "
+            "or create a key with `neuronal keys create --tenant NAME`"
+        )
+    try:
+        migrate_database()
+        with transaction() as session:
+            yield session
+    except OperationalError as exc:
+        fail(f"cannot use the {describe_database(settings)}: {_one_line(exc.orig)}")
 
 
 def worker_command(concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
@@ -43,9 +124,10 @@ def worker_command(concurrency: int | None = None, loglevel: str = "INFO") -> li
     return [
         sys.executable,
         "-m",
-        "celery",
+        "worker",  # Celery's command line, logging as JSON from the start
         "-A",
         "worker.celery_app:celery",
+        "--quiet",  # no banner: every line on the stream is a JSON log record
         "worker",
         "-Q",
         "neuronal",
@@ -64,9 +146,21 @@ def worker_command(concurrency: int | None = None, loglevel: str = "INFO") -> li
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date."""
-    migrate_database()
-    typer.echo("database is up to date")
+    """Bring the database schema up to date (creating it in a new database)."""
+    from sqlalchemy.exc import OperationalError
+
+    settings = get_settings()
+    try:
+        before, after = migrate_database()
+    except OperationalError as exc:
+        fail(f"cannot use the {describe_database(settings)}: {_one_line(exc.orig)}")
+    where = describe_database(settings)
+    if before is None:
+        typer.echo(f"created the schema at revision {after} in the {where}")
+    elif before != after:
+        typer.echo(f"upgraded the schema from revision {before} to {after} in the {where}")
+    else:
+        typer.echo(f"the schema is already up to date (revision {after}) in the {where}")
 
 
 @app.command()
@@ -85,6 +179,7 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings)
+    log.info("serving from the %s; broker %s", describe_database(settings), _broker(settings))
     migrate_database()
     start_worker = settings.embedded_broker if with_worker is None else with_worker
     worker = EmbeddedWorker(worker_command()) if start_worker else None
@@ -103,6 +198,14 @@ def serve(
     finally:
         if worker is not None:
             worker.stop()
+
+
+def _broker(settings: Settings) -> str:
+    if settings.embedded_broker:
+        return f"folder {settings.broker_folder}"
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.broker_url).render_as_string(hide_password=True)
 
 
 class EmbeddedWorker(threading.Thread):
@@ -159,44 +262,52 @@ def worker(
 @keys_app.command("create")
 def keys_create(tenant: str = typer.Option(..., help="Tenant name; created if new.")) -> None:
     """Create an API key; the key itself is printed alone on the last line."""
-    from service.db import transaction
     from service.keys import create_key
 
-    with transaction() as session:
+    tenant = tenant.strip()
+    if not tenant:
+        usage_error("--tenant", "a tenant name such as demo (created if new), not an empty one")
+
+    with admin_session(create=True) as session:
         created = create_key(session, tenant)
     typer.echo(f"tenant {created.tenant_name} ({created.tenant_id}), key id {created.key_id}")
+    typer.echo(f"stored in the {describe_database(get_settings())}")
     typer.echo(created.key)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (ids and tenants only; secrets are never stored)."""
-    from service.db import transaction
+    from service.db import iso_utc
     from service.keys import list_keys
 
-    with transaction() as session:
+    with admin_session(create=False) as session:
         for key, tenant in list_keys(session):
-            state = f"revoked {key.revoked_at:%Y-%m-%dT%H:%M:%SZ}" if key.revoked_at else "active"
-            typer.echo(f"{key.id}\t{tenant.name}\t{key.created_at:%Y-%m-%dT%H:%M:%SZ}\t{state}")
+            state = f"revoked {iso_utc(key.revoked_at)}" if key.revoked_at else "active"
+            typer.echo(f"{key.id}\t{tenant.name}\t{iso_utc(key.created_at)}\t{state}")
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id; it stops working within the key cache time."""
-    from service.db import transaction
     from service.errors import NotFound
     from service.keys import revoke_key
 
     try:
-        with transaction() as session:
+        with admin_session(create=False) as session:
             revoke_key(session, key_id)
     except NotFound as exc:
-        typer.echo(exc.detail, err=True)
-        raise typer.Exit(1) from exc
+        fail(exc.detail)
     typer.echo(f"revoked {key_id}")
 
 
 register_client_commands(app)
 
+
+def main() -> None:
+    """The `neuronal` command, with one-line errors."""
+    run(app)
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -1,8 +1,9 @@
 """`neuronal datasets|jobs|models|predict`: the service for humans, over HTTP with the client.
 
 The server and key come from NEURONAL_URL / NEURONAL_API_KEY or --url / --key. An error
-answer prints the problem's detail (and any field errors) to stderr and exits 1; commands that
-create something print its id alone on the last line, for scripts.
+answer prints the problem's detail (and any field errors it does not already say) to stderr
+and exits 1; a usage mistake prints one `error:` line and exits 2; commands that create
+something print its id alone on the last line, for scripts.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from service.cli_errors import fail, usage_error
+from service.cli_spec import job_request, read_spec
 from service.client import DEFAULT_URL, Job, NeuronalClient, NeuronalError
+from service.engine import ACTIVATIONS, OPTIMIZERS
+from service.spreadsheet import safe_cell
 
 datasets_app = typer.Typer(help="Upload, list and delete data sets.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Create, list, watch and cancel training jobs.", no_args_is_help=True)
-models_app = typer.Typer(help="List, inspect and download trained models.", no_args_is_help=True)
+models_app = typer.Typer(help="List, download and delete trained models.", no_args_is_help=True)
 
 Url = Annotated[
     str, typer.Option("--url", envvar="NEURONAL_URL", help="Server URL.", show_default=True)
@@ -44,23 +49,31 @@ def register_client_commands(app: typer.Typer) -> None:
 @contextmanager
 def _client(url: str, key: str | None) -> Iterator[NeuronalClient]:
     """A client whose failures end the command with the problem's detail and exit code 1."""
+    _check_url(url)
+    if not key:
+        usage_error("--key", "an API key: set NEURONAL_API_KEY or pass --key KEY")
     try:
         with NeuronalClient(url, key) as client:
             yield client
     except NeuronalError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         for item in exc.errors:
-            where = ".".join(str(p) for p in item.get("loc", []))
-            typer.echo(f"  {where}: {item.get('msg')}", err=True)
+            message = str(item.get("msg", ""))
+            if message and message not in (exc.detail or ""):
+                where = ".".join(str(p) for p in item.get("loc", []))
+                typer.echo(f"  {where}: {message}", err=True)
         raise typer.Exit(1) from exc
-    except httpx.TransportError as exc:
-        typer.echo(f"error: cannot reach {url} ({exc}); set NEURONAL_URL or --url", err=True)
-        raise typer.Exit(1) from exc
+    except (httpx.TransportError, httpx.InvalidURL) as exc:
+        fail(f"cannot reach the server at {url} ({exc}); is it running? (NEURONAL_URL or --url)")
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+def _check_url(url: str) -> None:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        usage_error("--url", f"an http:// or https:// address such as {DEFAULT_URL}, not {url!r}")
 
 
 def _table(title: str, columns: Sequence[str], rows: list[list[Any]]) -> None:
@@ -76,7 +89,8 @@ def _table(title: str, columns: Sequence[str], rows: list[list[Any]]) -> None:
 
 
 def _time(stamp: str | None) -> str:
-    return (stamp or "")[:19].replace("T", " ")
+    """An API time to the second, still ISO 8601 UTC (`Z`) like every other time shown."""
+    return f"{stamp[:19]}Z" if stamp else ""
 
 
 def _figure(value: Any) -> str:
@@ -137,39 +151,6 @@ def datasets_delete(dataset_id: str, url: Url = DEFAULT_URL, key: Key = None) ->
 # -- jobs ------------------------------------------------------------------------------------
 
 
-def job_request(
-    spec: Path | None,
-    layers: str | None,
-    activation: str | None,
-    optimizer: str | None,
-    learning_rate: float | None,
-    epochs: int | None,
-    batch_size: str | None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(network, training) from a spec file, with any flags given laid over it."""
-    base: dict[str, Any] = json.loads(spec.read_text()) if spec else {}
-    network: dict[str, Any] = dict(base.get("network") or {})
-    training: dict[str, Any] = dict(base.get("training") or {})
-    if layers is not None or "layers" not in network:
-        units = [int(u) for u in (layers or "64").split(",") if u.strip()]
-        network["layers"] = [{"units": u, "activation": activation or "relu"} for u in units]
-    elif activation is not None:
-        network["layers"] = [{**layer, "activation": activation} for layer in network["layers"]]
-    chosen = dict(training.get("optimizer") or {"name": "adam", "learning_rate": 0.001})
-    if optimizer is not None and optimizer != chosen.get("name"):
-        chosen = {"name": optimizer, "learning_rate": chosen.get("learning_rate", 0.001)}
-    if learning_rate is not None:
-        chosen["learning_rate"] = learning_rate
-    training["optimizer"] = chosen
-    training.setdefault("epochs", 20)
-    training.setdefault("batch_size", 32)
-    if epochs is not None:
-        training["epochs"] = epochs
-    if batch_size is not None:
-        training["batch_size"] = batch_size if batch_size == "full" else int(batch_size)
-    return network, training
-
-
 @jobs_app.command("create")
 def jobs_create(
     dataset: Annotated[str | None, typer.Option(help="Dataset id (or in --spec).")] = None,
@@ -177,13 +158,27 @@ def jobs_create(
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="JSON file with network and training."),
     ] = None,
-    layers: Annotated[str | None, typer.Option(help="Hidden units, e.g. 64,32.")] = None,
-    activation: Annotated[str | None, typer.Option(help="Hidden activation [relu].")] = None,
-    optimizer: Annotated[str | None, typer.Option(help="Optimizer name [adam].")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Learning rate [0.001].")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs [20].")] = None,
-    batch_size: Annotated[str | None, typer.Option(help="Rows per step, or 'full' [32].")] = None,
-    task: Annotated[str | None, typer.Option(help="classification or regression.")] = None,
+    layers: Annotated[
+        str | None, typer.Option(help="Units of each hidden layer, e.g. 64,32 (default 64).")
+    ] = None,
+    activation: Annotated[
+        str | None,
+        typer.Option(help=f"Hidden activation: {', '.join(ACTIVATIONS)} (default relu)."),
+    ] = None,
+    optimizer: Annotated[
+        str | None, typer.Option(help=f"Optimizer: {', '.join(OPTIMIZERS)} (default adam).")
+    ] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Learning rate (default 0.001).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default 20).")] = None,
+    batch_size: Annotated[
+        str | None, typer.Option(help="Rows per step, or 'full' for batch GD (default 32).")
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="classification or regression (default: from the target)."),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Watch the job until it ends.")] = False,
     url: Url = DEFAULT_URL,
     key: Key = None,
@@ -192,10 +187,12 @@ def jobs_create(
     network, training = job_request(
         spec, layers, activation, optimizer, learning_rate, epochs, batch_size
     )
-    base = json.loads(spec.read_text()) if spec else {}
+    base = read_spec(spec)
+    if task is not None and task not in ("classification", "regression"):
+        usage_error("--task", f"classification or regression, not {task!r}")
     dataset_id: str = dataset or base.get("dataset_id") or ""
     if not dataset_id:
-        _fail("name the data set with --dataset ID (or dataset_id in the spec file)")
+        usage_error("--dataset", "a dataset id (ds_...), or dataset_id in the --spec file")
     with _client(url, key) as client:
         job = client.create_job(dataset_id, network, training, task=task or base.get("task"))
         typer.echo(f"queued job {job['id']} on {dataset_id}: {training['epochs']} epochs")
@@ -244,7 +241,10 @@ def jobs_cancel(job_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
     """Cancel a job (it stops within one epoch)."""
     with _client(url, key) as client:
         job = client.cancel_job(job_id)
-    typer.echo(f"job {job_id}: {job['status']}")
+    if job["status"] in ("queued", "running"):
+        typer.echo(f"job {job_id}: cancelling (it stops within one epoch; see jobs watch)")
+    else:
+        typer.echo(f"job {job_id}: {job['status']}")
 
 
 def _watch(client: NeuronalClient, job_id: str) -> Job:
@@ -371,20 +371,22 @@ def predict(
     """Predict every row of a CSV; writes it back with predictions and class probabilities.
 
     Columns are matched by the model's feature names; other columns (the target, say) are
-    kept in the output and not sent. With --batch the file (CSV, JSON or NPZ) is uploaded
-    as a prediction job and its CSV (prediction, p_<class>) is written as the server made it."""
+    kept in the output and not sent. The output is the input's columns, then `prediction`,
+    then `probability_<class>` per class; text that a spreadsheet would run as a formula
+    gets a leading '. With --batch the file (CSV, JSON or NPZ) is uploaded as a prediction
+    job and the server's CSV, which has the same columns, is written."""
     if batch:
         _predict_batch(model_id, file, output, url, key)
         return
     import pandas as pd
 
-    frame = pd.read_csv(file)
+    frame = _read_rows(file)
     with _client(url, key) as client:
         model = client.get_model(model_id)
         names = [f["name"] for f in model["features"]]
         missing = [n for n in names if n not in frame.columns]
         if missing:
-            _fail(f"{file} lacks the model's feature column(s): {', '.join(missing)}")
+            fail(f"{file} lacks the model's feature column(s): {', '.join(missing)}")
         records = json.loads(frame[names].to_json(orient="records"))
         predictions: list[Any] = []
         probabilities: list[list[float]] = []
@@ -396,11 +398,24 @@ def predict(
     result["prediction"] = predictions
     for i, label in enumerate(model.get("classes") or []):
         result[f"probability_{label}"] = [p[i] for p in probabilities]
+    result.columns = [safe_cell(str(name)) for name in result.columns]
+    for name in result.columns:
+        if not pd.api.types.is_numeric_dtype(result[name]):
+            result[name] = result[name].map(safe_cell)
     if output is None:
         result.to_csv(sys.stdout, index=False)
     else:
         result.to_csv(output, index=False)
         typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
+
+
+def _read_rows(file: Path) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.read_csv(file)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError and EmptyDataError
+        usage_error("FILE", f"a CSV file with a header row; {file} is not one ({exc})")
 
 
 def _predict_batch(
@@ -411,7 +426,7 @@ def _predict_batch(
         typer.echo(f"queued prediction job {job['id']}: {job['progress']['n_rows']} rows", err=True)
         final = client.wait_for_prediction_job(job["id"])
         if final["status"] != "succeeded":
-            _fail(f"prediction job {job['id']} {final['status']}: {final.get('error') or ''}")
+            fail(f"prediction job {job['id']} {final['status']}: {final.get('error') or ''}")
         data = client.download_predictions(job["id"])
     if output is None:
         sys.stdout.write(data.decode())

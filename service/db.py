@@ -49,6 +49,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """The one way a time is written anywhere (API, events, logs, CLI): ISO 8601 in UTC with
+    a `Z`, as pydantic writes the API's datetimes."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def new_id(prefix: str) -> str:
     """An opaque id that sorts by creation time: prefix, milliseconds, randomness."""
     return f"{prefix}_{int(time.time() * 1000):012x}{secrets.token_hex(6)}"

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.datasets import get_dataset
-from service.db import new_id, utcnow
+from service.db import iso_utc, new_id, utcnow
 from service.engine import SpecError, check_layout, validate_spec
 from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
 from service.models import EpochMetric, PredictionJob, Tenant, TrainingJob
@@ -263,7 +263,7 @@ def job_view(job: TrainingJob) -> dict[str, Any]:
         "error": job.error,
         "error_code": job.error_code,
         "attempts": job.attempts,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
+        "created_at": iso_utc(job.created_at),
+        "started_at": iso_utc(job.started_at),
+        "finished_at": iso_utc(job.finished_at),
     }

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 from service.config import Settings
+from service.db import iso_utc
 
 _scope: ContextVar[dict[str, Any] | None] = ContextVar("neuronal_log_scope", default=None)
 
@@ -64,6 +69,16 @@ class AccessFilter(logging.Filter):
         return True
 
 
+class JsonLines(JsonFormatter):
+    """python-json-logger's JSON, with `time` written as everything else writes times."""
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        log_data["time"] = iso_utc(datetime.fromtimestamp(record.created, UTC))
+
+
 def logging_config(settings: Settings) -> dict[str, Any]:
     """A `logging.config.dictConfig` mapping: JSON lines on stderr for every logger."""
     level = settings.log_level.upper()
@@ -76,7 +91,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         },
         "formatters": {
             "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
+                "()": JsonLines,
                 "fmt": "%(levelname)s %(name)s %(message)s",
                 "rename_fields": {"levelname": "level", "name": "logger"},
                 "timestamp": "time",
@@ -113,3 +128,21 @@ def configure_logging(settings: Settings, level: str | int | None = None) -> Non
         name = level if isinstance(level, str) else logging.getLevelName(level)
         config["root"]["level"] = str(name).upper()
     logging.config.dictConfig(config)
+    logging.captureWarnings(True)  # warnings.warn() from any library: a record, not raw text
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], error: BaseException, trace: Any) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, trace)
+        return
+    logging.getLogger("neuronal").critical("uncaught %s", kind.__name__, exc_info=error)
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None and not issubclass(args.exc_type, SystemExit):
+        name = args.thread.name if args.thread else "?"
+        logging.getLogger("neuronal").critical(
+            "uncaught %s in thread %s", args.exc_type.__name__, name, exc_info=args.exc_value
+        )

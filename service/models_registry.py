@@ -213,7 +213,19 @@ def _rows_from_request(
                 f"{', '.join(names)}.",
                 errors=[field_error(["body", "records", i, unknown[0]], "unknown feature")],
             )
-    rows = [[record.get(name) for name in names] for record in records]
+        absent = [name for name in names if name not in record]
+        if absent:
+            raise InvalidInput(
+                f"Record {i} has no {absent[0]!r}"
+                + (f" (nor {', '.join(repr(a) for a in absent[1:])})" if absent[1:] else "")
+                + f"; every record names every feature of the model ({', '.join(names)}). "
+                "Send null for a value that is missing.",
+                errors=[
+                    field_error(["body", "records", i, name], "missing feature (null if unknown)")
+                    for name in absent
+                ],
+            )
+    rows = [[record[name] for name in names] for record in records]
     _scan_cells(model, rows, key)
     return rows
 

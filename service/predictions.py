@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.config import Settings
 from service.datasets import format_error_entry
-from service.db import new_id, utcnow
+from service.db import iso_utc, new_id, utcnow
 from service.errors import (
     Conflict,
     InvalidInput,
@@ -101,7 +101,8 @@ def _parse(
 def select_features(
     parsed: ParsedFeatures, features: list[dict[str, Any]]
 ) -> dict[str, np.ndarray]:
-    """The model's feature columns, in its order and of its kinds; other columns are dropped."""
+    """Every column of the file, in its order, the model's features in the kinds the model
+    takes; the other columns (an id, the target) go through untouched to the result CSV."""
     names = [str(f["name"]) for f in features]
     missing = [name for name in names if name not in parsed.columns]
     if missing:
@@ -111,9 +112,10 @@ def select_features(
             f"({', '.join(names)}); add the missing column(s). Other columns are ignored.",
             errors=[field_error(["body", "file", n], "missing feature column") for n in missing],
         )
+    by_name = {str(f["name"]): f for f in features}
     return {
-        str(f["name"]): _as_kind(parsed.columns[str(f["name"])], f, parsed.first_row)
-        for f in features
+        name: _as_kind(values, by_name[name], parsed.first_row) if name in by_name else values
+        for name, values in parsed.columns.items()
     }
 
 
@@ -223,8 +225,8 @@ def prediction_view(job: PredictionJob) -> dict[str, Any]:
         "error": job.error,
         "error_code": job.error_code,
         "attempts": job.attempts,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
+        "created_at": iso_utc(job.created_at),
+        "started_at": iso_utc(job.started_at),
+        "finished_at": iso_utc(job.finished_at),
         "result_url": f"/v1/predictions/{job.id}/result" if job.status == "succeeded" else None,
     }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 from service.client import NeuronalClient
@@ -69,3 +71,49 @@ def test_worker_lines_carry_the_job_id_and_attempt(
 
     lines = wait_until(worker_lines, timeout=10, what="the worker's log line for the job")
     assert lines[0]["attempt"] == 1 and "claimed" in lines[0]["message"]
+
+
+def test_every_line_on_the_stream_is_one_json_object(embedded_stack: Stack) -> None:
+    """Uvicorn, Celery's worker (no banner), kombu and Python warnings alike: `serve` and its
+    worker child write nothing but JSON lines to stdout and stderr (both go to api.log)."""
+    with NeuronalClient(embedded_stack.url, embedded_stack.create_key("json-only")) as client:
+        client.list_datasets()
+    text = (embedded_stack.tmp / "api.log").read_text(errors="replace")
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise AssertionError(f"line {number} is not JSON: {line!r}") from None
+        assert isinstance(record, dict) and {"time", "level", "logger", "message"} <= set(record)
+        records.append(record)
+    first = records[0]
+    assert first["logger"] == "neuronal.serve" and "data directory" in first["message"]
+    assert str(embedded_stack.tmp / "data") in first["message"]
+    loggers = {r["logger"] for r in records}
+    assert {"uvicorn.error", "celery.apps.worker", "neuronal.worker"} <= loggers, loggers
+    if os.geteuid() == 0:  # Celery warns about root with warnings.warn, before its logging
+        assert any(r["logger"] == "py.warnings" for r in records), loggers
+
+
+def test_start_and_shutdown_write_only_json_lines(tmp_path: Path) -> None:
+    """A `serve` of its own, stopped with SIGTERM: its worker's shutdown notices (which
+    Celery writes from its signal handler, bypassing logging) are JSON lines too."""
+    stack = Stack(tmp_path, {}, embedded=True)
+    stack.start_api()
+    try:
+        wait_until(lambda: "ready." in (tmp_path / "api.log").read_text(), timeout=60,
+                   what="the worker to be ready")  # fmt: skip
+    finally:
+        stack.stop()
+    lines = (tmp_path / "api.log").read_text(errors="replace").splitlines()
+    not_json = [line for line in lines if not _is_json_object(line)]
+    assert not not_json, not_json[:5]
+    assert any("shutdown" in json.loads(line)["message"] for line in lines), lines[-5:]
+
+
+def _is_json_object(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False

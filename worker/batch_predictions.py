@@ -22,6 +22,7 @@ from service.ingest import decode_columns
 from service.logs import bind_log_fields
 from service.models import ModelBlob, PredictionJob
 from service.queue import enqueue_prediction
+from service.spreadsheet import safe_row
 from worker.fencing import Heartbeat, LostOwnership, claim, owned, retrying
 from worker.training import SHUTDOWN
 
@@ -88,10 +89,11 @@ class BatchRun:
         rows = _model_inputs(model, columns)
         buffer = io.BytesIO()
         with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as out:
-            out.write(_csv([header(model)]))
+            out.write(_csv([[*columns, *header(model)]]))
             for start in range(0, n_rows, chunk_rows):
                 stop = min(start + chunk_rows, n_rows)
-                out.write(_csv(predict_chunk(model, rows, start, stop)))
+                predicted = predict_chunk(model, rows, start, stop)
+                out.write(_csv(with_inputs(columns, start, stop, predicted)))
                 if self._stop_after(stop, n_rows):
                     break
         return buffer.getvalue()
@@ -136,12 +138,28 @@ def _model_inputs(model: Model, columns: dict[str, np.ndarray]) -> Any:
     both give the same figures); columns by name when a feature is categorical."""
     if all(feature["kind"] == "numeric" for feature in model.features):
         return np.column_stack([columns[name] for name in model.feature_names])
-    return columns
+    return {name: columns[name] for name in model.feature_names}
+
+
+def with_inputs(
+    columns: dict[str, np.ndarray], start: int, stop: int, predicted: list[list[Any]]
+) -> list[list[Any]]:
+    """Each input row's cells as the file gave them, followed by its predictions."""
+    cells = [_cells(values[start:stop]) for values in columns.values()]
+    rows = zip(*cells, strict=True) if cells else iter([()] * (stop - start))
+    return [[*inputs, *outputs] for inputs, outputs in zip(rows, predicted, strict=True)]
+
+
+def _cells(values: np.ndarray) -> list[Any]:
+    """A column's cells: text as it is, numbers as written (integers without '.0'), NaN blank."""
+    if values.dtype.kind == "U":
+        return list(values.tolist())
+    return ["" if v != v else int(v) if v.is_integer() else v for v in values.tolist()]
 
 
 def header(model: Model) -> list[str]:
     if model.classes is not None:
-        return ["prediction", *(f"p_{label}" for label in model.classes)]
+        return ["prediction", *(f"probability_{label}" for label in model.classes)]
     if model.n_outputs == 1:
         return ["prediction"]
     return [f"prediction_{j}" for j in range(model.n_outputs)]
@@ -179,7 +197,7 @@ def _check_finite(outputs: np.ndarray, start: int) -> None:
 
 def _csv(rows: list[list[Any]]) -> bytes:
     text = io.StringIO()
-    csv.writer(text, lineterminator="\n").writerows(rows)
+    csv.writer(text, lineterminator="\n").writerows(safe_row(row) for row in rows)
     return text.getvalue().encode()
 
 

@@ -44,7 +44,9 @@ class BodyTooLarge(Exception):
 class BodyLimitMiddleware:
     """Answer 413 once a body passes its limit, whether or not Content-Length was sent.
 
-    Uploads (`/v1/datasets`) get `upload_limit`; every other body gets `body_limit`. Whatever
+    Uploads (any multipart body, which is how every file is sent: datasets and rows to
+    predict alike) get `upload_limit`; every other body gets `body_limit`. The content type
+    decides, not the path, so a new upload route needs nothing here. Whatever
     the application makes of a body cut short (FastAPI's JSON parser turns it into a 400), the
     caller gets the 413. Compressed bodies (`Content-Encoding`) answer 415: they are never
     inflated, so a small request can never expand past the limit.
@@ -59,7 +61,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        upload = scope["path"].rstrip("/") == "/v1/datasets"
+        upload = is_upload(_header(scope, b"content-type"))
         limit = self.upload_limit if upload else self.body_limit
         encoding = (_header(scope, b"content-encoding") or "identity").strip().lower()
         if encoding != "identity":
@@ -99,6 +101,15 @@ class BodyLimitMiddleware:
                 raise
             if not started:
                 await _send_problem(scope, send, 413, _too_large_detail(limit, upload))
+
+
+UPLOAD_TYPES = ("multipart/form-data", "multipart/mixed")
+
+
+def is_upload(content_type: str | None) -> bool:
+    """Whether a body of this content type is a file upload (not a JSON request)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in UPLOAD_TYPES
 
 
 def _too_large_detail(limit: int, upload: bool) -> str:

@@ -119,8 +119,9 @@ def get_prediction_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -
     responses={200: {"content": {"text/csv": {}}}, **problem_responses(409)},
 )
 def download_predictions(job_id: str, session: SessionDep, tenant_id: TenantDep) -> Response:
-    """The predictions as CSV, one row per input row in order: `prediction`, then `p_<class>`
-    probability columns for a classifier. 409 until the job has succeeded."""
+    """The predictions as CSV, one row per input row in order: the input's columns, then
+    `prediction`, then a `probability_<class>` column per class for a classifier (text that
+    a spreadsheet would run as a formula starts with '). 409 until the job has succeeded."""
     data = predictions.prediction_csv(session, tenant_id, job_id)
     return Response(
         data,

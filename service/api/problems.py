@@ -111,6 +111,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
     detail = f"The request is invalid at {where}: {first['msg']}."
+    content_type = request.headers.get("content-type") or "none"
+    if first["loc"] == ["body"] and "json" not in content_type.lower():
+        detail += (
+            f" Send the body as JSON with Content-Type: application/json (it came as "
+            f"{content_type.split(';')[0]})."
+        )
+    raw = exc.errors()[0] if exc.errors() else {}
+    if raw.get("type") == "json_invalid":  # loc is ("body", character offset)
+        reason = (raw.get("ctx") or {}).get("error", "")
+        position = raw["loc"][-1] if len(raw.get("loc", ())) > 1 else "?"
+        detail = (
+            f"The body is not valid JSON: {reason or 'decode error'} at character {position}; "
+            "check the quotes, commas and brackets there."
+        )
     return problem_response(
         request, 422, "Unprocessable Content", detail, slug="invalid-input", errors=errors
     )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import math
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from service.ingest.columns import Column
 from service.ingest.csv_reader import FIRST_ROW as CSV_FIRST_ROW
-from service.ingest.csv_reader import read_csv
+from service.ingest.csv_reader import guess_delimiter, read_csv
 from service.ingest.dataset import (
     ParsedDataset,
     ParsedFeatures,
@@ -44,6 +46,7 @@ SPREADSHEETS = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")
 ZIP_MAGIC = b"PK\x03\x04"
 SUPPORTED = "upload a .csv with a header row, a .json array of records, or an .npz with X and y"
 HEAD_BYTES = 4096
+HEADER_LINE_BYTES = 1 << 20
 # Compressed files are refused rather than inflated, so no upload expands past the size limit.
 COMPRESSED = (
     (b"\x1f\x8b", "gzip"),
@@ -78,6 +81,33 @@ def refuse_compressed(head: bytes) -> None:
                 f"the file is {name}-compressed, and compressed uploads are not accepted; "
                 f"decompress it and {SUPPORTED}"
             )
+
+
+def refuse_numeric_header(path: Path) -> None:
+    """Refuse a CSV whose first line is all numbers: it is a data row, not column names, and
+    reading it as names would silently lose it."""
+    with path.open("rb") as file:
+        line = file.readline(HEADER_LINE_BYTES).removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = line.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return  # the reader names the bad byte
+    cells = next(csv.reader([text], delimiter=guess_delimiter(line)), [])
+    if cells and all(_is_number(cell) for cell in cells):
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise DatasetFormatError(
+            f"the first row ({shown}) holds only numbers, so the file seems to lack a header "
+            "row; add a first line naming the columns (e.g. x0,x1,...,label) and upload it "
+            "again, so that no row is lost",
+            row=1,
+        )
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        return math.isfinite(float(cell))
+    except ValueError:
+        return False
 
 
 def _sniff(head: bytes) -> str:
@@ -154,6 +184,8 @@ def _read(
         head = file.read(HEAD_BYTES)
     refuse_compressed(head)
     fmt = detect_format(filename, content_type, head)
+    if fmt == "csv":
+        refuse_numeric_header(path)
     read, first_row = READERS[fmt]
     columns = stream.columns(rules) if stream is not None and fmt == "csv" else None
     return fmt, columns if columns is not None else read(path, rules), first_row

@@ -123,9 +123,12 @@ def test_a_file_of_rows_becomes_a_csv_equal_to_predict(stack: Stack, iris_bytes:
         records = [{c: float(row[c]) for c in FEATURES} for row in rows]
         expected = client.post(f"/v1/models/{model_id}/predict", json={"records": records}).json()
     assert len(table) == 150
-    assert list(table[0]) == ["prediction", *(f"p_{c}" for c in expected["classes"])]
+    probabilities = [f"probability_{c}" for c in expected["classes"]]
+    assert list(table[0]) == ["row_id", *FEATURES[::-1], "prediction", *probabilities]
+    assert [r["row_id"] for r in table] == [f"r{i}" for i in range(150)]
+    assert [[float(r[c]) for c in FEATURES] for r in table] == [list(r.values()) for r in records]
     assert [r["prediction"] for r in table] == expected["predictions"]
-    got = [[float(r[f"p_{c}"]) for c in expected["classes"]] for r in table]
+    got = [[float(r[p]) for p in probabilities] for r in table]
     assert np.allclose(got, expected["probabilities"], rtol=0, atol=1e-12)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
-from tests.inputs.helpers import train_iris
-from tests.stack import Stack
+from tests.inputs.helpers import SMALL_JOB, train_iris
+from tests.stack import Stack, wait_for_job
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 # `application/json` exactly is taken by the short path; a charset parameter is not
@@ -84,3 +85,50 @@ def test_what_the_short_path_cannot_judge_goes_to_the_route(
         client.get("/v1/models")  # the stranger's key is cached too
         other = client.post(path, json={"inputs": ROWS}, headers=SHORT)
         assert other.status_code == 404
+
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+def _both_paths(client: Any, path: str, body: dict[str, Any]) -> list[Any]:
+    """The answer of the short path and of the route to one body, request ids set aside."""
+    answers = []
+    for headers in (SHORT, ROUTE):
+        response = client.post(path, content=json.dumps(body).encode(), headers=headers)
+        answer = response.json()
+        answer.pop("request_id", None)
+        answers.append((response.status_code, answer))
+    return answers
+
+
+def test_a_record_without_a_feature_is_the_same_422_on_both_paths(
+    embedded_stack: Stack, owner: str, model_id: str
+) -> None:
+    path = f"/v1/models/{model_id}/predict"
+    whole = dict(zip(FEATURES, ROWS[0], strict=True))
+    lacking = {k: v for k, v in whole.items() if k != "petal_length"}
+    with embedded_stack.client(owner) as client:
+        client.post(path, json={"inputs": ROWS})  # the model is loaded, the key cached
+        short, route = _both_paths(client, path, {"records": [whole, lacking]})
+        assert short == route
+        status, problem = short
+        assert status == 422 and "Record 1 has no 'petal_length'" in problem["detail"]
+        assert problem["errors"][0]["loc"] == ["body", "records", 1, "petal_length"]
+        explicit = _both_paths(client, path, {"records": [{**lacking, "petal_length": None}]})
+        assert explicit[0] == explicit[1] and explicit[0][0] == 200, "null is a missing value"
+
+
+def test_an_unseen_category_is_accepted_on_both_paths(embedded_stack: Stack, owner: str) -> None:
+    rows = "".join(f"{i % 7},{['red', 'blue'][i % 2]},{'ab'[i % 3 == 0]}\n" for i in range(60))
+    with embedded_stack.client(owner) as client:
+        dataset = client.post("/v1/datasets", files={"file": ("c.csv", "x,colour,label\n" + rows)})
+        assert dataset.status_code == 201, dataset.text
+        job = client.post("/v1/jobs", json={"dataset_id": dataset.json()["id"], **SMALL_JOB})
+        model = wait_for_job(client, job.json()["id"])["model_id"]
+        path = f"/v1/models/{model}/predict"
+        client.post(path, json={"records": [{"x": 1, "colour": "red"}]})
+        short, route = _both_paths(client, path, {"records": [{"x": 1, "colour": "green"}]})
+        assert short == route and short[0] == 200
+        lacking = _both_paths(client, path, {"records": [{"x": 1}]})
+        assert lacking[0] == lacking[1] and lacking[0][0] == 422
+        assert "no 'colour'" in lacking[0][1]["detail"]

@@ -74,6 +74,14 @@ def test_body_over_the_json_limit_is_413_with_and_without_length(
     assert_problem(declared, 413)
 
 
+_RECORD = b'{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}'
+
+
+def _record(petal_width: bytes) -> bytes:
+    """A records body of one whole record whose petal_width is `petal_width`."""
+    return b'{"records": [' + _RECORD.replace(b'"petal_width": 0.2', petal_width) + b"]}"
+
+
 # (raw JSON body, words the detail must hold, the `loc` of the first error)
 BAD_BODIES: list[tuple[bytes, list[str], list[Any]]] = [
     (b'{"inputs": [[1, 2, 3]]}', ["3 values", "4 features"], ["body", "inputs", 0]),
@@ -98,8 +106,21 @@ BAD_BODIES: list[tuple[bytes, list[str], list[Any]]] = [
     (b'{"records": "x"}', ["records", "list"], ["body", "records"]),
     (b'{"records": [1]}', ["dictionary"], ["body", "records", 0]),
     (b'{"records": [{"colour": 1}]}', ["'colour'", "sepal_length"], ["body", "records", 0]),
-    (b'{"records": [{"petal_width": NaN}]}', ["NaN"], ["body", "records", 0, "petal_width"]),
-    (b'{"records": [{"petal_width": "wide"}]}', ["not a number"], ["body", "records", 0]),
+    (_record(b'"petal_width": NaN'), ["NaN"], ["body", "records", 0, "petal_width"]),
+    (_record(b'"petal_width": "wide"'), ["not a number"], ["body", "records", 0]),
+    (
+        b'{"records": [{"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4}]}',
+        ["Record 0", "no 'petal_width'", "null"],
+        ["body", "records", 0, "petal_width"],
+    ),
+    (
+        b'{"records": ['
+        + _RECORD
+        + b', {"sepal_length": 5, "petal_length": 1, "petal_width": 2}]}',
+        ["Record 1", "'sepal_width'"],
+        ["body", "records", 1, "sepal_width"],
+    ),
+    (b'{"records": [{}]}', ["Record 0", "'sepal_length'", "'petal_width'"], ["body", "records", 0]),
     (b'{"inputs": [[1, 2, 3, 4]], "records": [{}]}', ["exactly one"], ["body"]),
     (b"{}", ["exactly one"], ["body"]),
     (b'{"rows": [[1, 2, 3, 4]]}', ["rows"], ["body", "rows"]),
@@ -122,3 +143,24 @@ def test_bad_body_is_422_naming_the_row_and_feature(
 def test_body_that_is_not_utf8_is_400(limited_stack: Stack, key: str, path: str) -> None:
     problem = assert_problem(post_raw(limited_stack, key, path, b'{"inputs": [["\xff"]]}'), 400)
     assert "UTF-8" in problem["detail"]
+
+
+def test_malformed_json_says_where_and_what(limited_stack: Stack, key: str, path: str) -> None:
+    body = b'{"inputs": [[1, 2, 3, 4],]}'
+    problem = assert_problem(post_raw(limited_stack, key, path, body), 422)
+    assert problem["detail"].startswith("The body is not valid JSON: ")
+    assert "Expecting value at character 25" in problem["detail"], problem["detail"]
+    with limited_stack.client(key) as client:
+        job = client.post("/v1/jobs", content=b'{"dataset_id": "x",}',
+                          headers={"content-type": "application/json"})  # fmt: skip
+    assert "not valid JSON" in assert_problem(job, 422)["detail"]
+
+
+def test_a_body_sent_as_a_form_says_to_send_json(limited_stack: Stack, key: str, path: str) -> None:
+    with limited_stack.client(key) as client:  # what `curl -d` sends without -H Content-Type
+        response = client.post(
+            path, content=b'{"inputs": [[1, 2, 3, 4]]}',
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )  # fmt: skip
+    detail = assert_problem(response, 422)["detail"]
+    assert "Content-Type: application/json" in detail and "x-www-form-urlencoded" in detail

@@ -55,6 +55,8 @@ BAD_FILES: list[tuple[str, bytes, str | None, list[str], str | None]] = [
     ("missing.json", b'[{"a": 1, "b": 0}, {"a": 2}]', None, ["row 2", "'b'"], "row 2"),
     ("sheet.xlsx", b"PK\x03\x04" + bytes(64), None, ["spreadsheets", "CSV"], None),
     ("data.csv.gz", gzip.compress(b"a,b\n1,0\n2,1\n"), None, ["gzip", "decompress"], None),
+    ("no-header.csv", b"0.5,-1,0\n0.7,2,1\n0.1,3,0\n", None, ["lack a header row"], "row 1"),
+    ("no-header.tsv", b"1\t2\n3\t4\n5\t6\n", None, ["header row", "no row is lost"], "row 1"),
 ]
 
 

@@ -374,3 +374,18 @@ def test_encoding_that_consumes_lets_go_of_each_column(tmp_path: Path) -> None:
         np.testing.assert_array_equal(columns[name], expected[0][name])
     np.testing.assert_array_equal(target, expected[1])
     assert features == expected[2]
+
+
+def test_a_first_row_of_numbers_is_refused_not_taken_for_names(tmp_path: Path) -> None:
+    from service.ingest import parse_features
+
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"\xef\xbb\xbf1.5,-2,3\r\n4,5,6\r\n")
+    for parse in (parse_dataset, parse_features):
+        with pytest.raises(DatasetFormatError, match="seems to lack a header row") as caught:
+            parse(path)
+        assert caught.value.row == 1
+    named = tmp_path / "years.csv"
+    named.write_bytes(b"id,2019,2020,label\n1,2,3,a\n2,3,4,b\n")
+    parsed = parse_dataset(named)
+    assert parsed.n_rows == 2 and [f["name"] for f in parsed.features] == ["id", "2019", "2020"]

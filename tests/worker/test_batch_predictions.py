@@ -106,11 +106,11 @@ def test_chunks_make_one_csv_row_per_input_row(
     assert done.status == "succeeded" and done.rows_done == N_ROWS and done.attempts == 1
     assert done.output_data is not None
     table = list(csv.DictReader(io.StringIO(gzip.decompress(done.output_data).decode())))
-    assert list(table[0]) == ["prediction", "p_a", "p_b"]
+    assert list(table[0]) == [*columns, "prediction", "probability_a", "probability_b"]
     rows = [[columns["x"][i], columns["colour"][i] or None] for i in range(N_ROWS)]
     rows[5][0] = None
     expected = model.predict_proba(rows)
-    got = np.array([[float(r["p_a"]), float(r["p_b"])] for r in table])
+    got = np.array([[float(r["probability_a"]), float(r["probability_b"])] for r in table])
     assert np.allclose(got, expected, atol=1e-6)
     assert [r["prediction"] for r in table] == [model.classes[i] for i in expected.argmax(1)]
     # a redelivered message for a finished job does nothing
@@ -152,7 +152,7 @@ def test_the_reaper_requeues_lost_prediction_jobs(
     assert reap_once(settings) == []
 
 
-def test_submission_selects_and_types_the_model_columns() -> None:
+def test_submission_keeps_every_column_and_types_the_model_ones() -> None:
     features = [{"name": "x", "kind": "numeric"}, {"name": "colour", "kind": "categorical"}]
     parsed = ParsedFeatures(
         format="csv",
@@ -166,7 +166,8 @@ def test_submission_selects_and_types_the_model_columns() -> None:
         first_row=2,
     )
     selected = select_features(parsed, features)
-    assert list(selected) == ["x", "colour"]
+    assert list(selected) == ["id", "colour", "x"], "every column, in the file's order"
+    assert selected["id"].tolist() == ["a", "b"], "other columns pass through untouched"
     assert np.array_equal(selected["x"], [2.5, np.nan], equal_nan=True)
     assert selected["colour"].tolist() == ["1", ""]
 
