@@ -1,0 +1,140 @@
+"""Recurrent networks through real HTTP on both configurations: a time series forecast with an
+LSTM (predict, ONNX, weights), and a GRU classifier on sequences of varying length."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import onnxruntime as ort
+
+from service.engine import Model
+from tests.sequence_data import SERIES_ROWS, sequences_npz, series_csv
+from tests.stack import Stack, wait_for_job
+
+WINDOW = 12
+FORECAST_JOB = {
+    "network": {"layers": [{"type": "lstm", "units": 16}]},
+    "training": {
+        "epochs": 8,
+        "batch_size": 16,
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "seed": 3,
+        "validation_fraction": 0.2,
+        "sequence": {"window": WINDOW, "horizon": 1},
+    },
+}
+CLASSIFIER_JOB = {
+    "network": {"layers": [{"type": "gru", "units": 16}, {"units": 8, "activation": "relu"}]},
+    "training": {
+        "epochs": 25,
+        "batch_size": 16,
+        "optimizer": {"name": "adam", "learning_rate": 0.01},
+        "seed": 1,
+        "validation_fraction": 0.2,
+    },
+}
+
+
+def upload_series(client, data: bytes) -> dict:
+    answer = client.post(
+        "/v1/datasets",
+        files={"file": ("load.csv", data, "text/csv")},
+        data={"layout": "series", "time_column": "day", "group_column": "site"},
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def last_windows(data: bytes, site: str, sizes: tuple[int, ...]) -> list[list[list[float]]]:
+    """The last rows of one site's series, in time order, as [temp, load] steps."""
+    rows = sorted((r for r in csv.DictReader(io.StringIO(data.decode())) if r["site"] == site),
+                  key=lambda r: r["day"])  # fmt: skip
+    steps = [[float(r["temp"]), float(r["load"])] for r in rows]
+    return [steps[-size:] for size in sizes]
+
+
+def test_series_forecast_with_lstm_predict_and_onnx(stack: Stack) -> None:
+    data = series_csv()
+    with stack.client(stack.create_key("forecast")) as client:
+        dataset = upload_series(client, data)
+        assert dataset["layout"] == "series" and dataset["n_rows"] == 2 * SERIES_ROWS
+        assert dataset["series"] == {"time_column": "day", "group_column": "site",
+                                     "n_series": 2, "shortest_series": SERIES_ROWS,
+                                     "longest_series": SERIES_ROWS}  # fmt: skip
+        assert [f["name"] for f in dataset["features"]] == ["temp"]
+        assert dataset["n_features"] == 1 and dataset["target"]["task"] == "regression"
+
+        created = client.post("/v1/jobs", json={"dataset_id": dataset["id"], **FORECAST_JOB})
+        assert created.status_code == 202, created.text
+        assert created.json()["task"] == "regression"
+        job = wait_for_job(client, created.json()["id"])
+        assert job["status"] == "succeeded", (job, stack.logs())
+        rows = client.get(f"/v1/jobs/{job['id']}/metrics").json()["items"]
+        assert [r["epoch"] for r in rows] == list(range(1, 9))
+        assert rows[-1]["val_loss"] is not None and rows[-1]["train_loss"] < rows[0]["train_loss"]
+
+        model_id = job["model_id"]
+        sequences = last_windows(data, "north", (WINDOW, 7))
+        answer = client.post(f"/v1/models/{model_id}/predict", json={"sequences": sequences})
+        assert answer.status_code == 200, answer.text
+        predictions = np.array(answer.json()["predictions"])
+        assert predictions.shape == (2,) and np.isfinite(predictions).all()
+
+        weights = client.get(f"/v1/models/{model_id}/weights")
+        assert weights.status_code == 200
+        local = Model.from_bytes(weights.content)
+        assert local.recurrent is not None and local.steps == WINDOW
+        with np.load(io.BytesIO(weights.content), allow_pickle=False) as npz:
+            assert {"R0_0", "R0_1", "R0_2"} <= set(npz.files)  # the LSTM's weights and bias
+        padded = np.zeros((2, WINDOW, 2))
+        padded[0], padded[1, :7] = sequences[0], sequences[1]
+        lengths = np.array([WINDOW, 7])
+        assert np.allclose(local.predict(padded, lengths), predictions, rtol=0, atol=1e-9)
+
+        onnx_bytes = client.get(f"/v1/models/{model_id}/onnx")
+        assert onnx_bytes.status_code == 200, onnx_bytes.text
+        session = ort.InferenceSession(onnx_bytes.content)
+        (out,) = session.run(["predictions"], {"sequences": padded, "lengths": lengths})
+        assert np.abs(out[:, 0] - predictions).max() <= 1e-5
+
+
+def test_sequences_with_lengths_train_a_gru_classifier(stack: Stack, tmp_path) -> None:
+    blob, X, lengths, y = sequences_npz()
+    with stack.client(stack.create_key("sequences")) as client:
+        upload = client.post(
+            "/v1/datasets", files={"file": ("seq.npz", blob, "application/octet-stream")}
+        )
+        assert upload.status_code == 201, upload.text
+        dataset = upload.json()
+        assert dataset["layout"] == "sequences" and dataset["sequence_length"] == 10
+        assert dataset["n_features"] == 2 and dataset["n_rows"] == len(y)
+        assert sorted(dataset["target"]["classes"]) == ["down", "up"]
+
+        created = client.post("/v1/jobs", json={"dataset_id": dataset["id"], **CLASSIFIER_JOB})
+        assert created.status_code == 202, created.text
+        job = wait_for_job(client, created.json()["id"])
+        assert job["status"] == "succeeded", (job, stack.logs())
+        assert job["metrics"]["val_accuracy"] >= 0.75, job["metrics"]
+
+        # fresh sequences of the same rule, sent at their own lengths
+        _, X2, lengths2, y2 = sequences_npz(n=40, seed=7)
+        sequences = [X2[i, : lengths2[i]].tolist() for i in range(len(y2))]
+        answer = client.post(f"/v1/models/{job['model_id']}/predict", json={"sequences": sequences})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert np.allclose(np.sum(body["probabilities"], axis=1), 1.0, atol=1e-5)
+        assert np.mean(np.array(body["predictions"]) == y2) >= 0.75
+
+        onnx_bytes = client.get(f"/v1/models/{job['model_id']}/onnx")
+        assert onnx_bytes.status_code == 200, onnx_bytes.text
+        session = ort.InferenceSession(onnx_bytes.content)
+        (proba,) = session.run(
+            ["probabilities"], {"sequences": X2, "lengths": lengths2.astype(np.int64)}
+        )
+        assert np.abs(proba - np.array(body["probabilities"])).max() <= 1e-5
+
+        confusion = client.get(f"/v1/models/{job['model_id']}/confusion")
+        assert confusion.status_code == 200, confusion.text
+        assert confusion.json()["n_rows"] == round(0.2 * len(y))
