@@ -128,7 +128,8 @@ def predict(
         rows, lengths = sequence_batch(model, sequences, max_rows)
     else:
         key = "inputs" if inputs is not None else "records"
-        if model.recurrent is not None and (inputs is None) != (records is None):
+        one = (inputs is None) != (records is None) and sequences is None
+        if model.recurrent is not None and one:
             raise InvalidInput(
                 f"This model reads sequences (at most {model.steps} steps of "
                 f"{len(model.feature_names)} values: {', '.join(model.feature_names)}); send "

@@ -49,8 +49,10 @@ def upload_series(client, data: bytes) -> dict:
 
 def last_windows(data: bytes, site: str, sizes: tuple[int, ...]) -> list[list[list[float]]]:
     """The last rows of one site's series, in time order, as [temp, load] steps."""
-    rows = sorted((r for r in csv.DictReader(io.StringIO(data.decode())) if r["site"] == site),
-                  key=lambda r: r["day"])  # fmt: skip
+    rows = sorted(
+        (r for r in csv.DictReader(io.StringIO(data.decode())) if r["site"] == site),
+        key=lambda r: r["day"],
+    )
     steps = [[float(r["temp"]), float(r["load"])] for r in rows]
     return [steps[-size:] for size in sizes]
 
@@ -60,9 +62,13 @@ def test_series_forecast_with_lstm_predict_and_onnx(stack: Stack) -> None:
     with stack.client(stack.create_key("forecast")) as client:
         dataset = upload_series(client, data)
         assert dataset["layout"] == "series" and dataset["n_rows"] == 2 * SERIES_ROWS
-        assert dataset["series"] == {"time_column": "day", "group_column": "site",
-                                     "n_series": 2, "shortest_series": SERIES_ROWS,
-                                     "longest_series": SERIES_ROWS}  # fmt: skip
+        assert dataset["series"] == {
+            "time_column": "day",
+            "group_column": "site",
+            "n_series": 2,
+            "shortest_series": SERIES_ROWS,
+            "longest_series": SERIES_ROWS,
+        }
         assert [f["name"] for f in dataset["features"]] == ["temp"]
         assert dataset["n_features"] == 1 and dataset["target"]["task"] == "regression"
 
