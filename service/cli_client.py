@@ -19,6 +19,8 @@ import typer
 
 from service.client import DEFAULT_URL, Job, NeuronalClient, NeuronalError
 
+RECURRENT = ("gru", "lstm", "rnn")  # the engine's recurrent layer types
+
 datasets_app = typer.Typer(help="Upload, list and delete data sets.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Create, list, watch and cancel training jobs.", no_args_is_help=True)
 models_app = typer.Typer(help="List, inspect and download trained models.", no_args_is_help=True)
@@ -91,19 +93,36 @@ def datasets_upload(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSON or NPZ.")],
     target: Annotated[str | None, typer.Option(help="Target column (default: last).")] = None,
     name: Annotated[str | None, typer.Option(help="A name (default: the file name).")] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="'series' for a time series (default: a table).")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="Series: the column that orders the rows.")
+    ] = None,
+    group_column: Annotated[
+        str | None, typer.Option(help="Series: the column naming each row's series.")
+    ] = None,
     url: Url = DEFAULT_URL,
     key: Key = None,
 ) -> None:
     """Upload a data set; its id is printed alone on the last line."""
     with _client(url, key) as client:
-        dataset = client.upload_dataset(file, name=name, target=target)
+        dataset = client.upload_dataset(
+            file, name=name, target=target, layout=layout, time_column=time_column,
+            group_column=group_column,
+        )  # fmt: skip
     described = dataset["target"]
     classes = described.get("classes")
     kind = f"{len(classes)} classes" if classes else described.get("kind", "")
-    typer.echo(
-        f"uploaded {dataset['name']}: {dataset['n_rows']} rows, {dataset['n_features']} "
-        f"features, target {described['name']} ({kind})"
-    )
+    shape = f"{dataset['n_rows']} rows, {dataset['n_features']} features"
+    if dataset.get("layout") == "sequences":
+        shape = (
+            f"{dataset['n_rows']} sequences of up to {dataset['sequence_length']} steps, "
+            f"{dataset['n_features']} features per step"
+        )
+    elif dataset.get("layout") == "series":
+        shape += f" in {dataset['series']['n_series']} series"
+    typer.echo(f"uploaded {dataset['name']}: {shape}, target {described['name']} ({kind})")
     typer.echo(dataset["id"])
 
 
@@ -145,16 +164,26 @@ def job_request(
     learning_rate: float | None,
     epochs: int | None,
     batch_size: str | None,
+    window: int | None = None,
+    horizon: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(network, training) from a spec file, with any flags given laid over it."""
     base: dict[str, Any] = json.loads(spec.read_text()) if spec else {}
     network: dict[str, Any] = dict(base.get("network") or {})
     training: dict[str, Any] = dict(base.get("training") or {})
     if layers is not None or "layers" not in network:
-        units = [int(u) for u in (layers or "64").split(",") if u.strip()]
-        network["layers"] = [{"units": u, "activation": activation or "relu"} for u in units]
+        network["layers"] = parse_layers(layers or "64", activation)
     elif activation is not None:
-        network["layers"] = [{**layer, "activation": activation} for layer in network["layers"]]
+        network["layers"] = [
+            layer
+            if layer.get("type", "dense") in RECURRENT
+            else {**layer, "activation": activation}
+            for layer in network["layers"]
+        ]
+    if window is not None or horizon is not None:
+        sequence = dict(training.get("sequence") or {})
+        sequence.update({k: v for k, v in (("window", window), ("horizon", horizon)) if v})
+        training["sequence"] = sequence
     chosen = dict(training.get("optimizer") or {"name": "adam", "learning_rate": 0.001})
     if optimizer is not None and optimizer != chosen.get("name"):
         chosen = {"name": optimizer, "learning_rate": chosen.get("learning_rate", 0.001)}
@@ -170,6 +199,25 @@ def job_request(
     return network, training
 
 
+def parse_layers(text: str, activation: str | None) -> list[dict[str, Any]]:
+    """`--layers`: dense units (`64,32`) and recurrent `type:units` entries (`lstm:32,16`)."""
+    layers: list[dict[str, Any]] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        kind, _, units = entry.rpartition(":")
+        if (kind and kind not in RECURRENT) or not units.isdigit():
+            _fail(
+                f"--layers entry {entry!r} is neither a number of units (64) nor a recurrent "
+                f"layer type:units ({', '.join(f'{k}:32' for k in RECURRENT)})"
+            )
+        if kind:
+            layers.append({"type": kind, "units": int(units)})
+        else:
+            layers.append({"units": int(units), "activation": activation or "relu"})
+    return layers
+
+
 @jobs_app.command("create")
 def jobs_create(
     dataset: Annotated[str | None, typer.Option(help="Dataset id (or in --spec).")] = None,
@@ -177,20 +225,26 @@ def jobs_create(
         Path | None,
         typer.Option(exists=True, dir_okay=False, help="JSON file with network and training."),
     ] = None,
-    layers: Annotated[str | None, typer.Option(help="Hidden units, e.g. 64,32.")] = None,
+    layers: Annotated[
+        str | None, typer.Option(help="Hidden units, e.g. 64,32; recurrent ones as lstm:32.")
+    ] = None,
     activation: Annotated[str | None, typer.Option(help="Hidden activation [relu].")] = None,
     optimizer: Annotated[str | None, typer.Option(help="Optimizer name [adam].")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Learning rate [0.001].")] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs [20].")] = None,
     batch_size: Annotated[str | None, typer.Option(help="Rows per step, or 'full' [32].")] = None,
     task: Annotated[str | None, typer.Option(help="classification or regression.")] = None,
+    window: Annotated[
+        int | None, typer.Option(help="Series: past rows each forecast reads.")
+    ] = None,
+    horizon: Annotated[int | None, typer.Option(help="Series: rows ahead to forecast [1].")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Watch the job until it ends.")] = False,
     url: Url = DEFAULT_URL,
     key: Key = None,
 ) -> None:
     """Submit a training job from flags or a --spec file; prints the job id last."""
     network, training = job_request(
-        spec, layers, activation, optimizer, learning_rate, epochs, batch_size
+        spec, layers, activation, optimizer, learning_rate, epochs, batch_size, window, horizon
     )
     base = json.loads(spec.read_text()) if spec else {}
     dataset_id: str = dataset or base.get("dataset_id") or ""

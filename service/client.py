@@ -282,10 +282,16 @@ class NeuronalClient:
         name: str | None = None,
         target: str | None = None,
         filename: str | None = None,
+        layout: str | None = None,
+        time_column: str | None = None,
+        group_column: str | None = None,
     ) -> Dataset:
         """Upload a CSV, JSON-records or NPZ file (a path, bytes, or a binary file object);
-        `filename` names bytes so the server can tell the format (default `data.csv`)."""
-        data = {k: v for k, v in (("name", name), ("target", target)) if v}
+        `filename` names bytes so the server can tell the format (default `data.csv`).
+        `layout="series"` (with `time_column`, `group_column`) uploads a time series."""
+        fields = (("name", name), ("target", target), ("layout", layout),
+                  ("time_column", time_column), ("group_column", group_column))  # fmt: skip
+        data = {k: v for k, v in fields if v}
         if isinstance(path_or_bytes, str | Path):
             path = Path(path_or_bytes)
             with path.open("rb") as handle:
