@@ -108,8 +108,8 @@ def _member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
     except ValueError as error:
         if key == "X" and ("pickle" in str(error) or "bject arrays" in str(error)):
             raise DatasetFormatError(
-                "X is an object array (ragged sequences of different lengths, or mixed values),"
-                " which is refused; pad every sequence at the end to the longest length T, save"
+                "X holds object arrays (ragged sequences of different lengths, or mixed values),"
+                " which are refused; pad every sequence at the end to the longest length T, save"
                 " X as one (n, T, d) array of numbers and the real lengths as `lengths`",
                 column=key,
             ) from None
