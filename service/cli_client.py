@@ -121,7 +121,7 @@ def datasets_upload(
             f"{dataset['n_features']} features per step"
         )
     elif dataset.get("layout") == "series":
-        shape += f" in {dataset['series']['n_series']} series"
+        shape += f" in {(dataset.get('series') or {}).get('n_series')} series"
     typer.echo(f"uploaded {dataset['name']}: {shape}, target {described['name']} ({kind})")
     typer.echo(dataset["id"])
 

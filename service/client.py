@@ -43,8 +43,11 @@ class Dataset(TypedDict, total=False):
     id: str
     name: str
     format: str
+    layout: str
     n_rows: int
     n_features: int
+    sequence_length: int | None
+    series: dict[str, Any] | None
     features: list[dict[str, Any]]
     target: dict[str, Any]
     size_bytes: int

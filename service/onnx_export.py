@@ -127,7 +127,9 @@ def export_onnx(model: Model, *, name: str = "neuronal") -> bytes:
         producer_name="neuronal",
     )
     proto.ir_version = IR_VERSION
-    meta = {"task": model.task, "classes": model.classes, "features": model.features}
+    meta: dict[str, Any] = {
+        "task": model.task, "classes": model.classes, "features": model.features,
+    }  # fmt: skip
     if model.recurrent is not None:
         meta["steps"] = model.steps
     helper.set_model_props(proto, {k: json.dumps(v) for k, v in meta.items()})
