@@ -1,9 +1,10 @@
 """Speed of the engine's LSTM and GRU against torch.nn.LSTM/GRU (CPU, 2 threads, float32).
 
 Run: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/recurrent.py`
-(`--quick` for fewer repeats). The same sequence classifier on both sides: T = 50 steps of
-d = 8 features, one recurrent layer of 64 units, a dense softmax output over 4 classes,
-cross-entropy, Adam (learning rate 0.001), a fresh shuffle every epoch, no validation split.
+(`--quick` for fewer repeats, `--threads N` for another thread count on both sides). The
+same sequence classifier on both sides: T = 50 steps of d = 8 features, one recurrent layer of
+64 units, a dense softmax output over 4 classes, cross-entropy, Adam (learning rate 0.001), a
+fresh shuffle every epoch, no validation split.
 Contenders alternate within each repeat (and swap who goes first), so background load hits
 them alike. Prints the median seconds per epoch at batch 32 and 128, the single-sequence
 predict latency, their ratios, and a MET/MISSED line per target.
@@ -39,8 +40,10 @@ def data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def engine_epochs(kind: str, X, y, batch: int, epochs: int) -> tuple[list[float], object]:
     network = {"layers": [{"type": kind, "units": UNITS}], "output_activation": "softmax"}
-    training = {"epochs": epochs, "batch_size": batch, "validation_fraction": 0.0,
-                "optimizer": {"name": "adam", "learning_rate": 0.001}, "scaling": "none"}  # fmt: skip
+    training = {
+        "epochs": epochs, "batch_size": batch, "validation_fraction": 0.0, "scaling": "none",
+        "optimizer": {"name": "adam", "learning_rate": 0.001},
+    }  # fmt: skip
     model, history = fit(X, y, network, training, task="classification")
     return [row["seconds"] for row in history], model
 
@@ -84,16 +87,17 @@ def latency_ms(predict, x, calls: int = 400) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sequences")
+    parser.add_argument("--threads", type=int, default=THREADS, help="BLAS and torch threads")
     args = parser.parse_args()
     import threadpoolctl
     import torch
 
-    torch.set_num_threads(THREADS)
-    threadpoolctl.threadpool_limits(THREADS)
+    torch.set_num_threads(args.threads)
+    threadpoolctl.threadpool_limits(args.threads)
     repeats, epochs = (2, 2) if args.quick else (4, 3)
     n = 1024 if args.quick else 2048
     X, y = data(n)
-    print(f"numpy {np.__version__}, torch {torch.__version__}, {THREADS} threads, float32")
+    print(f"numpy {np.__version__}, torch {torch.__version__}, {args.threads} threads, float32")
     print(f"classifier: T={T}, d={D}, one recurrent layer of {UNITS}, softmax over {CLASSES}")
     print(f"{n} sequences, {epochs} epochs per repeat, {repeats} repeats (alternating)\n")
     verdicts = []
@@ -122,14 +126,16 @@ def main() -> None:
         ours_ms = latency_ms(model.predict_proba, one)
         rnn, head = models["torch"]
 
-        def torch_predict(x, rnn=rnn, head=head):
+        def torch_predict(x, rnn=rnn, head=head, lstm=kind == "lstm"):
             with torch.no_grad():
                 _, state = rnn(torch.from_numpy(x))
-                h = state[0] if kind == "lstm" else state
+                h = state[0] if lstm else state
                 return torch.softmax(head(h[-1]), 1).numpy()
 
         theirs_ms = latency_ms(torch_predict, one)
-        print(f"{kind} single-sequence predict: engine {ours_ms:.3f} ms, torch {theirs_ms:.3f} ms\n")
+        print(
+            f"{kind} single-sequence predict: engine {ours_ms:.3f} ms, torch {theirs_ms:.3f} ms\n"
+        )
         verdicts.append((f"{kind} single-sequence predict <= {LATENCY_TARGET_MS} ms",
                          ours_ms <= LATENCY_TARGET_MS, f"{ours_ms:.3f} ms"))  # fmt: skip
     for text, met, figure in verdicts:

@@ -18,7 +18,6 @@ import numpy as np
 
 from .recurrent import Recurrent
 
-
 SMALL = 2048  # elements per step below which one np.tanh pass beats the exp-based form
 
 
@@ -67,7 +66,18 @@ def _activate_tanh(a: np.ndarray, mul: np.ndarray, add: np.ndarray) -> None:
     a += add
 
 
-class LSTM(Recurrent):
+class Gated(Recurrent):
+    """What LSTM and GRU share: the per-column scales of their gates (cached per dtype)."""
+
+    def scales(self, dtype) -> tuple[np.ndarray, ...]:
+        cache = self.__dict__.setdefault("_scales_by_dtype", {})
+        key = np.dtype(dtype)
+        if key not in cache:
+            cache[key] = _scales(self.units, self.gates, (2,), key)
+        return cache[key]
+
+
+class LSTM(Gated):
     """Long short-term memory (Hochreiter & Schmidhuber, 1997), PyTorch's formulation."""
 
     kind = "lstm"
@@ -80,7 +90,7 @@ class LSTM(Recurrent):
 
     def _extra_buffers(self, T, n, dtype):
         H = self.units
-        self._scale = _scales(H, 4, (2,), dtype)
+        self._scale = self.scales(dtype)
         self._shift = np.where(self._scale[2] == 1.0, 1.0, 0.0).astype(dtype)
         return {
             "c": np.zeros((T + 1, n, H), dtype),
@@ -149,7 +159,7 @@ class LSTM(Recurrent):
                 np.matmul(d, W_hh_T, out=dht)
 
 
-class GRU(Recurrent):
+class GRU(Gated):
     """Gated recurrent unit (Cho et al., 2014), PyTorch's formulation (reset after W_hn)."""
 
     kind = "gru"
@@ -158,7 +168,7 @@ class GRU(Recurrent):
 
     def _extra_buffers(self, T, n, dtype):
         H, G = self.units, self.width
-        self._scale = _scales(H, 3, (2,), dtype)
+        self._scale = self.scales(dtype)
         return {
             "hh": np.zeros((T, n, G), dtype),  # h W_hh + b_hn (scaled), then its gradient
             "w2": np.zeros((n, H), dtype),
@@ -250,4 +260,3 @@ class GRU(Recurrent):
         T, n, G = buf["hh"].shape
         H = self.units
         np.add.reduce(buf["hh"][:, :, 2 * H :].reshape(T * n, H), axis=0, out=g[3])
-

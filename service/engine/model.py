@@ -90,7 +90,7 @@ class Model:
             if lengths is not None:
                 raise InputError("lengths are for sequences; this model reads rows of features.")
             return predict_forward(self.layers, self._inputs(X))
-        data = read_sequences(X, lengths, self.feature_names)
+        data = read_sequences(X, lengths)
         assert self.steps is not None
         if data.X.shape[1] > self.steps:
             raise InputError(
@@ -103,7 +103,8 @@ class Model:
                 f"{len(self.feature_names)} features per step; send one value per feature."
             )
         x = transform(self.preprocessor, data.X, data.lengths, self.dtype)
-        return predict_sequences(self.recurrent, self.layers, x, data.lengths)
+        with np.errstate(over="ignore"):  # exp(large) = inf gives a gate of exactly 0
+            return predict_sequences(self.recurrent, self.layers, x, data.lengths)
 
     def _inputs(self, X: Any) -> np.ndarray:
         """Raw rows → network inputs `(n, n_inputs)` in the weights' dtype."""

@@ -112,8 +112,10 @@ class Recurrent:
         x = buf["x"]
         W_ih, W_hh, b = p[0], p[1], p[2]
         if scale is not None:
-            W_ih, W_hh, b = (np.multiply(w, scale, out=buf.setdefault(key, np.empty_like(w)))
-                             for key, w in (("s_ih", W_ih), ("s_hh", W_hh), ("s_b", b)))  # fmt: skip
+            pairs = (("s_ih", W_ih), ("s_hh", W_hh), ("s_b", b))
+            W_ih, W_hh, b = (
+                np.multiply(w, scale, out=buf.setdefault(key, np.empty_like(w))) for key, w in pairs
+            )
         np.matmul(X.reshape(T * n, d), W_ih, out=x.reshape(T * n, self.width))
         x += b
         return W_hh

@@ -139,8 +139,8 @@ def sequence(value: Any) -> dict:
             "training.sequence.window is required: how many past rows each prediction reads.",
         )
     out = {}
-    for key, default in (("window", None), ("horizon", 1), ("stride", 1)):
-        item = value.get(key, default)
+    for key, default in (("window", 1), ("horizon", 1), ("stride", 1)):
+        item: Any = value.get(key, default)
         ok = isinstance(item, int | float) and not isinstance(item, bool)
         if not ok or item != int(item) or not 1 <= item <= MAX_WINDOW:
             raise SpecError(

@@ -17,8 +17,16 @@ import numpy as np
 from .gated import GRU, LSTM
 from .network import Network, predict_forward
 from .recurrent import Elman, Recurrent, Steps
+from .recurrent_predict import ONE
 
 LAYERS: dict[str, type[Recurrent]] = {"rnn": Elman, "gru": GRU, "lstm": LSTM}
+CHUNK_VALUES = 1 << 22  # values per per-step array when evaluating or predicting in chunks
+
+
+def chunk_rows(T: int, layers: Sequence[Recurrent]) -> int:
+    """Sequences per chunk so that no `(T, rows, width)` buffer exceeds `CHUNK_VALUES`."""
+    widest = max(layer.width for layer in layers)
+    return max(1, CHUNK_VALUES // (T * widest))
 
 
 def make_layers(n_features: int, specs: Sequence[dict]) -> list[Recurrent]:
@@ -196,6 +204,20 @@ class SequenceNetwork:
 def predict_sequences(recurrent, dense_layers, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Prediction with fresh arrays: time-major `X` `(T, n, d)`, lengths in any order."""
     T, n, _ = X.shape
+    size = chunk_rows(T, [layer for layer, _ in recurrent])
+    if n > size:
+        parts = [
+            predict_sequences(
+                recurrent, dense_layers, X[:, at : at + size], lengths[at : at + size]
+            )
+            for at in range(0, n, size)
+        ]
+        return np.concatenate(parts)
+    if n == 1 and all(layer.kind in ONE for layer, _ in recurrent):
+        seq = X[: lengths[0], 0]
+        for layer, p in recurrent:
+            seq = ONE[layer.kind](layer, seq, p)
+        return predict_forward(dense_layers, seq[-1:])
     order = None
     if lengths.min() < T:
         order = np.argsort(-lengths, kind="stable")

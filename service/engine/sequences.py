@@ -158,6 +158,17 @@ def window_series(
     return Windows(steps[idx][keep], y[keep], np.array(group_of, np.intp)[keep], end[keep])
 
 
+def read_inputs(X, y, training, features, lengths, groups, task) -> tuple[Any, Any, Any, str]:
+    """`fit`'s raw inputs as a table, sequences, or a windowed series, and that layout."""
+    if is_sequences(X):
+        names = [str(f["name"]) for f in features] if features else None
+        return read_sequences(X, lengths, names), y, task, "sequences"
+    if isinstance(training, dict) and training.get("sequence") is not None:
+        data, target = series_windows(X, y, training, features, groups, task)
+        return data, target, "regression", "series"
+    return read_table(X, features), y, task, "table"
+
+
 def series_windows(X, y, training: dict, features, groups, task) -> tuple[SequenceData, Any]:
     """A time series (rows in time order, `y` its target column) as windowed sequences."""
     if task not in (None, "regression"):

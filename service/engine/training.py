@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .activations import row_max
+from .batches import _target_matrix, clip_gradient, count_correct, split_rows
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import read_table
 from .errors import InputError
 from .model import Model
 from .network import Network
@@ -27,14 +26,12 @@ from .optimizers import OPTIMIZERS
 from .preprocessing import Preprocessor
 from .recurrent_spec import check_layout, is_recurrent
 from .schedules import Schedule
-from .sequence_net import SequenceNetwork
+from .sequence_net import SequenceNetwork, chunk_rows
 from .sequences import (
     SequenceData,
     chronological_split,
     fit_preprocessor,
-    is_sequences,
-    read_sequences,
-    series_windows,
+    read_inputs,
     transform,
 )
 from .spec import _check_size, n_outputs, validate_spec
@@ -81,15 +78,7 @@ def fit(
     `X` may also be sequences `(n, T, d)` (with `lengths`), or, with `training.sequence`,
     the rows of a time series in time order (`y` the target column, `groups` its series).
     """
-    table: Any
-    if isinstance(training, dict) and training.get("sequence") is not None:
-        (table, y), layout = series_windows(X, y, training, features, groups, task), "series"
-        task = "regression"
-    elif is_sequences(X):
-        names = [str(f["name"]) for f in features] if features else None
-        table, layout = read_sequences(X, lengths, names), "sequences"
-    else:
-        table, layout = read_table(X, features), "table"
+    table, y, task, layout = read_inputs(X, y, training, features, lengths, groups, task)
     task = task or infer_task(y)
     classes, labels, targets = None, None, None
     if task == "classification":
@@ -278,8 +267,9 @@ class Run:
         """Mean loss and correct count over the first `n` rows with the prediction parameters."""
         total, correct = 0.0, 0
         n = len(Y) if n is None else n
-        for start in range(0, n, EVAL_CHUNK):
-            stop = min(start + EVAL_CHUNK, n)
+        chunk = EVAL_CHUNK if L is None else chunk_rows(X.shape[0], self.net.layers)
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
             buf = self.net.buffers(stop - start)
             if L is None:
                 xb, yb = X[start:stop], Y[start:stop]
@@ -307,48 +297,6 @@ class Run:
                      steps=self.Xtr.shape[0] if recurrent else None)  # fmt: skip
 
 
-def split_rows(rng: np.random.Generator, n: int, fraction: float, labels: np.ndarray | None):
-    """Training and validation row indices; stratified by class when `labels` is given."""
-    if fraction <= 0 or n < 2:
-        return np.arange(n), np.arange(0)
-    groups = (
-        [np.arange(n)]
-        if labels is None
-        else [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    )
-    val = []
-    for rows in groups:
-        take = int(round(fraction * len(rows)))
-        val.append(rng.permutation(rows)[:take])
-    val_rows = np.sort(np.concatenate(val))
-    if len(val_rows) == 0 or len(val_rows) == n:
-        val_rows = rng.permutation(n)[: max(1, min(n - 1, round(fraction * n)))]
-        val_rows.sort()
-    mask = np.ones(n, bool)
-    mask[val_rows] = False
-    return np.flatnonzero(mask), val_rows
-
-
-def count_correct(out: np.ndarray, Y: np.ndarray, softmax: bool = False) -> int:
-    """Rows whose predicted class matches the target (one-hot rows, or one 0/1 column).
-
-    For softmax outputs, where two equal maxima do not occur in practice, it counts the rows
-    whose target class holds the row's maximum (two cheap passes instead of two argmaxes).
-    """
-    if out.shape[1] == 1:
-        return int(np.count_nonzero((out[:, 0] >= 0.5) == (Y[:, 0] >= 0.5)))
-    if softmax:
-        return int(round(float(np.vdot(Y, out >= row_max(out)))))
-    return int(np.count_nonzero(np.argmax(out, axis=1) == np.argmax(Y, axis=1)))
-
-
-def clip_gradient(grad: np.ndarray, max_norm: float) -> None:
-    """Scale `grad` in place so its L2 norm is at most `max_norm`."""
-    norm = float(np.sqrt(np.dot(grad, grad)))
-    if norm > max_norm:
-        grad *= max_norm / norm
-
-
 def _recompute(net: Network, xb, yb, buf, l2: float, clip: float | None):
     def recompute() -> np.ndarray:
         net.forward(xb, buf)
@@ -360,17 +308,6 @@ def _recompute(net: Network, xb, yb, buf, l2: float, clip: float | None):
         return net.grad
 
     return recompute
-
-
-def _target_matrix(labels, targets, order, n_out: int, dtype) -> np.ndarray:
-    if labels is None:
-        return np.ascontiguousarray(targets[order], dtype=dtype)
-    picked = labels[order]
-    if n_out == 1:
-        return picked.astype(dtype)[:, None]
-    Y = np.zeros((len(order), n_out), dtype)
-    Y[np.arange(len(order)), picked] = 1
-    return Y
 
 
 def _fingerprint(run: Run, table, labels, targets) -> dict[str, Any]:

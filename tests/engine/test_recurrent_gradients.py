@@ -20,6 +20,8 @@ T, N, D = 6, 5, 3
 def gate_form(request, monkeypatch):
     """Both ways the gated layers activate their gates (large batches, small batches)."""
     monkeypatch.setattr(gated, "SMALL", 0 if request.param == "exp" else 10**9)
+
+
 VARIED = np.array([6, 6, 4, 2, 1])
 FULL = np.full(N, T)
 
@@ -105,8 +107,13 @@ LAYERS = {
         {"type": "lstm", "units": 4},
     ],
 }
-LOSSES = [("mse", "linear"), ("mae", "tanh"), ("huber", "linear"),
-          ("cross_entropy", "softmax"), ("binary_cross_entropy", "sigmoid")]  # fmt: skip
+LOSSES = [
+    ("mse", "linear"),
+    ("mae", "tanh"),
+    ("huber", "linear"),
+    ("cross_entropy", "softmax"),
+    ("binary_cross_entropy", "sigmoid"),
+]
 
 
 @pytest.mark.parametrize("name", list(LAYERS))
@@ -157,8 +164,9 @@ def test_padding_changes_no_output_and_no_gradient(name):
     assert np.array_equal(analytic(net, noisy, Y, VARIED), grad)
     assert np.array_equal(net.forward(noisy, buf), out)
     for i, n in enumerate(VARIED):  # each sequence alone, unpadded, gives the same output
-        alone = SequenceNetwork(D, int(n), LAYERS[name], [3, 2], ["tanh", "linear"], "mse",
-                                np.float64)  # fmt: skip
+        alone = SequenceNetwork(
+            D, int(n), LAYERS[name], [3, 2], ["tanh", "linear"], "mse", np.float64
+        )
         alone.params[...] = net.params
         single = alone.forward(X[:n, i : i + 1], alone.buffers(1))
         np.testing.assert_allclose(single[0], out[i], rtol=1e-12, atol=1e-12)

@@ -23,14 +23,17 @@ T, N, D, H = 7, 6, 4, 5
 def gate_form(request, monkeypatch):
     """Both ways the gated layers activate their gates (large batches, small batches)."""
     monkeypatch.setattr(gated, "SMALL", 0 if request.param == "exp" else 10**9)
+
+
 TOL = 1e-8
 TORCH = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 def build(kind: str, layers: int, bptt=None, activation="tanh"):
     spec = {"type": kind, "units": H} | ({"activation": activation} if kind == "rnn" else {})
-    net = SequenceNetwork(D, T, [spec] * layers, [3], ["softmax"], "cross_entropy",
-                          np.float64, bptt)  # fmt: skip
+    net = SequenceNetwork(
+        D, T, [spec] * layers, [3], ["softmax"], "cross_entropy", np.float64, bptt
+    )
     rng = np.random.default_rng(7)
     net.initialize(rng, "glorot")
     net.params += rng.normal(scale=0.2, size=net.n_params)
@@ -117,9 +120,11 @@ def test_relu_rnn_equals_torch():
     ours, _ = engine_run(net, X, labels, lengths)
     theirs, _ = torch_run(ref, head, X, labels, lengths)
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL)
-    for mine, theirs_g in zip(engine_grads(net, "rnn"),
-                              [p.grad.numpy() for p in [*ref.parameters(), *head.parameters()]],
-                              strict=True):  # fmt: skip
+    for mine, theirs_g in zip(
+        engine_grads(net, "rnn"),
+        [p.grad.numpy() for p in [*ref.parameters(), *head.parameters()]],
+        strict=True,
+    ):
         np.testing.assert_allclose(mine, theirs_g, rtol=0, atol=TOL)
 
 

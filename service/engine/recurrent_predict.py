@@ -1,0 +1,78 @@
+"""Prediction of one sequence through a gated layer with as few NumPy calls as possible.
+
+Prediction keeps no per-step values for a backward pass, so the gates live in one buffer
+whose per-gate views are made once, the state is written straight into the row of the
+output, and each step is about ten calls on vectors (one matrix-vector product, `tanh`
+passes, a few products and sums). The equations and the weight scaling are the tanh form of
+`gated.py`; the results equal `forward`'s up to rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _inputs(X: np.ndarray, H: int) -> np.ndarray:
+    """`Z` `(T + 1, H + d + 1)`: row t holds `h_{t-1}` (written by step t - 1), `x_t` and 1."""
+    T, d = X.shape
+    Z = np.zeros((T + 1, H + d + 1), X.dtype)
+    Z[:T, H : H + d] = X
+    Z[:, -1] = 1
+    return Z
+
+
+def lstm_one(layer, X: np.ndarray, p: tuple[np.ndarray, ...]) -> np.ndarray:
+    """States `(T, H)` of an LSTM over one sequence `X` `(T, d)`."""
+    H = layer.units
+    _, half, mul, add = layer.scales(X.dtype)
+    W = np.concatenate([p[1], p[0], p[2][None, :]]) * half  # [h, x, 1] @ W: every gate
+    Z = _inputs(X, H)
+    a = np.empty((1, 4 * H), X.dtype)  # rows of one: (1, K) @ (K, N) stays single-threaded
+    c, w, tc = (np.zeros((1, H), X.dtype) for _ in range(3))
+    i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+    for z, h_next in zip(Z[:-1, None], Z[1:, None, :H], strict=True):
+        np.matmul(z, W, out=a)
+        np.tanh(a, out=a)
+        a *= mul
+        a += add
+        c *= f
+        np.multiply(i, g, out=w)
+        c += w
+        np.tanh(c, out=tc)
+        np.multiply(o, tc, out=h_next)
+    return Z[1:, :H]
+
+
+def gru_one(layer, X: np.ndarray, p: tuple[np.ndarray, ...]) -> np.ndarray:
+    """States `(T, H)` of a GRU over one sequence `X` `(T, d)`."""
+    H, d = layer.units, X.shape[1]
+    _, half, mul, add = layer.scales(X.dtype)
+    # [h, x, 1] @ W gives the r and z pre-activations, h W_hn + b_hn, and x W_in + b_in
+    W = np.zeros((H + d + 1, 4 * H), X.dtype)
+    W[:H, : 3 * H], W[H : H + d, : 2 * H], W[H : H + d, 3 * H :] = (
+        p[1],
+        p[0][:, : 2 * H],
+        p[0][:, 2 * H :],
+    )
+    W[-1, : 2 * H], W[-1, 2 * H : 3 * H], W[-1, 3 * H :] = p[2][: 2 * H], p[3], p[2][2 * H :]
+    W[:, : 2 * H] *= half[: 2 * H]
+    mul, add = mul[: 2 * H], add[: 2 * H]
+    Z = _inputs(X, H)
+    m, w, n = (np.empty((1, k), X.dtype) for k in (4 * H, H, H))
+    rz, r, z, m_n, x_n = (m[:, a:b] for a, b in ((0, 2 * H), (0, H), (H, 2 * H),
+                                                  (2 * H, 3 * H), (3 * H, 4 * H)))  # fmt: skip
+    for row, h, h_next in zip(Z[:-1, None], Z[:-1, None, :H], Z[1:, None, :H], strict=True):
+        np.matmul(row, W, out=m)
+        np.tanh(rz, out=rz)
+        rz *= mul
+        rz += add
+        np.multiply(r, m_n, out=w)
+        w += x_n
+        np.tanh(w, out=n)
+        np.subtract(h, n, out=w)
+        w *= z
+        np.add(n, w, out=h_next)
+    return Z[1:, :H]
+
+
+ONE = {"lstm": lstm_one, "gru": gru_one}
