@@ -466,9 +466,13 @@ class NeuronalClient:
         model_id: str,
         inputs: list[list[Any]] | None = None,
         records: list[dict[str, Any]] | None = None,
+        sequences: list[list[list[Any]]] | None = None,
     ) -> Prediction:
-        """Predictions for raw rows (`inputs`, in feature order) or `records` (by name)."""
-        body = {"inputs": inputs} if inputs is not None else {"records": records}
+        """Predictions for raw rows (`inputs`, in feature order), `records` (by name), or
+        `sequences` of steps (a recurrent model)."""
+        body: dict[str, Any] = {"inputs": inputs} if inputs is not None else {"records": records}
+        if sequences is not None:
+            body = {"sequences": sequences}
         result: Prediction = self._request("POST", f"/v1/models/{model_id}/predict", json=body)
         return result
 

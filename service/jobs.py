@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.datasets import get_dataset
 from service.db import new_id, utcnow
-from service.engine import SpecError, validate_spec
-from service.engine.recurrent_spec import check_layout
+from service.engine import SpecError, check_layout, validate_spec
 from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
 from service.models import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.pagination import Page, paginate

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import numpy as np
 import onnxruntime as ort
 
-from service.engine import Model
+from service.client import NeuronalClient
+from service.engine import Model, chronological_split, window_series
 from tests.sequence_data import SERIES_ROWS, sequences_npz, series_csv
 from tests.stack import Stack, wait_for_job
 
@@ -94,6 +96,18 @@ def test_series_forecast_with_lstm_predict_and_onnx(stack: Stack) -> None:
         assert local.recurrent is not None and local.steps == WINDOW
         with np.load(io.BytesIO(weights.content), allow_pickle=False) as npz:
             assert {"R0_0", "R0_1", "R0_2"} <= set(npz.files)  # the LSTM's weights and bias
+        # the windows of each site in time order, validated on the last ones of each site,
+        # with scaling fitted on the training windows alone
+        ordered = sorted(csv.DictReader(io.StringIO(data.decode())), key=lambda r: r["day"])
+        windows = window_series(
+            [[float(r["temp"])] for r in ordered], [float(r["load"]) for r in ordered],
+            WINDOW, groups=[r["site"] for r in ordered],
+        )  # fmt: skip
+        train, val = chronological_split(windows.group, 0.2)
+        steps = windows.X[train].reshape(-1, 2)
+        assert np.allclose(local.mean, steps.mean(axis=0), rtol=1e-5, atol=1e-6)
+        val_loss = np.mean((local.predict(windows.X[val]) - windows.y[val]) ** 2)
+        assert abs(val_loss - rows[-1]["val_loss"]) <= 1e-4 * max(val_loss, 1e-3)
         padded = np.zeros((2, WINDOW, 2))
         padded[0], padded[1, :7] = sequences[0], sequences[1]
         lengths = np.array([WINDOW, 7])
@@ -108,7 +122,8 @@ def test_series_forecast_with_lstm_predict_and_onnx(stack: Stack) -> None:
 
 def test_sequences_with_lengths_train_a_gru_classifier(stack: Stack, tmp_path) -> None:
     blob, X, lengths, y = sequences_npz()
-    with stack.client(stack.create_key("sequences")) as client:
+    key = stack.create_key("sequences")
+    with stack.client(key) as client:
         upload = client.post(
             "/v1/datasets", files={"file": ("seq.npz", blob, "application/octet-stream")}
         )
@@ -132,6 +147,8 @@ def test_sequences_with_lengths_train_a_gru_classifier(stack: Stack, tmp_path) -
         body = answer.json()
         assert np.allclose(np.sum(body["probabilities"], axis=1), 1.0, atol=1e-5)
         assert np.mean(np.array(body["predictions"]) == y2) >= 0.75
+        with NeuronalClient(stack.url, key) as typed:
+            assert typed.predict(job["model_id"], sequences=sequences) == body
 
         onnx_bytes = client.get(f"/v1/models/{job['model_id']}/onnx")
         assert onnx_bytes.status_code == 200, onnx_bytes.text
@@ -144,3 +161,25 @@ def test_sequences_with_lengths_train_a_gru_classifier(stack: Stack, tmp_path) -
         confusion = client.get(f"/v1/models/{job['model_id']}/confusion")
         assert confusion.status_code == 200, confusion.text
         assert confusion.json()["n_rows"] == round(0.2 * len(y))
+
+
+def test_sequences_skip_the_short_predict_path_and_agree(embedded_stack: Stack) -> None:
+    from tests.api.test_fast_predict import ROUTE, SHORT, _routed
+
+    blob, X, lengths, _ = sequences_npz(n=60, T=5)
+    with embedded_stack.client(embedded_stack.create_key("recurrent-fast")) as client:
+        dataset = client.post("/v1/datasets", files={"file": ("s.npz", blob)}).json()["id"]
+        job = client.post("/v1/jobs", json={"dataset_id": dataset, **CLASSIFIER_JOB}).json()
+        path = f"/v1/models/{wait_for_job(client, job['id'])['model_id']}/predict"
+        body = json.dumps({"sequences": [X[i, : lengths[i]].tolist() for i in range(3)]})
+        client.post(path, content=body, headers=SHORT)  # loads the model, caches the key
+        answers = []
+        for headers in (SHORT, ROUTE):
+            routed = _routed(embedded_stack)
+            answer = client.post(path, content=body, headers=headers)
+            assert answer.status_code == 200, answer.text
+            assert _routed(embedded_stack) == routed + 1  # both answered by the route
+            answers.append(answer.json())
+        assert answers[0] == answers[1]
+        rows = client.post(path, content=b'{"inputs": [[0.1, 0.2]]}', headers=SHORT)
+        assert rows.status_code == 422 and "reads sequences" in rows.json()["detail"]
