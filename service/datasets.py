@@ -26,7 +26,10 @@ from service.ingest import (
 from service.models import Dataset, DatasetBlob, TrainingJob
 from service.pagination import Page, paginate
 
-SERIES_KEYS = ("time_column", "group_column", "n_series", "shortest_series", "longest_series")
+SERIES_KEYS = (
+    "time_column", "group_column", "n_series", "shortest_series", "shortest_group",
+    "longest_series",
+)  # fmt: skip
 
 
 def create_dataset(

@@ -167,7 +167,8 @@ def check_layout_fits(dataset: Dataset, network: dict[str, Any], training: dict[
     if window is not None:
         need, shortest = window["window"] + window["horizon"], info["shortest_series"]
         if need > shortest:
-            which = "the shortest series" if info.get("group_column") else "the series"
+            group = info.get("shortest_group")
+            which = f"the shortest series (group {group!r})" if group else "the series"
             raise SpecError(
                 "training.sequence.window",
                 f"training.sequence.window {window['window']} plus horizon "

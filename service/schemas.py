@@ -56,6 +56,7 @@ class SeriesOut(BaseModel):
     group_column: str | None = Field(description="One series per value; not a feature.")
     n_series: int
     shortest_series: int = Field(description="Rows of the shortest series.")
+    shortest_group: str | None = Field(None, description="The group of the shortest series.")
     longest_series: int
 
 

@@ -12,24 +12,27 @@ import numpy as np
 SERIES_ROWS = 120  # per group
 
 
-def series_csv(groups: tuple[str, ...] = ("north", "south"), seed: int = 0) -> bytes:
+def series_csv(
+    groups: tuple[str, ...] = ("north", "south"), seed: int = 0, rows: tuple[int, ...] = ()
+) -> bytes:
     """A noisy daily sine per group (`load`, the target) and a temperature feature, with the
-    rows shuffled so that only the `day` column gives their order."""
+    rows shuffled so that only the `day` column gives their order; `rows` per group
+    (default `SERIES_ROWS` each)."""
     rng = np.random.default_rng(seed)
-    rows = []
+    lines: list[list] = []
     start = date(2024, 1, 1)
     for g, name in enumerate(groups):
-        for t in range(SERIES_ROWS):
+        for t in range(rows[g] if rows else SERIES_ROWS):
             load = np.sin(2 * np.pi * t / 24 + g) + 0.05 * rng.normal()
             temp = np.cos(2 * np.pi * t / 24) + 0.1 * rng.normal()
-            rows.append(
+            lines.append(
                 [(start + timedelta(days=t)).isoformat(), name, round(temp, 4), round(load, 4)]
             )
-    order = rng.permutation(len(rows))
+    order = rng.permutation(len(lines))
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["day", "site", "temp", "load"])
-    writer.writerows(rows[i] for i in order)
+    writer.writerows(lines[i] for i in order)
     return out.getvalue().encode()
 
 

@@ -220,12 +220,13 @@ def series_layout(
             continue
         values = np.asarray(parsed.columns[name])[order]
         columns.append(replace(parsed.columns.column(name), numbers=values))
-    _, counts = np.unique(groups, return_counts=True) if groups is not None else (None, [n])
+    labels, counts = np.unique(groups, return_counts=True) if groups is not None else ([None], [n])
     info = {
         "time_column": time_column,
         "group_column": group_column,
         "n_series": len(counts),
         "shortest_series": int(np.min(counts)),
+        "shortest_group": None if groups is None else str(labels[int(np.argmin(counts))]),
         "longest_series": int(np.max(counts)),
     }
     features = [c.summary for c in columns if c.name != group_column]

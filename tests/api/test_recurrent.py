@@ -69,6 +69,7 @@ def test_series_forecast_with_lstm_predict_and_onnx(stack: Stack) -> None:
             "group_column": "site",
             "n_series": 2,
             "shortest_series": SERIES_ROWS,
+            "shortest_group": "north",
             "longest_series": SERIES_ROWS,
         }
         assert [f["name"] for f in dataset["features"]] == ["temp"]

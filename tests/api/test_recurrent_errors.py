@@ -113,7 +113,7 @@ def test_series_uploads_that_do_not_fit(client) -> None:
 
 def test_jobs_that_do_not_fit_the_layout(client, iris_bytes: bytes) -> None:
     table = post_file(client, "iris.csv", iris_bytes).json()["id"]
-    series = post_file(client, "s.csv", series_csv(), **series_form()).json()["id"]
+    series = post_file(client, "s.csv", series_csv(rows=(120, 90)), **series_form()).json()["id"]
     blob, *_ = sequences_npz(n=60)
     sequences = post_file(client, "q.npz", blob).json()["id"]
     window = {"window": 12}
@@ -135,9 +135,10 @@ def test_jobs_that_do_not_fit_the_layout(client, iris_bytes: bytes) -> None:
     refused(job(series, LSTM, {}), "needs training.sequence", loc=["training", "sequence"])
     refused(job(sequences, LSTM, {"sequence": window}), "already sequences")
     refused(
-        job(series, LSTM, {"sequence": {"window": 115, "horizon": 10}}),
-        "needs 125 rows",
-        "has 120",
+        job(series, LSTM, {"sequence": {"window": 85, "horizon": 10}}),
+        "needs 95 rows",
+        "shortest series (group 'south') of dataset",
+        "has 90",
         loc=["training", "sequence", "window"],
     )
     refused(
