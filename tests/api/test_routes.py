@@ -156,6 +156,7 @@ def test_idempotency_key_returns_the_first_job(
     [
         ({"network": {"layers": [{"units": 8, "activation": "relux"}]}}, ["network"]),
         ({"network": {"layers": [{"units": 0, "activation": "relu"}]}}, ["network"]),
+        ({"network": {"layers": [{"type": "lstm", "units": 8}]}}, ["network"]),
         ({"training": {"epochs": 0}}, ["training"]),
         ({"task": "regression"}, ["task"]),
         ({"training": {"epochs": 1, "bogus": 1}}, ["training"]),

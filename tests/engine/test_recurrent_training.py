@@ -154,8 +154,15 @@ def test_early_stopping_returns_the_best_epoch_of_a_recurrent_network(sequences)
     assert len(history) < 60
     best = min(losses, key=losses.get)
     assert best == len(history) - 2
-    W, b, _ = model.layers[-1]
-    assert np.isin(W.ravel(), params[len(history)]).all()
+    # the flat layout: recurrent weights, dense weights, dense biases, recurrent biases
+    recurrent = [a for _, p in model.recurrent for a in p]
+    flat = np.concatenate(
+        [a.ravel() for a in recurrent[:2]]
+        + [W.ravel() for W, _, _ in model.layers]
+        + [b for _, b, _ in model.layers]
+        + recurrent[2:]
+    )
+    np.testing.assert_array_equal(flat, params[len(history)])
 
 
 def test_recurrent_layers_need_sequences_and_sequences_need_a_recurrent_layer(sequences):
