@@ -28,12 +28,8 @@ from service.ingest.npz_reader import (
     table_columns,
     target_column,
 )
-from service.ingest.sequences import (
-    LAYOUTS,
-    ParsedSequences,
-    assemble_sequences,
-    series_layout,
-)
+from service.ingest.sequences import ParsedSequences, assemble_sequences
+from service.ingest.series import LAYOUTS, series_layout
 
 if TYPE_CHECKING:
     from service.ingest.csv_stream import CsvStream
