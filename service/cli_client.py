@@ -105,19 +105,36 @@ def datasets_upload(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSON or NPZ.")],
     target: Annotated[str | None, typer.Option(help="Target column (default: last).")] = None,
     name: Annotated[str | None, typer.Option(help="A name (default: the file name).")] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="'series' for a time series (default: a table).")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="Series: the column that orders the rows.")
+    ] = None,
+    group_column: Annotated[
+        str | None, typer.Option(help="Series: the column naming each row's series.")
+    ] = None,
     url: Url = DEFAULT_URL,
     key: Key = None,
 ) -> None:
     """Upload a data set; its id is printed alone on the last line."""
     with _client(url, key) as client:
-        dataset = client.upload_dataset(file, name=name, target=target)
+        dataset = client.upload_dataset(
+            file, name=name, target=target, layout=layout, time_column=time_column,
+            group_column=group_column,
+        )  # fmt: skip
     described = dataset["target"]
     classes = described.get("classes")
     kind = f"{len(classes)} classes" if classes else described.get("kind", "")
-    typer.echo(
-        f"uploaded {dataset['name']}: {dataset['n_rows']} rows, {dataset['n_features']} "
-        f"features, target {described['name']} ({kind})"
-    )
+    shape = f"{dataset['n_rows']} rows, {dataset['n_features']} features"
+    if dataset.get("layout") == "sequences":
+        shape = (
+            f"{dataset['n_rows']} sequences of up to {dataset['sequence_length']} steps, "
+            f"{dataset['n_features']} features per step"
+        )
+    elif dataset.get("layout") == "series":
+        shape += f" in {(dataset.get('series') or {}).get('n_series')} series"
+    typer.echo(f"uploaded {dataset['name']}: {shape}, target {described['name']} ({kind})")
     typer.echo(dataset["id"])
 
 
@@ -159,7 +176,7 @@ def jobs_create(
         typer.Option(exists=True, dir_okay=False, help="JSON file with network and training."),
     ] = None,
     layers: Annotated[
-        str | None, typer.Option(help="Units of each hidden layer, e.g. 64,32 (default 64).")
+        str | None, typer.Option(help="Hidden units, e.g. 64,32; or lstm:32 (default 64).")
     ] = None,
     activation: Annotated[
         str | None,
@@ -179,13 +196,19 @@ def jobs_create(
         str | None,
         typer.Option(help="classification or regression (default: from the target)."),
     ] = None,
+    window: Annotated[
+        int | None, typer.Option(help="Series: past rows each forecast reads.")
+    ] = None,
+    horizon: Annotated[
+        int | None, typer.Option(help="Series: rows ahead to forecast (default 1).")
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Watch the job until it ends.")] = False,
     url: Url = DEFAULT_URL,
     key: Key = None,
 ) -> None:
     """Submit a training job from flags or a --spec file; prints the job id last."""
     network, training = job_request(
-        spec, layers, activation, optimizer, learning_rate, epochs, batch_size
+        spec, layers, activation, optimizer, learning_rate, epochs, batch_size, window, horizon
     )
     base = read_spec(spec)
     if task is not None and task not in ("classification", "regression"):

@@ -10,6 +10,8 @@ from typing import Any
 from service.cli_errors import usage_error
 from service.engine import ACTIVATIONS, OPTIMIZERS
 
+RECURRENT = ("gru", "lstm", "rnn")  # the engine's recurrent layer types
+
 
 def job_request(
     spec: Path | None,
@@ -19,6 +21,8 @@ def job_request(
     learning_rate: float | None,
     epochs: int | None,
     batch_size: str | None,
+    window: int | None = None,
+    horizon: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(network, training) from a spec file, with any flags given laid over it."""
     base = read_spec(spec)
@@ -29,10 +33,18 @@ def job_request(
     if optimizer is not None and optimizer not in OPTIMIZERS:
         usage_error("--optimizer", f"one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
     if layers is not None or "layers" not in network:
-        units = _units(layers or "64")
-        network["layers"] = [{"units": u, "activation": activation or "relu"} for u in units]
+        network["layers"] = parse_layers(layers or "64", activation)
     elif activation is not None:
-        network["layers"] = [{**layer, "activation": activation} for layer in network["layers"]]
+        network["layers"] = [
+            layer
+            if layer.get("type", "dense") in RECURRENT
+            else {**layer, "activation": activation}
+            for layer in network["layers"]
+        ]
+    if window is not None or horizon is not None:
+        sequence = dict(training.get("sequence") or {})
+        sequence.update({k: v for k, v in (("window", window), ("horizon", horizon)) if v})
+        training["sequence"] = sequence
     chosen = dict(training.get("optimizer") or {"name": "adam", "learning_rate": 0.001})
     if optimizer is not None and optimizer != chosen.get("name"):
         chosen = {"name": optimizer, "learning_rate": chosen.get("learning_rate", 0.001)}
@@ -74,11 +86,22 @@ def _section(base: dict[str, Any], name: str) -> dict[str, Any]:
     return dict(value)
 
 
-def _units(layers: str) -> list[int]:
-    parts = [part.strip() for part in layers.split(",")]
-    if not all(part.isdigit() for part in parts):
-        usage_error("--layers", f"whole numbers of units, e.g. 64,32; not {layers!r}")
-    return [int(part) for part in parts]
+def parse_layers(text: str, activation: str | None) -> list[dict[str, Any]]:
+    """`--layers`: dense units (`64,32`) and recurrent `type:units` entries (`lstm:32,16`)."""
+    layers: list[dict[str, Any]] = []
+    for entry in (part.strip() for part in text.split(",")):
+        kind, _, units = entry.rpartition(":")
+        if (kind and kind not in RECURRENT) or not units.isdigit():
+            usage_error(
+                "--layers",
+                "whole numbers of units (64,32) or recurrent type:units entries "
+                f"({', '.join(f'{k}:32' for k in RECURRENT)}); not {text!r}",
+            )
+        if kind:
+            layers.append({"type": kind, "units": int(units)})
+        else:
+            layers.append({"units": int(units), "activation": activation or "relu"})
+    return layers
 
 
 def _batch_size(value: str) -> int | str:

@@ -43,8 +43,11 @@ class Dataset(TypedDict, total=False):
     id: str
     name: str
     format: str
+    layout: str
     n_rows: int
     n_features: int
+    sequence_length: int | None
+    series: dict[str, Any] | None
     features: list[dict[str, Any]]
     target: dict[str, Any]
     size_bytes: int
@@ -282,10 +285,16 @@ class NeuronalClient:
         name: str | None = None,
         target: str | None = None,
         filename: str | None = None,
+        layout: str | None = None,
+        time_column: str | None = None,
+        group_column: str | None = None,
     ) -> Dataset:
         """Upload a CSV, JSON-records or NPZ file (a path, bytes, or a binary file object);
-        `filename` names bytes so the server can tell the format (default `data.csv`)."""
-        data = {k: v for k, v in (("name", name), ("target", target)) if v}
+        `filename` names bytes so the server can tell the format (default `data.csv`).
+        `layout="series"` (with `time_column`, `group_column`) uploads a time series."""
+        fields = (("name", name), ("target", target), ("layout", layout),
+                  ("time_column", time_column), ("group_column", group_column))  # fmt: skip
+        data = {k: v for k, v in fields if v}
         if isinstance(path_or_bytes, str | Path):
             path = Path(path_or_bytes)
             with path.open("rb") as handle:
@@ -457,9 +466,13 @@ class NeuronalClient:
         model_id: str,
         inputs: list[list[Any]] | None = None,
         records: list[dict[str, Any]] | None = None,
+        sequences: list[list[list[Any]]] | None = None,
     ) -> Prediction:
-        """Predictions for raw rows (`inputs`, in feature order) or `records` (by name)."""
-        body = {"inputs": inputs} if inputs is not None else {"records": records}
+        """Predictions for raw rows (`inputs`, in feature order), `records` (by name), or
+        `sequences` of steps (a recurrent model)."""
+        body: dict[str, Any] = {"inputs": inputs} if inputs is not None else {"records": records}
+        if sequences is not None:
+            body = {"sequences": sequences}
         result: Prediction = self._request("POST", f"/v1/models/{model_id}/predict", json=body)
         return result
 

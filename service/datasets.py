@@ -15,12 +15,21 @@ from service.ingest import (
     CsvStream,
     DatasetFormatError,
     DatasetTooLarge,
+    ParsedSequences,
     decode_dataset,
+    decode_sequences,
     encode_dataset,
+    encode_sequences,
+    is_sequence_blob,
     parse_dataset,
 )
 from service.models import Dataset, DatasetBlob, TrainingJob
 from service.pagination import Page, paginate
+
+SERIES_KEYS = (
+    "time_column", "group_column", "n_series", "shortest_series", "shortest_group",
+    "longest_series",
+)  # fmt: skip
 
 
 def create_dataset(
@@ -38,6 +47,9 @@ def create_dataset(
     max_columns: int,
     max_bytes: int | None = None,
     stream: CsvStream | None = None,
+    layout: str | None = None,
+    time_column: str | None = None,
+    group_column: str | None = None,
 ) -> Dataset:
     """Parse the uploaded file at `path` (or take what `stream` parsed of it as it arrived)
     and store it for `tenant_id`."""
@@ -51,6 +63,9 @@ def create_dataset(
             max_columns=max_columns,
             max_bytes=max_bytes,
             stream=stream,
+            layout=layout,
+            time_column=time_column,
+            group_column=group_column,
         )
     except DatasetTooLarge as exc:
         raise PayloadTooLarge(str(exc), errors=[format_error_entry(exc)]) from exc
@@ -62,13 +77,18 @@ def create_dataset(
         name=name or filename or "dataset",
         format=parsed.format,
         n_rows=parsed.n_rows,
-        n_features=len(parsed.features),
+        n_features=len(parsed.features),  # per step, for sequences
         features=parsed.features,
         target=parsed.target_summary,
         size_bytes=size_bytes,
         sha256=sha256,
+        layout="sequences" if isinstance(parsed, ParsedSequences) else parsed.layout,
+        layout_info=parsed.layout_info,
     )
-    blob = encode_dataset(parsed, consume=True)  # each column freed once in the blob
+    if isinstance(parsed, ParsedSequences):
+        blob = encode_sequences(parsed)
+    else:
+        blob = encode_dataset(parsed, consume=True)  # each column freed once in the blob
     del parsed
     defer_checkpoint(session)
     session.add(dataset)
@@ -116,11 +136,35 @@ def delete_dataset(session: Session, tenant_id: str, dataset_id: str) -> None:
 def load_arrays(
     session: Session, dataset_id: str
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[dict[str, Any]]]:
-    """The dataset's feature columns, target and feature kinds, as stored."""
+    """The dataset's feature columns, target and feature kinds, as stored (a table)."""
+    return decode_dataset(_blob(session, dataset_id))
+
+
+def _blob(session: Session, dataset_id: str) -> bytes:
     blob = session.get(DatasetBlob, dataset_id)
     if blob is None:
         raise NotFound(f"The data of dataset {dataset_id!r} is gone.")
-    return decode_dataset(blob.data)
+    return blob.data
+
+
+def load_training_data(session: Session, dataset: Dataset) -> dict[str, Any]:
+    """What `fit` takes for any layout: `X`, `y`, `features`, and `lengths` or `groups`.
+
+    A series' rows are stored in time order already; its group column comes out as
+    `groups` and is not a feature.
+    """
+    data = _blob(session, dataset.id)
+    if is_sequence_blob(data):
+        X, lengths, target, names = decode_sequences(data)
+        features = [{"name": name, "kind": "numeric"} for name in names]
+        return {"X": X, "y": target, "features": features, "lengths": lengths, "groups": None}
+    columns, target, features = decode_dataset(data)
+    groups = None
+    group_column = (dataset.layout_info or {}).get("group_column")
+    if dataset.layout == "series" and group_column is not None:
+        groups = columns.pop(group_column)
+        features = [f for f in features if f["name"] != group_column]
+    return {"X": columns, "y": target, "features": features, "lengths": None, "groups": groups}
 
 
 def dataset_summary(dataset: Dataset) -> dict[str, Any]:
@@ -135,12 +179,19 @@ def dataset_summary(dataset: Dataset) -> dict[str, Any]:
 
 
 def dataset_view(dataset: Dataset) -> dict[str, Any]:
+    info = dataset.layout_info or {}
+    series = None
+    if dataset.layout == "series":
+        series = {key: info.get(key) for key in SERIES_KEYS}
     return {
         "id": dataset.id,
         "name": dataset.name,
         "format": dataset.format,
+        "layout": dataset.layout,
         "n_rows": dataset.n_rows,
         "n_features": dataset.n_features,
+        "sequence_length": info.get("sequence_length"),
+        "series": series,
         "features": dataset.features,
         "target": dataset.target,
         "size_bytes": dataset.size_bytes,

@@ -14,12 +14,12 @@ import numpy as np
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from service.datasets import load_arrays
+from service.datasets import load_training_data
 from service.engine import Model
 from service.engine.targets import encode_labels
 from service.engine.training import split_rows
 from service.errors import Conflict, InvalidInput, NotFound, field_error
-from service.models import TrainedModel
+from service.models import Dataset, TrainedModel
 from service.models_registry import ModelCache, get_model
 
 CHUNK_ROWS = 8192
@@ -54,18 +54,22 @@ def confusion(
             f"(POST /v1/models/{record.id}/predictions) and compare its CSV with the labels.",
             errors=[field_error("model_id", f"more than {max_classes} classes")],
         )
+    dataset = session.get(Dataset, record.dataset_id)
     try:
-        columns, target, _ = load_arrays(session, record.dataset_id)
+        if dataset is None:
+            raise NotFound("gone")
+        data = load_training_data(session, dataset)
     except NotFound as exc:
         raise Conflict(
             f"The data set {record.dataset_id!r} this model was trained on has been deleted, "
             "so there are no rows to evaluate it on."
         ) from exc
-    classes, labels = encode_labels(target)
+    classes, labels = encode_labels(data["y"])
     if classes != list(model.classes):
         raise Conflict("The data set's classes no longer match the model's classes.")
     rows, split = evaluation_rows(model.training, labels)
-    predicted = predict_classes(model, columns, rows)
+    predicted = predict_classes(model, data["X"], rows, data["lengths"])
+    k = len(classes)
     matrix = np.zeros((k, k), dtype=np.int64)
     np.add.at(matrix, (labels[rows], predicted), 1)
     return {
@@ -87,13 +91,19 @@ def evaluation_rows(training: dict[str, Any], labels: np.ndarray) -> tuple[np.nd
     return np.arange(len(labels)), "training"
 
 
-def predict_classes(model: Model, columns: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """Predicted class indices `(len(rows),)`, computed in bounded chunks."""
+def predict_classes(
+    model: Model, X: Any, rows: np.ndarray, lengths: np.ndarray | None = None
+) -> np.ndarray:
+    """Predicted class indices `(len(rows),)`, computed in bounded chunks; `X` is columns by
+    name, or sequences `(n, T, d)` with their `lengths`."""
     out = np.empty(len(rows), dtype=np.int64)
     for start in range(0, len(rows), CHUNK_ROWS):
         part = rows[start : start + CHUNK_ROWS]
-        chunk = {name: column[part] for name, column in columns.items()}
-        out[start : start + len(part)] = np.argmax(model.predict_proba(chunk), axis=1)
+        if lengths is None:
+            proba = model.predict_proba({name: column[part] for name, column in X.items()})
+        else:
+            proba = model.predict_proba(X[part], lengths[part])
+        out[start : start + len(part)] = np.argmax(proba, axis=1)
     return out
 
 

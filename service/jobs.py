@@ -16,7 +16,7 @@ from service.datasets import get_dataset
 from service.db import iso_utc, new_id, utcnow
 from service.engine import SpecError, check_layout, validate_spec
 from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
-from service.models import EpochMetric, PredictionJob, Tenant, TrainingJob
+from service.models import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.pagination import Page, paginate
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -113,16 +113,19 @@ def validate_job_request(
         raise InvalidInput(exc.detail, errors=[field_error("dataset_id", "not found")]) from exc
     target = dataset.target
     task = request.get("task") or target["task"]
+    n_features = dataset.n_features
+    if dataset.layout == "series":
+        task, n_features = _series_task(request, dataset), n_features + 1  # the target too
     n_classes = _class_count(task, target)
     try:
         network, training = validate_spec(
             request.get("network") or {},
             request.get("training") or {},
             task=task,
-            n_features=dataset.n_features,
+            n_features=n_features,
             n_classes=n_classes,
         )
-        check_layout(network, training, "table")  # every stored dataset is a table so far
+        check_layout_fits(dataset, network, training)
     except SpecError as exc:
         raise InvalidInput(str(exc), errors=[field_error(exc.field, str(exc))]) from exc
     budget = training["epochs"] * dataset.n_rows
@@ -133,6 +136,53 @@ def validate_job_request(
             errors=[field_error("training.epochs", "over the epochs × rows budget")],
         )
     return task, network, training
+
+
+def _series_task(request: dict[str, Any], dataset: Dataset) -> str:
+    """A forecast is a regression; refuse any other task, or a softmax output, on a series."""
+    task = request.get("task")
+    if task not in (None, "regression"):
+        raise InvalidInput(
+            f"Dataset {dataset.id!r} is a time series: a forecast predicts a future value of "
+            f"its target, so the task is regression, not {task!r}; drop task or set it to "
+            "regression.",
+            errors=[field_error("task", "a forecast is a regression")],
+        )
+    network = request.get("network")
+    if isinstance(network, dict) and network.get("output_activation") == "softmax":
+        raise InvalidInput(
+            "network.output_activation softmax gives class probabilities, but a forecast "
+            "predicts a number; use linear (the default) or leave it out.",
+            errors=[field_error("network.output_activation", "softmax on a forecast")],
+        )
+    return "regression"
+
+
+def check_layout_fits(dataset: Dataset, network: dict[str, Any], training: dict[str, Any]) -> None:
+    """Refuse a network or sequence setting the dataset's layout cannot train (SpecError)."""
+    check_layout(network, training, dataset.layout)
+    info = dataset.layout_info or {}
+    steps = info.get("sequence_length")
+    window = training.get("sequence")
+    if window is not None:
+        need, shortest = window["window"] + window["horizon"], info["shortest_series"]
+        if need > shortest:
+            group = info.get("shortest_group")
+            which = f"the shortest series (group {group!r})" if group else "the series"
+            raise SpecError(
+                "training.sequence.window",
+                f"training.sequence.window {window['window']} plus horizon "
+                f"{window['horizon']} needs {need} rows, but {which} of dataset "
+                f"{dataset.id!r} has {shortest}; use a smaller window or horizon.",
+            )
+        steps = window["window"]
+    bptt = training.get("bptt_steps")
+    if bptt is not None and steps is not None and bptt > steps:
+        raise SpecError(
+            "training.bptt_steps",
+            f"training.bptt_steps {bptt} is more than the {steps} steps of each sequence; "
+            f"use at most {steps}, or leave it out for full backpropagation through time.",
+        )
 
 
 def _class_count(task: str, target: dict[str, Any]) -> int | None:

@@ -57,6 +57,10 @@ class Dataset(CreatedAtMixin, Base):
     target: Mapped[dict[str, Any]] = mapped_column(JSON)
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
+    # "table", "sequences" (3-D X) or "series" (rows in time order); `layout_info` holds
+    # sequence_length for sequences, time/group columns and series lengths for a series
+    layout: Mapped[str] = mapped_column(String(10), default="table", server_default="table")
+    layout_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class DatasetBlob(Base):

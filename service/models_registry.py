@@ -16,6 +16,7 @@ from service.engine import InputError, Model
 from service.errors import Conflict, InvalidInput, NotFound, field_error
 from service.models import ModelBlob, TrainedModel, TrainingJob
 from service.pagination import Page, paginate
+from service.sequence_inputs import sequence_batch
 
 log = logging.getLogger("neuronal.models")
 FLOAT_MAX = float(np.finfo(np.float64).max)
@@ -123,15 +124,31 @@ def predict(
     *,
     max_rows: int | None = None,
     max_cells: int | None = None,
+    sequences: list[Any] | None = None,
 ) -> dict[str, Any]:
-    """Predictions (and class probabilities) for raw rows or records, at most `max_rows`,
-    and at most `max_cells` probabilities (rows × classes) in the answer."""
-    key = "inputs" if inputs is not None else "records"
-    _check_answer_size(model, model_id, len(inputs or records or []), key, max_cells)
-    rows = _rows_from_request(model, inputs, records, max_rows)
+    """Predictions (and class probabilities) for raw rows, records or sequences (a recurrent
+    model), at most `max_rows`, and at most `max_cells` probabilities (rows × classes) in the
+    answer."""
+    lengths = None
+    if sequences is not None and inputs is None and records is None:
+        key = "sequences"
+        _check_answer_size(model, model_id, len(sequences), key, max_cells)
+        rows, lengths = sequence_batch(model, sequences, max_rows)
+    else:
+        key = "inputs" if inputs is not None else "records"
+        one = (inputs is None) != (records is None) and sequences is None
+        if model.recurrent is not None and one:
+            raise InvalidInput(
+                f"This model reads sequences (at most {model.steps} steps of "
+                f"{len(model.feature_names)} values: {', '.join(model.feature_names)}); send "
+                f'them as {{"sequences": [[[...], ...], ...]}} instead of "{key}".',
+                errors=[field_error(["body", key], "send sequences")],
+            )
+        _check_answer_size(model, model_id, len(inputs or records or []), key, max_cells)
+        rows = _rows_from_request(model, inputs, records, max_rows, sequences is not None)
     try:
         if model.classes is not None:
-            proba = model.predict_proba(rows)
+            proba = model.predict_proba(rows, lengths)
             _check_finite_outputs(proba, key)
             labels = [model.classes[i] for i in np.argmax(proba, axis=1)]
             return {
@@ -140,7 +157,7 @@ def predict(
                 "probabilities": proba.tolist(),
                 "classes": list(model.classes),
             }
-        values = np.asarray(model.predict(rows), dtype=np.float64)
+        values = np.asarray(model.predict(rows, lengths), dtype=np.float64)
         _check_finite_outputs(values, key)
         return {"model_id": model_id, "predictions": values.tolist()}
     except InputError as exc:
@@ -176,11 +193,13 @@ def _rows_from_request(
     inputs: list[list[Any]] | None,
     records: list[dict[str, Any]] | None,
     max_rows: int | None,
+    with_sequences: bool = False,
 ) -> Any:
-    if (inputs is None) == (records is None):
+    if (inputs is None) == (records is None) or with_sequences:
         raise InvalidInput(
-            'Send exactly one of "inputs" (rows of values) or "records" (objects by feature).',
-            errors=[field_error("body", "exactly one of inputs or records")],
+            'Send exactly one of "inputs" (rows of values), "records" (objects by feature) '
+            'or "sequences" (lists of steps, for a recurrent model).',
+            errors=[field_error("body", "exactly one of inputs, records or sequences")],
         )
     key = "inputs" if inputs is not None else "records"
     count = len(inputs if inputs is not None else records or [])

@@ -11,6 +11,9 @@ zeros, "" is the missing indicator when training had one), then `Gemm` + activat
 in the weights' own dtype. Outputs: `probabilities [N, n_classes]` and `class_index [N]` for a
 classifier (column order = the `classes` metadata entry), `predictions [N, n_outputs]` for a
 regression. Metadata props carry the classes, features and the task as JSON.
+
+A recurrent model takes `sequences` and `lengths` instead (see `onnx_recurrent.py`); its
+metadata adds `steps`, the most steps a sequence may have.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from service.engine import Model
 from service.errors import Conflict
+from service.onnx_recurrent import check_recurrent_exportable, recurrent_inputs
 
 OPSET = 17
 ML_OPSET = 3
@@ -107,7 +111,11 @@ def export_onnx(model: Model, *, name: str = "neuronal") -> bytes:
     """The model (preprocessing, layers, output head) as a serialized ONNX ModelProto."""
     check_exportable(model)
     g = _Graph(np.dtype(model.dtype))
-    inputs, features = _preprocess(g, model)
+    if model.recurrent is not None:
+        check_recurrent_exportable(model)
+        inputs, features = recurrent_inputs(g, model)
+    else:
+        inputs, features = _preprocess(g, model)
     for W, b, activation in model.layers:
         z = g.op("Gemm", [features, g.const("W", W), g.const("b", b)], "dense")
         features = ACTIVATIONS[activation](g, z)
@@ -119,7 +127,11 @@ def export_onnx(model: Model, *, name: str = "neuronal") -> bytes:
         producer_name="neuronal",
     )
     proto.ir_version = IR_VERSION
-    meta = {"task": model.task, "classes": model.classes, "features": model.features}
+    meta: dict[str, Any] = {
+        "task": model.task, "classes": model.classes, "features": model.features,
+    }  # fmt: skip
+    if model.recurrent is not None:
+        meta["steps"] = model.steps
     helper.set_model_props(proto, {k: json.dumps(v) for k, v in meta.items()})
     onnx.checker.check_model(proto, full_check=True)
     return bytes(proto.SerializeToString())

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.datasets import format_error_entry
 from service.db import iso_utc, new_id, utcnow
+from service.engine.recurrent_spec import is_recurrent
 from service.errors import (
     Conflict,
     InvalidInput,
@@ -51,6 +52,12 @@ def create_prediction_job(
 ) -> PredictionJob:
     """Parse the uploaded rows at `path`, keep the model's feature columns, queue a job."""
     model = get_model(session, tenant_id, model_id)
+    if any(is_recurrent(layer) for layer in model.network.get("layers", [])):
+        raise InvalidInput(
+            f"Model {model_id!r} is recurrent: it reads sequences, not rows of a file; send "
+            f'them to POST /v1/models/{model_id}/predict as {{"sequences": [...]}}.',
+            errors=[field_error(["path", "model_id"], "a recurrent model")],
+        )
     parsed = _parse(path, filename, content_type, settings)
     columns = select_features(parsed, model.features)
     check_active_jobs(

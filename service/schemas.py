@@ -51,12 +51,24 @@ class FeatureOut(BaseModel):
     missing: int = 0
 
 
+class SeriesOut(BaseModel):
+    time_column: str | None = Field(description="The column rows were ordered by (dropped).")
+    group_column: str | None = Field(description="One series per value; not a feature.")
+    n_series: int
+    shortest_series: int = Field(description="Rows of the shortest series.")
+    shortest_group: str | None = Field(None, description="The group of the shortest series.")
+    longest_series: int
+
+
 class DatasetOut(BaseModel):
     id: str
     name: str
     format: str
-    n_rows: int
-    n_features: int
+    layout: Literal["table", "sequences", "series"] = "table"
+    n_rows: int = Field(description="Rows; for sequences, the number of sequences.")
+    n_features: int = Field(description="Feature columns; for sequences, values per step.")
+    sequence_length: int | None = Field(None, description="Steps T of each sequence.")
+    series: SeriesOut | None = None
     features: list[FeatureOut]
     target: dict[str, Any]
     size_bytes: int
@@ -151,6 +163,11 @@ class PredictRequest(Strict):
     )
     records: list[dict[str, Any]] | None = Field(
         None, description="Objects mapping feature names to raw values."
+    )
+    sequences: list[list[list[Any]]] | None = Field(
+        None,
+        description="For a recurrent model: sequences of steps, each step one value per "
+        "feature (null = missing); at most the model's steps per sequence.",
     )
 
 

@@ -13,11 +13,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.datasets import load_arrays
+from service.datasets import load_training_data
 from service.db import new_id, transaction, utcnow
 from service.engine import Model, fit
 from service.logs import bind_log_fields
-from service.models import EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
+from service.models import Dataset, EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
 from worker import fencing
 from worker.fencing import LostOwnership, retrying
 
@@ -38,14 +38,16 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
         with Heartbeat(job_id, attempt, settings.heartbeat_seconds):
             inputs = retrying(lambda: _load_inputs(job_id))
             model, history = fit(
-                inputs["columns"],
-                inputs["target"],
+                inputs["X"],
+                inputs["y"],
                 inputs["network"],
                 inputs["training"],
                 task=inputs["task"],
                 features=inputs["features"],
                 on_epoch=recorder,
                 resume=inputs["checkpoint"],
+                lengths=inputs["lengths"],
+                groups=inputs["groups"],
             )
     except LostOwnership:
         return "lost"
@@ -83,7 +85,10 @@ def _load_inputs(job_id: str) -> dict[str, Any]:
     with transaction() as session:
         job = session.get(TrainingJob, job_id)
         assert job is not None
-        columns, target, features = load_arrays(session, job.dataset_id)
+        dataset = session.get(Dataset, job.dataset_id)
+        if dataset is None:
+            raise ValueError(f"The dataset {job.dataset_id!r} of this job has been deleted.")
+        data = load_training_data(session, dataset)
         checkpoint = session.get(JobCheckpoint, job_id)
         resumed_epoch = checkpoint.epoch if checkpoint else 0
         session.execute(
@@ -92,9 +97,7 @@ def _load_inputs(job_id: str) -> dict[str, Any]:
             )
         )
         return {
-            "columns": columns,
-            "target": target,
-            "features": features,
+            **data,
             "network": job.network,
             "training": job.training,
             "task": job.task,

@@ -17,7 +17,7 @@ from service.schemas import DatasetOut, DatasetPage
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=V1_PROBLEMS)
 
-UPLOAD_BODY = multipart_body("name", "target")
+UPLOAD_BODY = multipart_body("name", "target", "layout", "time_column", "group_column")
 
 
 @router.post(
@@ -61,6 +61,9 @@ async def upload_dataset(
                 max_columns=settings.max_dataset_columns,
                 max_bytes=settings.max_upload_bytes,
                 stream=stream,
+                layout=upload.text("layout"),
+                time_column=upload.text("time_column"),
+                group_column=upload.text("group_column"),
             )
         finally:
             stream.close()

@@ -74,14 +74,16 @@ def download_weights(model_id: str, session: SessionDep, tenant_id: TenantDep) -
 async def predict(model_id: str, request: Request, tenant_id: TenantDep) -> Response:
     """Predictions from raw rows or records, through the model's own preprocessing."""
     started = time.perf_counter()
-    inputs, records = parse_predict_body(await _body(request), request.headers)
-    rows = len(inputs if inputs is not None else records or [])
+    inputs, records, sequences = parse_predict_body(await _body(request), request.headers)
+    rows = len(inputs if inputs is not None else records or sequences or [])
     cache: models_registry.ModelCache = request.app.state.model_cache
     if rows <= INLINE_ROWS and cache.get(model_id, tenant_id) is not None:
         # A few rows of a loaded model take tens of microseconds: cheaper than a thread hop.
-        answer = _answer(request, model_id, tenant_id, inputs, records)
+        answer = _answer(request, model_id, tenant_id, inputs, records, sequences)
     else:
-        answer = await run_in_threadpool(_answer, request, model_id, tenant_id, inputs, records)
+        answer = await run_in_threadpool(
+            _answer, request, model_id, tenant_id, inputs, records, sequences
+        )
     cached = "cache" if getattr(request.state, "key_cached", False) else "database"
     elapsed = (time.perf_counter() - started) * 1000
     return Response(
@@ -98,6 +100,7 @@ def _answer(
     tenant_id: str,
     inputs: list[list[Any]] | None,
     records: list[dict[str, Any]] | None,
+    sequences: list[Any] | None = None,
 ) -> dict[str, Any]:
     cache: models_registry.ModelCache = request.app.state.model_cache
     model = cache.get(model_id, tenant_id)
@@ -111,6 +114,7 @@ def _answer(
         records,
         max_rows=request.app.state.settings.max_predict_rows,
         max_cells=request.app.state.settings.max_predict_cells,
+        sequences=sequences,
     )
 
 

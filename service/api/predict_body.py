@@ -23,6 +23,8 @@ from service.schemas import PredictRequest
 
 Rows = list[list[Any]] | None
 Records = list[dict[str, Any]] | None
+Sequences = list[list[list[Any]]] | None
+Body = tuple[Rows, Records, Sequences]
 
 PREDICT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -30,11 +32,12 @@ PREDICT_BODY: dict[str, Any] = {
         "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
     }
 }
-KEYS = frozenset(("inputs", "records"))
+KEYS = frozenset(("inputs", "records"))  # the fast path's; "sequences" take the route
 
 
-def parse_predict_body(body: bytes, headers: Mapping[str, str]) -> tuple[Rows, Records]:
-    """Return (inputs, records) from a predict body; raise FastAPI's errors for a bad one."""
+def parse_predict_body(body: bytes, headers: Mapping[str, str]) -> Body:
+    """Return (inputs, records, sequences) from a predict body; raise FastAPI's errors for a
+    bad one."""
     if _is_json(headers.get("content-type")):
         try:
             data = orjson.loads(body)
@@ -43,7 +46,7 @@ def parse_predict_body(body: bytes, headers: Mapping[str, str]) -> tuple[Rows, R
         if type(data) is dict and data and data.keys() <= KEYS:
             inputs, records = data.get("inputs"), data.get("records")
             if _list_of(inputs, list) and _list_of(records, dict):
-                return inputs, records
+                return inputs, records, None
     return _validated(body, headers)
 
 
@@ -62,7 +65,7 @@ def _is_json(content_type: str | None) -> bool:
     return subtype == "json" or subtype.endswith("+json")
 
 
-def _validated(body: bytes, headers: Mapping[str, str]) -> tuple[Rows, Records]:
+def _validated(body: bytes, headers: Mapping[str, str]) -> Body:
     """FastAPI's own reading of a JSON body declared as `PredictRequest`."""
     if not body:
         raise RequestValidationError(
@@ -94,4 +97,4 @@ def _validated(body: bytes, headers: Mapping[str, str]) -> tuple[Rows, Records]:
             {**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)
         ]
         raise RequestValidationError(errors, body=data) from None
-    return parsed.inputs, parsed.records
+    return parsed.inputs, parsed.records, parsed.sequences

@@ -14,6 +14,12 @@ from service.ingest.csv_stream import CsvStream
 from service.ingest.dataset import ParsedDataset, ParsedFeatures
 from service.ingest.errors import DatasetFormatError, DatasetTooLarge
 from service.ingest.formats import detect_format, parse_dataset, parse_features
+from service.ingest.sequences import (
+    ParsedSequences,
+    decode_sequences,
+    encode_sequences,
+    is_sequence_blob,
+)
 
 __all__ = [
     "CsvStream",
@@ -21,11 +27,15 @@ __all__ = [
     "DatasetTooLarge",
     "ParsedDataset",
     "ParsedFeatures",
+    "ParsedSequences",
     "decode_columns",
     "decode_dataset",
+    "decode_sequences",
     "detect_format",
     "encode_columns",
     "encode_dataset",
+    "encode_sequences",
+    "is_sequence_blob",
     "parse_dataset",
     "parse_features",
 ]

@@ -30,6 +30,8 @@ class ParsedDataset:
     features: list[dict[str, Any]]
     target_summary: dict[str, Any]
     n_rows: int
+    layout: str = "table"  # or "series": rows in time order (see sequences.series_layout)
+    layout_info: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """NumPy .npz uploads: ``X`` (n×d numbers), ``y`` (n), optional ``feature_names`` (d).
 
+A 3-D ``X`` (with optional ``lengths``) is a sequence data set (see ``sequences.py``).
+
 For rows to predict (features only) ``y`` may be left out."""
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ HOW = "save it with np.savez(path, X=features, y=target)"
 
 def read_npz(path: Path, rules: TableRules) -> list[Column]:
     """Parse an .npz (pickle disabled) into numeric feature columns and the ``y`` column."""
+    features, target, names, _ = load_npz(path, rules)
+    return table_columns(features, target, names, rules)
+
+
+def load_npz(
+    path: Path, rules: TableRules
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """The archive's ``X``, ``y``, ``feature_names`` and ``lengths`` (pickle disabled)."""
     _check_expanded_size(path, rules.max_bytes)
     try:
         archive = np.load(path, allow_pickle=False)
@@ -35,15 +45,36 @@ def read_npz(path: Path, rules: TableRules) -> list[Column]:
         with_target = not rules.features_only or "y" in archive.files
         target = _member(archive, "y") if with_target else None
         names = _member(archive, "feature_names") if "feature_names" in archive.files else None
+        lengths = _member(archive, "lengths") if "lengths" in archive.files else None
+    return features, target, names, lengths
+
+
+def table_columns(
+    features: np.ndarray, target: np.ndarray | None, names: np.ndarray | None, rules: TableRules
+) -> list[Column]:
+    """A 2-D ``X`` and its ``y`` as columns."""
+    if features.ndim == 3:
+        raise DatasetFormatError(
+            "X is 3-D (sequences): a file of rows to predict needs a 2-D X; send sequences "
+            'to a recurrent model with POST /v1/models/{id}/predict and "sequences"',
+            column="X",
+        )
     features, target = _check_shapes(features, target)
     n_rows, width = features.shape
-    names_list = _names(names, width)
+    names_list = feature_names(names, width)
     rules.check([*names_list, *([TARGET_NAME] if target is not None else [])], n_rows)
     by_column = np.array(features.T, dtype=np.float64, order="C")  # one copy, rows = columns
     columns = [numeric_column(name, by_column[j], FIRST_ROW) for j, name in enumerate(names_list)]
     if target is not None:
         columns.append(_target_column(target))
     return columns
+
+
+def target_column(target: np.ndarray, n_rows: int) -> Column:
+    """``y`` (one value per sequence) as a column, checked like a table's."""
+    _, checked = _check_shapes(np.zeros((n_rows, 1)), target)
+    assert checked is not None
+    return _target_column(checked)
 
 
 def _check_expanded_size(path: Path, limit: int | None) -> None:
@@ -103,6 +134,13 @@ def _member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
             f"the .npz has no {key!r} array (it holds {found}); {HOW}", column=key
         ) from None
     except ValueError as error:
+        if key == "X" and ("pickle" in str(error) or "bject arrays" in str(error)):
+            raise DatasetFormatError(
+                "X holds object arrays (ragged sequences of different lengths, or mixed values),"
+                " which are refused; pad every sequence at the end to the longest length T, save"
+                " X as one (n, T, d) array of numbers and the real lengths as `lengths`",
+                column=key,
+            ) from None
         if "pickle" in str(error) or "bject arrays" in str(error):
             raise DatasetFormatError(
                 "the .npz holds object arrays, which are refused; save plain numeric/string arrays",
@@ -140,7 +178,7 @@ def _check_shapes(
     return features, target
 
 
-def _names(names: np.ndarray | None, width: int) -> list[str]:
+def feature_names(names: np.ndarray | None, width: int) -> list[str]:
     if names is None:
         return [f"x{j}" for j in range(width)]
     if names.dtype.kind == "S":

@@ -136,14 +136,24 @@ async function refreshDatasets() {
   body.replaceChildren(
     ...state.datasets.map((d) => {
       const classes = d.target.n_classes ? ` (${d.target.n_classes} classes)` : "";
-      return el("tr", { "data-id": d.id }, el("td", {}, d.name), el("td", {}, d.n_rows),
-        el("td", {}, d.n_features), el("td", {}, `${d.target.name}${classes}`));
+      return el("tr", { "data-id": d.id }, el("td", {}, d.name), el("td", {}, layoutText(d)),
+        el("td", {}, d.n_rows), el("td", {}, d.n_features),
+        el("td", {}, `${d.target.name}${classes}`));
     }),
   );
   const select = $("#train-dataset");
   const chosen = select.value;
   select.replaceChildren(...state.datasets.map((d) => el("option", { value: d.id }, d.name)));
   if (state.datasets.some((d) => d.id === chosen)) select.value = chosen;
+}
+
+function layoutText(d) {
+  if (d.layout === "sequences") return `sequences of ${d.sequence_length} steps`;
+  if (d.layout === "series") {
+    const n = d.series.n_series;
+    return `${n} series${d.series.time_column ? ` by ${d.series.time_column}` : ""}`;
+  }
+  return "table";
 }
 
 async function upload(event) {
@@ -153,6 +163,10 @@ async function upload(event) {
   form.append("file", file, file.name);
   if ($("#upload-name").value) form.append("name", $("#upload-name").value);
   if ($("#upload-target").value) form.append("target", $("#upload-target").value);
+  for (const [field, input] of [["layout", "#upload-layout"], ["time_column", "#upload-time"],
+    ["group_column", "#upload-group"]]) {
+    if ($(input).value) form.append(field, $(input).value);
+  }
   $("#upload-status").textContent = "Uploading…";
   try {
     const dataset = await api("/v1/datasets", { method: "POST", body: form });
@@ -168,17 +182,23 @@ async function upload(event) {
 // ---- jobs ----------------------------------------------------------------------------------
 
 function trainRequest() {
-  const units = $("#train-layers").value.split(",").map((s) => s.trim()).filter(Boolean);
+  const entries = $("#train-layers").value.split(",").map((s) => s.trim()).filter(Boolean);
   const activation = $("#train-activation").value;
-  return {
-    dataset_id: $("#train-dataset").value,
-    network: { layers: units.map((n) => ({ units: Number(n), activation })) },
-    training: {
-      epochs: Number($("#train-epochs").value),
-      batch_size: Number($("#train-batch").value),
-      optimizer: { name: $("#train-optimizer").value, learning_rate: Number($("#train-lr").value) },
-    },
+  const layers = entries.map((entry) => {
+    const [kind, units] = entry.includes(":") ? entry.split(":") : ["dense", entry];
+    return kind === "dense" ? { units: Number(units), activation } : { type: kind, units: Number(units) };
+  });
+  const training = {
+    epochs: Number($("#train-epochs").value),
+    batch_size: Number($("#train-batch").value),
+    optimizer: { name: $("#train-optimizer").value, learning_rate: Number($("#train-lr").value) },
   };
+  const dataset = state.datasets.find((d) => d.id === $("#train-dataset").value);
+  if (dataset && dataset.layout === "series") {
+    training.sequence = { window: Number($("#train-window").value) || 1,
+      horizon: Number($("#train-horizon").value) || 1 };
+  }
+  return { dataset_id: $("#train-dataset").value, network: { layers }, training };
 }
 
 async function train(event) {

@@ -157,3 +157,49 @@ def watch_points(page: Any, *, timeout: float) -> list[int]:
             return seen if seen and seen[-1] == points else [*seen, points]
         page.wait_for_timeout(100)
     raise AssertionError(f"the job did not finish in {timeout} s; plotted points seen: {seen}")
+
+
+def test_series_dataset_and_lstm_job_show_without_errors(
+    embedded_stack: Stack, browser: Any, tmp_path: Path
+) -> None:
+    from tests.sequence_data import sequences_npz, series_csv
+
+    key = embedded_stack.create_key("dashboard-recurrent")
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(embedded_stack.url + "/")
+    page.fill("#api-key", key)
+    page.click("#key-form button")
+    page.wait_for_selector("#app", state="visible")
+
+    sequences = tmp_path / "sequences.npz"
+    sequences.write_bytes(sequences_npz(n=40)[0])
+    page.set_input_files("#upload-file", str(sequences))
+    page.click("#upload-form button")
+    page.wait_for_selector("#datasets tbody tr:has-text('sequences of 10 steps')")
+
+    series = tmp_path / "load.csv"
+    series.write_bytes(series_csv())
+    page.set_input_files("#upload-file", str(series))
+    page.fill("#upload-name", "load")
+    page.select_option("#upload-layout", "series")
+    page.fill("#upload-time", "day")
+    page.fill("#upload-group", "site")
+    page.click("#upload-form button")
+    page.wait_for_selector("#upload-status:has-text('Uploaded load: 240 rows')")
+    page.wait_for_selector("#datasets tbody tr:has-text('2 series by day')")
+
+    page.select_option("#train-dataset", label="load")
+    page.fill("#train-layers", "lstm:8, 4")
+    page.fill("#train-window", "6")
+    page.fill("#train-epochs", "3")
+    page.fill("#train-batch", "16")
+    page.click("#train-form button")
+    page.wait_for_selector("#jobs tbody tr.selected .badge.succeeded", timeout=60_000)
+    page.wait_for_selector("#final", state="visible")
+    assert page.get_attribute("#loss-chart", "data-points") == "3"
+    assert page.locator("#confusion-block").is_hidden()  # a forecast has no classes
+    assert not errors, errors
+    page.close()
