@@ -38,8 +38,10 @@ class JobRequest(Strict):
         description="Hidden layers, output activation, loss and initialisation.",
         examples=[NETWORK_EXAMPLE],
     )
-    training: dict[str, Any] = Field(
-        description="Epochs, batch size, optimizer and the rest of the training config.",
+    training: dict[str, Any] | None = Field(
+        None,
+        description="Epochs, batch size, optimizer and the rest of the training config "
+        '(required, except for a Hopfield network: {"kind": "hopfield"} takes none).',
         examples=[TRAINING_EXAMPLE],
     )
 
