@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.datasets import format_error_entry
 from service.db import new_id, utcnow
+from service.engine.hopfield import is_hopfield
 from service.errors import (
     Conflict,
     InvalidInput,
@@ -22,6 +23,7 @@ from service.errors import (
     PayloadTooLarge,
     field_error,
 )
+from service.hopfield_models import hopfield_cannot_predict
 from service.ingest import (
     DatasetFormatError,
     DatasetTooLarge,
@@ -51,6 +53,8 @@ def create_prediction_job(
 ) -> PredictionJob:
     """Parse the uploaded rows at `path`, keep the model's feature columns, queue a job."""
     model = get_model(session, tenant_id, model_id)
+    if is_hopfield(model.network):
+        raise hopfield_cannot_predict(model_id)
     parsed = _parse(path, filename, content_type, settings)
     columns = select_features(parsed, model.features)
     check_active_jobs(
