@@ -28,9 +28,11 @@ class Settings(BaseSettings):
     max_dataset_columns: int = Field(10_000, gt=0)
     max_training_budget: int = Field(2_000_000_000, gt=0, description="epochs × rows per job")
     max_predict_rows: int = Field(10_000, gt=0)
+    max_recall_patterns: int = Field(1000, gt=0, description="Hopfield probes per recall")
 
     worker_concurrency: int = Field(1, ge=1)
     worker_blas_threads: int = Field(1, ge=1)
+    api_blas_threads: int = Field(1, ge=1)
     heartbeat_seconds: float = Field(5.0, gt=0)
     stale_after_seconds: float = Field(60.0, gt=0)
     reaper_interval_seconds: float = Field(10.0, gt=0)
