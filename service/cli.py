@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from service.cli_client import register_client_commands
+from service.cli_recall import recall
 from service.config import get_settings
 
 app = typer.Typer(help="Neuronal: train neural networks over HTTP.", no_args_is_help=True)
@@ -196,6 +197,7 @@ def keys_revoke(key_id: str) -> None:
 
 
 register_client_commands(app)
+app.command("recall")(recall)
 
 if __name__ == "__main__":
     app()
