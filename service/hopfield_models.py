@@ -22,7 +22,7 @@ def hopfield_cannot_predict(model_id: str) -> InvalidInput:
         f"Model {model_id!r} is a Hopfield network: it recalls stored patterns instead of "
         "predicting a target, so predictions, batch predictions, ONNX export and confusion "
         f'matrices do not apply to it; send POST /v1/models/{model_id}/recall {{"patterns": '
-        "[[...], ...]}} with one 0/1 or -1/+1 value per unit."
+        "[[...], ...]} with one 0/1 or -1/+1 value per unit."
     )
     return InvalidInput(message, errors=[field_error(["path", "model_id"], "a Hopfield network")])
 
