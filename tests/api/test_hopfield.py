@@ -84,6 +84,12 @@ def test_store_and_recall_noisy_patterns(stack: Stack) -> None:
         assert model["metrics"] == metrics and model["task"] == "recall"
         assert [f["name"] for f in model["features"]] == [f"u{j}" for j in range(N_UNITS)]
 
+        # no epochs: no metric rows, an empty curve, and the event stream is the final status
+        assert client.get(f"/v1/jobs/{job['id']}/metrics").json() == {"items": []}
+        assert client.get(f"/v1/jobs/{job['id']}/curves.svg").status_code == 200
+        events = client.get(f"/v1/jobs/{job['id']}/events").text
+        assert events.count("event: ") == 1 and "event: status" in events
+
         weights = client.get(f"/v1/models/{model['id']}/weights")
         assert weights.status_code == 200
         with np.load(io.BytesIO(weights.content), allow_pickle=False) as npz:
@@ -166,6 +172,18 @@ def test_submission_refusals(stack: Stack, tmp_path: Path) -> None:
         text = b"a,b,c\n1,0,x\n0,1,y\n1,1,x\n"
         problem = refused({**base, "dataset_id": upload(client, text)["id"]})
         assert "'c'" in problem["detail"] and "text" in problem["detail"]
+
+        # the bounds of storing: units, patterns, and rows × units² under Storkey's rule
+        rng = np.random.default_rng(0)
+        wide = upload(client, patterns_csv(rng.integers(0, 2, size=(2, 4097))))
+        problem = refused({**base, "dataset_id": wide["id"]})
+        assert "4097 columns" in problem["detail"] and "4096" in problem["detail"]
+        tall = upload(client, patterns_csv(rng.integers(0, 2, size=(10_001, 3))))
+        assert "10,001 rows" in refused({**base, "dataset_id": tall["id"]})["detail"]
+        broad = upload(client, patterns_csv(rng.integers(0, 2, size=(70, 4000))))
+        storkey = {**base, "dataset_id": broad["id"], "network": {**HEBBIAN, "rule": "storkey"}}
+        problem = refused(storkey)
+        assert "1,120,000,000" in problem["detail"] and "hebbian" in problem["detail"]
 
         # a target with one class is a fine Hopfield unit, and a classifier job refuses it
         ones = setup["patterns"].copy()
