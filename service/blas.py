@@ -2,8 +2,8 @@
 
 For OpenBLAS (pthreads, as NumPy ships it) the limit is process-wide. With more threads than
 the cores a process really has, OpenBLAS threads that wait for a busy core spin instead of
-working: a Hopfield recall (a units-long product per unit update) ran about 30× slower with
-OpenBLAS's default thread count than with one, on two cores shared with a worker.
+working: a Hopfield recall (a units-long product per unit update) ran 4-20× slower through
+HTTP with OpenBLAS's default thread count than with one (benchmarks/hopfield_recall.py).
 """
 
 from __future__ import annotations
