@@ -35,7 +35,8 @@ class JobRequest(Strict):
     dataset_id: str = Field(min_length=1, max_length=100)
     task: Literal["classification", "regression"] | None = None
     network: dict[str, Any] = Field(
-        description="Hidden layers, output activation, loss and initialisation.",
+        description="Hidden layers, output activation, loss and initialisation; or "
+        '{"kind": "hopfield", "rule", "update", "max_iterations"} for a Hopfield network.',
         examples=[NETWORK_EXAMPLE],
     )
     training: dict[str, Any] | None = Field(

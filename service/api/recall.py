@@ -13,8 +13,9 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, StrictInt
 
-from service.api.deps import SessionDep, SettingsDep, TenantDep
+from service.api.deps import SettingsDep, TenantDep
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
+from service.db import session_factory
 from service.engine.hopfield import HOPFIELD_LIMITS
 from service.hopfield_recall import HopfieldCache, recall
 from service.schemas import Strict
@@ -66,13 +67,13 @@ def recall_patterns(
     model_id: str,
     body: RecallRequest,
     request: Request,
-    session: SessionDep,
     tenant_id: TenantDep,
     settings: SettingsDep,
 ) -> Response:
     """Let each probe settle into an attractor of the Hopfield network; its energy never
     rises under asynchronous updates."""
-    model = hopfield_cache(request).network(session, tenant_id, model_id)
+    with session_factory(settings.database_url)() as session:  # not held during the sweeps
+        model = hopfield_cache(request).network(session, tenant_id, model_id)
     answer = recall(
         model,
         model_id,
