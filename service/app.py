@@ -9,11 +9,12 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from service.api import dashboard, datasets, jobs, models, ops, predictions
+from service.api import dashboard, datasets, jobs, models, ops, predictions, recall
 from service.api.events import StreamHub
 from service.api.fast_predict import PredictFastPath
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
+from service.blas import limit_blas_threads
 from service.config import Settings, get_settings
 from service.keys import KeyVerifier
 from service.logs import configure_logging
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings)
     return_large_frees_to_os()
     remove_leftovers(settings)  # uploads a killed process left half-written
+    limit_blas_threads(settings.api_blas_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (ops.router, datasets.router, jobs.router, models.router):
         app.include_router(router)
     app.include_router(predictions.router)
+    app.include_router(recall.router)
     app.include_router(dashboard.router)
     dashboard.mount_static(app)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(

@@ -23,6 +23,7 @@ import typer
 
 from service.cli_client import register_client_commands
 from service.cli_errors import fail, run, usage_error
+from service.cli_recall import recall
 from service.config import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -302,6 +303,7 @@ def keys_revoke(key_id: str) -> None:
 
 
 register_client_commands(app)
+app.command("recall")(recall)
 
 
 def main() -> None:

@@ -556,6 +556,25 @@ class NeuronalClient:
         """The CSV of a succeeded prediction job (ConflictError before it has succeeded)."""
         return self._send("GET", f"/v1/predictions/{job_id}/result", retry=True).content
 
+    # -- Hopfield networks -------------------------------------------------------------------
+
+    def recall(
+        self,
+        model_id: str,
+        patterns: list[list[int | float]],
+        max_iterations: int | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """Settle each probe in a stored Hopfield network: `states`, `energy` (per sweep),
+        `iterations`, `converged`, `nearest_pattern` and `hamming`, one entry per probe."""
+        body: dict[str, Any] = {"patterns": patterns}
+        if max_iterations is not None:
+            body["max_iterations"] = max_iterations
+        if seed is not None:
+            body["seed"] = seed
+        result: dict[str, Any] = self._request("POST", f"/v1/models/{model_id}/recall", json=body)
+        return result
+
 
 def _check_deadline(deadline: float | None, job_id: str) -> None:
     if deadline is not None and time.monotonic() > deadline:

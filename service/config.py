@@ -37,9 +37,11 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(
         10.0, gt=0, description="time for a request line and headers to arrive"
     )
+    max_recall_patterns: int = Field(1000, gt=0, description="Hopfield probes per recall")
 
     worker_concurrency: int = Field(1, ge=1)
     worker_blas_threads: int = Field(1, ge=1)
+    api_blas_threads: int = Field(1, ge=1)
     heartbeat_seconds: float = Field(5.0, gt=0)
     stale_after_seconds: float = Field(60.0, gt=0)
     reaper_interval_seconds: float = Field(10.0, gt=0)

@@ -15,7 +15,9 @@ from service.config import Settings
 from service.datasets import get_dataset
 from service.db import iso_utc, new_id, utcnow
 from service.engine import SpecError, check_layout, validate_spec
+from service.engine.hopfield import is_hopfield
 from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
+from service.hopfield_jobs import validate_hopfield_job
 from service.models import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.pagination import Page, paginate
 
@@ -56,7 +58,7 @@ def create_job(
         task=task,
         network=network,
         training=training,
-        epochs=training["epochs"],
+        epochs=training.get("epochs", 1),  # a Hopfield job is one storing pass
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         enqueued_at=utcnow(),
@@ -111,6 +113,13 @@ def validate_job_request(
         dataset = get_dataset(session, tenant_id, request["dataset_id"])
     except NotFound as exc:
         raise InvalidInput(exc.detail, errors=[field_error("dataset_id", "not found")]) from exc
+    if is_hopfield(request.get("network")):
+        return validate_hopfield_job(session, dataset, request)
+    if request.get("training") is None:
+        raise InvalidInput(
+            "training is required: epochs, batch size, optimizer (see the API's job body).",
+            errors=[field_error(["body", "training"], "Field required")],
+        )
     target = dataset.target
     task = request.get("task") or target["task"]
     n_features = dataset.n_features

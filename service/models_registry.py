@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.engine import InputError, Model
 from service.errors import Conflict, InvalidInput, NotFound, field_error
+from service.hopfield_models import hopfield_cannot_predict, is_hopfield_model
 from service.models import ModelBlob, TrainedModel, TrainingJob
 from service.pagination import Page, paginate
 from service.sequence_inputs import sequence_batch
@@ -97,7 +98,10 @@ class ModelCache:
         409: the model exists but is in no state to predict, and the caller can delete it and
         train again."""
         try:
-            model = Model.from_bytes(model_bytes(session, tenant_id, model_id))
+            data = model_bytes(session, tenant_id, model_id)
+            if is_hopfield_model(data):
+                raise hopfield_cannot_predict(model_id)
+            model = Model.from_bytes(data)
         except ValueError as exc:
             log.warning("model %s refused on load: %s", model_id, exc)
             raise Conflict(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from service.config import Settings
 from service.datasets import format_error_entry
 from service.db import iso_utc, new_id, utcnow
+from service.engine.hopfield import is_hopfield
 from service.engine.recurrent_spec import is_recurrent
 from service.errors import (
     Conflict,
@@ -23,6 +24,7 @@ from service.errors import (
     PayloadTooLarge,
     field_error,
 )
+from service.hopfield_models import hopfield_cannot_predict
 from service.ingest import (
     DatasetFormatError,
     DatasetTooLarge,
@@ -52,6 +54,8 @@ def create_prediction_job(
 ) -> PredictionJob:
     """Parse the uploaded rows at `path`, keep the model's feature columns, queue a job."""
     model = get_model(session, tenant_id, model_id)
+    if is_hopfield(model.network):
+        raise hopfield_cannot_predict(model_id)
     if any(is_recurrent(layer) for layer in model.network.get("layers", [])):
         raise InvalidInput(
             f"Model {model_id!r} is recurrent: it reads sequences, not rows of a file; send "

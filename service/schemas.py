@@ -35,11 +35,14 @@ class JobRequest(Strict):
     dataset_id: str = Field(min_length=1, max_length=100)
     task: Literal["classification", "regression"] | None = None
     network: dict[str, Any] = Field(
-        description="Hidden layers, output activation, loss and initialisation.",
+        description="Hidden layers, output activation, loss and initialisation; or "
+        '{"kind": "hopfield", "rule", "update", "max_iterations"} for a Hopfield network.',
         examples=[NETWORK_EXAMPLE],
     )
-    training: dict[str, Any] = Field(
-        description="Epochs, batch size, optimizer and the rest of the training config.",
+    training: dict[str, Any] | None = Field(
+        None,
+        description="Epochs, batch size, optimizer and the rest of the training config "
+        '(required, except for a Hopfield network: {"kind": "hopfield"} takes none).',
         examples=[TRAINING_EXAMPLE],
     )
 

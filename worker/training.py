@@ -20,6 +20,7 @@ from service.logs import bind_log_fields
 from service.models import Dataset, EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
 from worker import fencing
 from worker.fencing import LostOwnership, retrying
+from worker.hopfield_storage import is_hopfield_job, run_hopfield_job
 
 log = logging.getLogger("neuronal.worker")
 
@@ -33,6 +34,8 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
         return "skipped"
     bind_log_fields(job_id=job_id, attempt=attempt)
     log.info("job %s attempt %d claimed by %s", job_id, attempt, worker)
+    if retrying(lambda: is_hopfield_job(job_id)):
+        return run_hopfield_job(job_id, attempt, settings)
     recorder = EpochRecorder(job_id, attempt, settings)
     try:
         with Heartbeat(job_id, attempt, settings.heartbeat_seconds):

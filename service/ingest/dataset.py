@@ -158,7 +158,7 @@ def assemble_features(fmt: str, columns: list[Column], first_row: int) -> Parsed
 
 
 def summarise_target(target: Column, first_row: int) -> dict[str, Any]:
-    """Refuse missing, infinite or single-class targets; return the target summary."""
+    """Refuse missing or infinite targets; return the target summary."""
     values, name = target.values, target.name
     missing = np.isnan(values) if target.kind == "numeric" else values == ""
     if missing.any():
@@ -171,15 +171,9 @@ def summarise_target(target: Column, first_row: int) -> dict[str, Any]:
     task = infer_task(values)
     summary: dict[str, Any] = {"name": name, "kind": target.kind, "task": task}
     if task == "classification":
-        classes = np.unique(values)
-        if classes.size < 2:
-            label = _plain(classes[0])
-            raise DatasetFormatError(
-                f"the target {name!r} has only one class ({label!r}); "
-                "a classifier needs at least two",
-                column=name,
-            )
-        summary["classes"] = [_plain(label) for label in classes]
+        # one class is kept: a Hopfield data set's target is just another unit; a classifier
+        # job on it is refused at submission
+        summary["classes"] = [_plain(label) for label in np.unique(values)]
     summary["missing"] = 0
     return summary
 

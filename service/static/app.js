@@ -249,6 +249,7 @@ function selectJob(jobId) {
   }
   $("#job-detail").hidden = false;
   $("#detail-id").textContent = jobId;
+  showKind(state.jobs.find((j) => j.id === jobId));
   $("#final").hidden = true;
   $("#confusion-block").hidden = true;
   $("#detail-error").textContent = "";
@@ -294,7 +295,29 @@ function setStatus(status, fraction) {
   $("#detail-progress").value = fraction;
 }
 
+// A Hopfield network stores its patterns in one pass: no epochs, so no curves; its results are
+// capacity figures, and it is used through /recall rather than predictions or ONNX.
+function isHopfield(job) {
+  return Boolean(job && job.network && job.network.kind === "hopfield");
+}
+
+function showKind(job) {
+  const hopfield = isHopfield(job);
+  $("#charts").hidden = hopfield;
+  $("#download-svg").hidden = hopfield;
+  $("#download-onnx").hidden = hopfield;
+  $("#final-title").textContent = hopfield ? "Capacity" : "Final metrics";
+  $("#hopfield-note").hidden = !hopfield;
+  if (hopfield) {
+    const { rule, update, max_iterations: sweeps } = job.network;
+    const recall = job.model_id ? ` · recall with POST /v1/models/${job.model_id}/recall` : "";
+    $("#hopfield-note").textContent =
+      `Hopfield network · ${rule} rule · ${update} updates, at most ${sweeps} sweeps${recall}`;
+  }
+}
+
 async function showResult(job) {
+  showKind(job);
   const final = $("#final-metrics");
   const shown = { ...job.metrics };
   delete shown.seconds; // the last epoch's duration: not a result

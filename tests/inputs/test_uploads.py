@@ -42,7 +42,6 @@ BAD_FILES: list[tuple[str, bytes, str | None, list[str], str | None]] = [
     ("empty.csv", b"", None, ["empty"], None),
     ("header.csv", b"a,b\n", None, ["no data rows"], None),
     ("target.csv", b"a,b\n1,2\n3,4\n", "colour", ["'colour'", "'a'", "'b'"], "colour"),
-    ("one-class.csv", b"a,b\n1,yes\n2,yes\n", None, ["one class", "'yes'"], "b"),
     ("inf.csv", b"a,b\ninf,0\n2,1\n", None, ["row 2", "'a'", "inf"], "row 2"),
     ("inf-target.csv", b"a,b\n1,0\n2,-inf\n3,1\n", None, ["row 3", "'b'"], "row 3"),
     ("objects.npz", b"", None, ["object arrays"], "X"),  # content made in the test

@@ -15,7 +15,10 @@ from tests.inputs.helpers import SMALL_JOB, assert_problem, train_iris
 from tests.stack import Stack, wait_for_job
 
 PARAM = re.compile(r"\{(\w+)\}")
-BODIES: dict[str, Any] = {"/predict": {"inputs": [[5.1, 3.5, 1.4, 0.2]]}}
+BODIES: dict[str, Any] = {
+    "/predict": {"inputs": [[5.1, 3.5, 1.4, 0.2]]},
+    "/recall": {"patterns": [[1, 0, 1, 0]]},
+}
 
 
 @pytest.fixture(scope="module")
