@@ -67,6 +67,6 @@ def _start_background_duties(**_: object) -> None:
 
 @signals.worker_shutting_down.connect
 def _hand_back_running_jobs(**_: object) -> None:
-    from worker.training import SHUTDOWN
+    from worker.fencing import SHUTDOWN
 
     SHUTDOWN.set()

@@ -5,7 +5,6 @@ never overwrite the attempt that owns the job."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
@@ -19,11 +18,9 @@ from service.engine import Model, fit
 from service.logs import bind_log_fields
 from service.models import EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
 from worker import fencing
-from worker.fencing import LostOwnership, retrying
+from worker.fencing import SHUTDOWN, LostOwnership, retrying
 
 log = logging.getLogger("neuronal.worker")
-
-SHUTDOWN = threading.Event()
 
 
 def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
@@ -55,11 +52,16 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
         retrying(lambda: finish(job_id, attempt, "failed", error=message, code="training_error"))
         return "failed"
     recorder.flush()
-    return retrying(lambda: _conclude(job_id, attempt, recorder, model, history))
+    return retrying(lambda: _conclude(job_id, attempt, worker, recorder, model, history))
 
 
 def _conclude(
-    job_id: str, attempt: int, recorder: EpochRecorder, model: Model, history: list[dict[str, Any]]
+    job_id: str,
+    attempt: int,
+    worker: str,
+    recorder: EpochRecorder,
+    model: Model,
+    history: list[dict[str, Any]],
 ) -> str:
     if recorder.outcome == "lost":
         return "lost"
@@ -68,7 +70,7 @@ def _conclude(
     elif recorder.outcome == "time_limit":
         finish(job_id, attempt, "failed", error=recorder.message, code="time_limit")
     elif recorder.outcome == "handed_back":
-        hand_back(job_id, attempt)
+        hand_back(job_id, attempt, worker)
     else:
         store_model(job_id, attempt, model, history)
     return recorder.outcome or "succeeded"
@@ -280,12 +282,12 @@ def finish(
         session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == job_id))
 
 
-def hand_back(job_id: str, attempt: int) -> None:
+def hand_back(job_id: str, attempt: int, worker: str) -> None:
     """Give a running job back to the queue (worker shutting down); its checkpoint stays."""
     from service.queue import enqueue_training
 
     with transaction() as session:
-        _owned(session, job_id, attempt, status="queued", worker=None, enqueued_at=utcnow())
+        fencing.hand_back(session, TrainingJob, job_id, attempt, worker)
     enqueue_training(job_id)
 
 
