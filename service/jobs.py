@@ -16,6 +16,7 @@ from service.datasets import get_dataset
 from service.db import new_id, utcnow
 from service.engine import SpecError, validate_spec
 from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
+from service.job_rules import check_dataset_rules, input_width
 from service.models import EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.pagination import Page, paginate
 
@@ -114,16 +115,19 @@ def validate_job_request(
     target = dataset.target
     task = request.get("task") or target["task"]
     n_classes = _class_count(task, target)
+    requested = request.get("training") or {}
     try:
         network, training = validate_spec(
             request.get("network") or {},
-            request.get("training") or {},
+            requested,
             task=task,
-            n_features=dataset.n_features,
+            n_features=input_width(dataset.features),
             n_classes=n_classes,
+            n_samples=dataset.n_rows,
         )
     except SpecError as exc:
         raise InvalidInput(str(exc), errors=[field_error(exc.field, str(exc))]) from exc
+    check_dataset_rules(dataset, training, task, batch_size_given="batch_size" in requested)
     budget = training["epochs"] * dataset.n_rows
     if budget > settings.max_training_budget:
         raise InvalidInput(

@@ -169,7 +169,7 @@ def summarise_target(target: Column, first_row: int) -> dict[str, Any]:
     task = infer_task(values)
     summary: dict[str, Any] = {"name": name, "kind": target.kind, "task": task}
     if task == "classification":
-        classes = np.unique(values)
+        classes, counts = np.unique(values, return_counts=True)
         if classes.size < 2:
             label = _plain(classes[0])
             raise DatasetFormatError(
@@ -178,6 +178,7 @@ def summarise_target(target: Column, first_row: int) -> dict[str, Any]:
                 column=name,
             )
         summary["classes"] = [_plain(label) for label in classes]
+        summary["class_counts"] = counts.tolist()  # checked at submission: rows per class
     summary["missing"] = 0
     return summary
 
