@@ -16,6 +16,7 @@ from service.datasets import get_dataset
 from service.db import new_id, utcnow
 from service.engine import SpecError, validate_spec
 from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
+from service.job_cost import check_cost, estimate
 from service.job_rules import check_dataset_rules, input_width
 from service.models import EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.pagination import Page, paginate
@@ -128,6 +129,7 @@ def validate_job_request(
     except SpecError as exc:
         raise InvalidInput(str(exc), errors=[field_error(exc.field, str(exc))]) from exc
     check_dataset_rules(dataset, training, task, batch_size_given="batch_size" in requested)
+    check_cost(estimate(dataset, network, training, task, settings), training, settings)
     budget = training["epochs"] * dataset.n_rows
     if budget > settings.max_training_budget:
         raise InvalidInput(

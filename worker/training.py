@@ -19,6 +19,7 @@ from service.logs import bind_log_fields
 from service.models import EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
 from worker import fencing
 from worker.fencing import SHUTDOWN, LostOwnership, retrying
+from worker.memory_guard import out_of_memory_message, over_budget
 
 log = logging.getLogger("neuronal.worker")
 
@@ -30,7 +31,12 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
         return "skipped"
     bind_log_fields(job_id=job_id, attempt=attempt)
     log.info("job %s attempt %d claimed by %s", job_id, attempt, worker)
+    refusal = retrying(lambda: over_budget(job_id, settings))
+    if refusal is not None:
+        retrying(lambda: finish(job_id, attempt, "failed", error=refusal, code="memory_limit"))
+        return "failed"
     recorder = EpochRecorder(job_id, attempt, settings)
+    out_of_memory = False
     try:
         with Heartbeat(job_id, attempt, settings.heartbeat_seconds):
             inputs = retrying(lambda: _load_inputs(job_id))
@@ -46,10 +52,19 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
             )
     except LostOwnership:
         return "lost"
+    except MemoryError:  # over the process's limit: the arrays go with the exception
+        out_of_memory = True
     except ValueError as exc:
         message = str(exc)
         recorder.flush()  # the epochs before the failure stay visible
         retrying(lambda: finish(job_id, attempt, "failed", error=message, code="training_error"))
+        return "failed"
+    if out_of_memory:
+        inputs = {}  # let the decoded data set go before writing the failure
+        log.warning("job %s ran out of memory", job_id)
+        recorder.flush()
+        message = out_of_memory_message(settings)
+        retrying(lambda: finish(job_id, attempt, "failed", error=message, code="memory_limit"))
         return "failed"
     recorder.flush()
     return retrying(lambda: _conclude(job_id, attempt, worker, recorder, model, history))
