@@ -24,6 +24,7 @@ from service.models import ModelBlob, PredictionJob
 from service.queue import enqueue_prediction
 from worker import fencing
 from worker.fencing import SHUTDOWN, Heartbeat, LostOwnership, claim, owned, retrying
+from worker.memory_guard import out_of_memory_message
 
 log = logging.getLogger("neuronal.worker")
 
@@ -45,15 +46,16 @@ def run_batch(job_id: str, *, worker: str, settings: Settings, chunk_rows: int =
         return retrying(lambda: _conclude(run, worker, csv_gz, n_rows))
     except LostOwnership:
         return "lost"
+    except MemoryError:  # over the process's limit (worker/memory_guard.py)
+        advice = "split the rows into smaller files"
+        message, code = out_of_memory_message(settings, advice), "memory_limit"
     except ValueError as exc:
-        message = str(exc)
-        try:
-            retrying(
-                lambda: _finish(job_id, attempt, "failed", error=message, code="prediction_error")
-            )
-        except LostOwnership:
-            return "lost"
-        return "failed"
+        message, code = str(exc), "prediction_error"
+    try:
+        retrying(lambda: _finish(job_id, attempt, "failed", error=message, code=code))
+    except LostOwnership:
+        return "lost"
+    return "failed"
 
 
 def _load(job_id: str) -> tuple[Model, dict[str, np.ndarray], int]:

@@ -57,13 +57,17 @@ def over_budget(job_id: str, settings: Settings) -> str | None:
     return None
 
 
-def out_of_memory_message(settings: Settings) -> str:
+TRAINING_ADVICE = (
+    'lower training.batch_size, use fewer or smaller layers, set training.dtype to "float32", '
+    "or train on fewer rows or columns (long category labels take memory too)"
+)
+
+
+def out_of_memory_message(settings: Settings, advice: str = TRAINING_ADVICE) -> str:
     budget = settings.max_job_memory_bytes / 1024**3
     return (
-        f"Training ran out of the memory this worker allows per job (a budget of {budget:.1f} "
-        "GiB, NEURONAL_MAX_JOB_MEMORY_BYTES); lower training.batch_size, use fewer or smaller "
-        'layers, set training.dtype to "float32", or train on fewer rows or columns (long '
-        "category labels take memory too)."
+        f"The job ran out of the memory this worker allows per job (twice a budget of "
+        f"{budget:.1f} GiB, NEURONAL_MAX_JOB_MEMORY_BYTES); {advice}."
     )
 
 
