@@ -3,6 +3,7 @@ impossible job is a 422 naming the field to change, never a 202 that fails in th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from tests.stack import Stack, wait_for_job
 
 
 @pytest.fixture(scope="module")
-def client(embedded_stack: Stack) -> httpx.Client:
+def client(embedded_stack: Stack) -> Iterator[httpx.Client]:
     with embedded_stack.client(embedded_stack.create_key("rules")) as client:
         yield client
 
