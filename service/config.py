@@ -38,6 +38,18 @@ class Settings(BaseSettings):
         10.0, gt=0, description="time for a request line and headers to arrive"
     )
     max_recall_patterns: int = Field(1000, gt=0, description="Hopfield probes per recall")
+    max_job_memory_bytes: int = Field(
+        6 * 1024**3, gt=0, description="estimated peak memory of one training job, refused above"
+    )
+    max_estimated_training_seconds: float = Field(
+        6 * 3600.0, gt=0, description="a job whose time estimate is longer is refused"
+    )
+    training_flops_per_second: float = Field(
+        2e10, gt=0, description="a worker's speed for the time estimate (kept optimistic)"
+    )
+    training_seconds_per_layer_step: float = Field(
+        4e-5, ge=0, description="fixed cost of one batch through one layer, for the estimate"
+    )
 
     worker_concurrency: int = Field(1, ge=1)
     worker_blas_threads: int = Field(1, ge=1)

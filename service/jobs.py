@@ -18,6 +18,8 @@ from service.engine import SpecError, check_layout, validate_spec
 from service.engine.hopfield import is_hopfield
 from service.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
 from service.hopfield_jobs import validate_hopfield_job
+from service.job_cost import check_cost, estimate
+from service.job_rules import check_dataset_rules, input_width
 from service.models import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.pagination import Page, paginate
 
@@ -122,21 +124,25 @@ def validate_job_request(
         )
     target = dataset.target
     task = request.get("task") or target["task"]
-    n_features = dataset.n_features
+    n_features = input_width(dataset.features)
     if dataset.layout == "series":
         task, n_features = _series_task(request, dataset), n_features + 1  # the target too
     n_classes = _class_count(task, target)
+    requested = request.get("training") or {}
     try:
         network, training = validate_spec(
             request.get("network") or {},
-            request.get("training") or {},
+            requested,
             task=task,
             n_features=n_features,
             n_classes=n_classes,
+            n_samples=dataset.n_rows,
         )
         check_layout_fits(dataset, network, training)
     except SpecError as exc:
         raise InvalidInput(str(exc), errors=[field_error(exc.field, str(exc))]) from exc
+    check_dataset_rules(dataset, training, task, batch_size_given="batch_size" in requested)
+    check_cost(estimate(dataset, network, training, task, settings), training, settings)
     budget = training["epochs"] * dataset.n_rows
     if budget > settings.max_training_budget:
         raise InvalidInput(

@@ -23,8 +23,9 @@ from service.logs import bind_log_fields
 from service.models import ModelBlob, PredictionJob
 from service.queue import enqueue_prediction
 from service.spreadsheet import safe_row
-from worker.fencing import Heartbeat, LostOwnership, claim, owned, retrying
-from worker.training import SHUTDOWN
+from worker import fencing
+from worker.fencing import SHUTDOWN, Heartbeat, LostOwnership, claim, owned, retrying
+from worker.memory_guard import out_of_memory_message
 
 log = logging.getLogger("neuronal.worker")
 
@@ -43,18 +44,19 @@ def run_batch(job_id: str, *, worker: str, settings: Settings, chunk_rows: int =
         with Heartbeat(PredictionJob, job_id, attempt, settings.heartbeat_seconds):
             model, columns, n_rows = retrying(lambda: _load(job_id))
             csv_gz = run.predict(model, columns, n_rows, chunk_rows)
-        return retrying(lambda: _conclude(run, csv_gz, n_rows))
+        return retrying(lambda: _conclude(run, worker, csv_gz, n_rows))
     except LostOwnership:
         return "lost"
+    except MemoryError:  # over the process's limit (worker/memory_guard.py)
+        advice = "split the rows into smaller files"
+        message, code = out_of_memory_message(settings, advice), "memory_limit"
     except ValueError as exc:
-        message = str(exc)
-        try:
-            retrying(
-                lambda: _finish(job_id, attempt, "failed", error=message, code="prediction_error")
-            )
-        except LostOwnership:
-            return "lost"
-        return "failed"
+        message, code = str(exc), "prediction_error"
+    try:
+        retrying(lambda: _finish(job_id, attempt, "failed", error=message, code=code))
+    except LostOwnership:
+        return "lost"
+    return "failed"
 
 
 def _load(job_id: str) -> tuple[Model, dict[str, np.ndarray], int]:
@@ -201,7 +203,7 @@ def _csv(rows: list[list[Any]]) -> bytes:
     return text.getvalue().encode()
 
 
-def _conclude(run: BatchRun, csv_gz: bytes, n_rows: int) -> str:
+def _conclude(run: BatchRun, worker: str, csv_gz: bytes, n_rows: int) -> str:
     if run.outcome == "succeeded":
         _store(run.job_id, run.attempt, csv_gz, n_rows)
     elif run.outcome == "cancelled":
@@ -209,7 +211,7 @@ def _conclude(run: BatchRun, csv_gz: bytes, n_rows: int) -> str:
     elif run.outcome == "time_limit":
         _finish(run.job_id, run.attempt, "failed", error=run.message, code="time_limit")
     else:
-        _hand_back(run.job_id, run.attempt)
+        _hand_back(run.job_id, run.attempt, worker)
     return run.outcome
 
 
@@ -246,17 +248,8 @@ def _finish(
         )
 
 
-def _hand_back(job_id: str, attempt: int) -> None:
+def _hand_back(job_id: str, attempt: int, worker: str) -> None:
     """Give a running job back to the queue (worker shutting down); it starts over."""
     with transaction() as session:
-        owned(
-            session,
-            PredictionJob,
-            job_id,
-            attempt,
-            status="queued",
-            rows_done=0,
-            worker=None,
-            enqueued_at=utcnow(),
-        )
+        fencing.hand_back(session, PredictionJob, job_id, attempt, worker, rows_done=0)
     enqueue_prediction(job_id)

@@ -56,17 +56,22 @@ def _fresh_connections_after_fork(**_: object) -> None:
 def _start_background_duties(**_: object) -> None:
     from threadpoolctl import threadpool_limits
 
+    from worker.memory_guard import limit_process_memory
     from worker.reaper import Reaper
 
     settings = get_settings()
     threadpool_limits(settings.worker_blas_threads)
     return_large_frees_to_os()
+    limit = limit_process_memory(settings)
     Reaper(settings).start()
-    log.info("worker ready; BLAS threads %d", settings.worker_blas_threads)
+    shown = f"{limit / 2**20:,.0f} MiB" if limit else "none"
+    log.info(
+        "worker ready; BLAS threads %d; data segment limit %s", settings.worker_blas_threads, shown
+    )
 
 
 @signals.worker_shutting_down.connect
 def _hand_back_running_jobs(**_: object) -> None:
-    from worker.training import SHUTDOWN
+    from worker.fencing import SHUTDOWN
 
     SHUTDOWN.set()

@@ -24,13 +24,21 @@ log = logging.getLogger("neuronal.worker")
 TRANSIENT = (OperationalError, InterfaceError)
 JobTable = type[TrainingJob] | type[PredictionJob]
 
+# Set when the worker begins a warm shutdown: running jobs are handed back at their next
+# step, and no new job is claimed (a claim would count an attempt it cannot finish).
+SHUTDOWN = threading.Event()
+
 
 class LostOwnership(Exception):
     """The job was reclaimed or finished elsewhere; this attempt must stop quietly."""
 
 
 def claim(table: JobTable, job_id: str, worker: str) -> int | None:
-    """queued → running, attempt + 1; None if the job is not waiting (a redelivery)."""
+    """queued → running, attempt + 1; None if the job is not waiting (a redelivery) or this
+    worker is shutting down (then the job is left for the reaper to send to another)."""
+    if SHUTDOWN.is_set():
+        decline(table, job_id)
+        return None
     with transaction() as session:
         now = utcnow()
         claimed = session.execute(
@@ -48,6 +56,37 @@ def claim(table: JobTable, job_id: str, worker: str) -> int | None:
             return None
         attempt: int | None = session.scalar(select(table.attempts).where(table.id == job_id))
         return attempt
+
+
+def decline(table: JobTable, job_id: str) -> None:
+    """Leave a queued job unclaimed, marked as having no message, so the next reaper sweep
+    of any worker sends it again (this worker took the message and is going away)."""
+    with transaction() as session:
+        waiting = (table.id == job_id, table.status == "queued")
+        session.execute(update(table).where(*waiting).values(enqueued_at=None))
+    log.info("job %s declined: this worker is shutting down", job_id)
+
+
+def hand_back(
+    session: Session, table: JobTable, job_id: str, attempt: int, worker: str, **values: Any
+) -> None:
+    """running → queued without spending an attempt: a hand-back at shutdown is not a crash.
+
+    The attempt number goes back down, so the fence also names the worker: a retried
+    hand-back can never match the next owner's attempt, which carries another worker's name.
+    """
+    result = session.execute(
+        update(table)
+        .where(
+            table.id == job_id,
+            table.status == "running",
+            table.attempts == attempt,
+            table.worker == worker,
+        )
+        .values(status="queued", attempts=attempt - 1, worker=None, enqueued_at=utcnow(), **values)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise LostOwnership(job_id)
 
 
 def owned(session: Session, table: JobTable, job_id: str, attempt: int, **values: Any) -> None:

@@ -16,7 +16,7 @@ from service.config import Settings
 from service.db import transaction, utcnow
 from service.models import PredictionJob, TrainingJob
 from service.queue import enqueue_prediction, enqueue_training
-from worker.fencing import JobTable
+from worker.fencing import SHUTDOWN, JobTable
 
 log = logging.getLogger("neuronal.reaper")
 
@@ -85,6 +85,8 @@ class Reaper(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(self.settings.reaper_interval_seconds):
+            if SHUTDOWN.is_set():  # what it would send now is for the workers that stay
+                return
             try:
                 reap_once(self.settings)
             except Exception as exc:  # a database outage: try again next sweep

@@ -5,7 +5,6 @@ never overwrite the attempt that owns the job."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
@@ -19,12 +18,11 @@ from service.engine import Model, fit
 from service.logs import bind_log_fields
 from service.models import Dataset, EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
 from worker import fencing
-from worker.fencing import LostOwnership, retrying
+from worker.fencing import SHUTDOWN, LostOwnership, retrying
 from worker.hopfield_storage import is_hopfield_job, run_hopfield_job
+from worker.memory_guard import out_of_memory_message, over_budget
 
 log = logging.getLogger("neuronal.worker")
-
-SHUTDOWN = threading.Event()
 
 
 def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
@@ -36,7 +34,12 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
     log.info("job %s attempt %d claimed by %s", job_id, attempt, worker)
     if retrying(lambda: is_hopfield_job(job_id)):
         return run_hopfield_job(job_id, attempt, settings)
+    refusal = retrying(lambda: over_budget(job_id, settings))
+    if refusal is not None:
+        retrying(lambda: finish(job_id, attempt, "failed", error=refusal, code="memory_limit"))
+        return "failed"
     recorder = EpochRecorder(job_id, attempt, settings)
+    out_of_memory = False
     try:
         with Heartbeat(job_id, attempt, settings.heartbeat_seconds):
             inputs = retrying(lambda: _load_inputs(job_id))
@@ -54,17 +57,31 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
             )
     except LostOwnership:
         return "lost"
+    except MemoryError:  # over the process's limit: the arrays go with the exception
+        out_of_memory = True
     except ValueError as exc:
         message = str(exc)
         recorder.flush()  # the epochs before the failure stay visible
         retrying(lambda: finish(job_id, attempt, "failed", error=message, code="training_error"))
         return "failed"
+    if out_of_memory:
+        inputs = {}  # let the decoded data set go before writing the failure
+        log.warning("job %s ran out of memory", job_id)
+        recorder.flush()
+        message = out_of_memory_message(settings)
+        retrying(lambda: finish(job_id, attempt, "failed", error=message, code="memory_limit"))
+        return "failed"
     recorder.flush()
-    return retrying(lambda: _conclude(job_id, attempt, recorder, model, history))
+    return retrying(lambda: _conclude(job_id, attempt, worker, recorder, model, history))
 
 
 def _conclude(
-    job_id: str, attempt: int, recorder: EpochRecorder, model: Model, history: list[dict[str, Any]]
+    job_id: str,
+    attempt: int,
+    worker: str,
+    recorder: EpochRecorder,
+    model: Model,
+    history: list[dict[str, Any]],
 ) -> str:
     if recorder.outcome == "lost":
         return "lost"
@@ -73,7 +90,7 @@ def _conclude(
     elif recorder.outcome == "time_limit":
         finish(job_id, attempt, "failed", error=recorder.message, code="time_limit")
     elif recorder.outcome == "handed_back":
-        hand_back(job_id, attempt)
+        hand_back(job_id, attempt, worker)
     else:
         store_model(job_id, attempt, model, history)
     return recorder.outcome or "succeeded"
@@ -286,12 +303,12 @@ def finish(
         session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == job_id))
 
 
-def hand_back(job_id: str, attempt: int) -> None:
+def hand_back(job_id: str, attempt: int, worker: str) -> None:
     """Give a running job back to the queue (worker shutting down); its checkpoint stays."""
     from service.queue import enqueue_training
 
     with transaction() as session:
-        _owned(session, job_id, attempt, status="queued", worker=None, enqueued_at=utcnow())
+        fencing.hand_back(session, TrainingJob, job_id, attempt, worker)
     enqueue_training(job_id)
 
 

@@ -173,7 +173,9 @@ def summarise_target(target: Column, first_row: int) -> dict[str, Any]:
     if task == "classification":
         # one class is kept: a Hopfield data set's target is just another unit; a classifier
         # job on it is refused at submission
-        summary["classes"] = [_plain(label) for label in np.unique(values)]
+        classes, counts = np.unique(values, return_counts=True)
+        summary["classes"] = [_plain(label) for label in classes]
+        summary["class_counts"] = counts.tolist()  # checked at submission: rows per class
     summary["missing"] = 0
     return summary
 

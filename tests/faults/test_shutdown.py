@@ -9,9 +9,11 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from tests.faults.conftest import MakeStack
@@ -26,7 +28,7 @@ from tests.faults.servers import (
     upload,
     wait_job,
 )
-from tests.stack import wait_until
+from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -50,13 +52,53 @@ def test_sigterm_worker_hands_job_to_another_worker(make_stack: MakeStack) -> No
 
         job = finished(client, job_id)
         assert job["status"] == "succeeded", job
-        assert job["attempts"] == 2
+        assert job["attempts"] == 1  # a hand-back is not a failed attempt
+        assert stack.worker_log(leaving).count(" claimed by ") == 1  # it claimed nothing more
         assert stack.worker_of(job_id) is not leaving
         rows = metrics(client, job_id)
         assert [m["epoch"] for m in rows] == list(range(1, EPOCHS + 1))
         assert rows[: len(before)] == before  # resumed from the hand-back checkpoint
         (model,) = models_of(client, job_id)
         assert model["id"] == job["model_id"]
+
+
+def embedded_worker(stack: Stack) -> psutil.Process:
+    """The Celery worker that `neuronal serve` started alongside the API."""
+    assert stack.api is not None
+
+    def find() -> psutil.Process | None:
+        assert stack.api is not None
+        children = psutil.Process(stack.api.pid).children(recursive=True)
+        return next((p for p in children if "celery" in " ".join(p.cmdline())), None)
+
+    found: psutil.Process = wait_until(find, timeout=30, what="the embedded worker")
+    return found
+
+
+def test_restart_of_serve_spends_no_attempt(tmp_path: Path) -> None:
+    stack = Stack(tmp_path, {"NEURONAL_STALE_AFTER_SECONDS": "3"}, embedded=True)
+    stack.start_api()
+    try:
+        with stack.client(stack.create_key("restart")) as client:
+            job_id = submit(client, job_body(upload(client, synthetic_csv(1000)), epochs=EPOCHS))
+            wait_job(client, job_id, lambda j: j["progress"]["epoch"] >= 3, what="epoch 3")
+            assert stack.api is not None
+            os.killpg(stack.api.pid, signal.SIGTERM)  # a normal restart: serve and its worker
+            stack.api.wait(timeout=30)
+            stack.start_api()
+            resumed = wait_job(
+                client, job_id, lambda j: j["status"] == "running", timeout=30, what="resumed"
+            )
+            assert resumed["attempts"] == 1  # the hand-back was not counted as a crash
+            wait_job(
+                client, job_id, lambda j: j["progress"]["epoch"] > resumed["progress"]["epoch"]
+            )
+            embedded_worker(stack).kill()  # a real crash; serve starts another worker
+            job = finished(client, job_id, timeout=90)
+        assert job["status"] == "succeeded", (job, stack.logs())
+        assert job["attempts"] == 2  # one crash, well inside the budget of three
+    finally:
+        stack.stop()
 
 
 def slow_multipart(data: bytes, boundary: str, pieces: int, pause: float) -> Iterator[bytes]:

@@ -102,6 +102,7 @@ def test_csv_kinds_missing_and_summaries(tmp_path: Path) -> None:
         "kind": "categorical",
         "task": "classification",
         "classes": ["setosa", "versicolor", "virginica"],
+        "class_counts": [2, 1, 1],
         "missing": 0,
     }
     json.dumps(parsed.features), json.dumps(parsed.target_summary)  # plain JSON types
