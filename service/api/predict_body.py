@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from service.errors import BadRequest, InvalidInput, field_error
 from service.schemas import PredictRequest
 
 Rows = list[list[Any]] | None
@@ -88,8 +88,16 @@ def _validated(body: bytes, headers: Mapping[str, str]) -> Body:
                 ],
                 body=exc.doc,
             ) from exc
-        except Exception as exc:  # not UTF-8, say
-            raise HTTPException(400, "There was an error parsing the body") from exc
+        except UnicodeDecodeError as exc:
+            raise BadRequest(
+                f"The body is not UTF-8 text (byte {exc.start}); send JSON encoded as UTF-8."
+            ) from exc
+        except ValueError as exc:  # an integer past Python's digit limit, say
+            raise InvalidInput(
+                "The body holds a number too long to read (an integer of more than 4,300 "
+                "digits); send each value as an ordinary number, at most about 1.8e308.",
+                errors=[field_error("body", "a number too long to read")],
+            ) from exc
     try:
         parsed = PredictRequest.model_validate(data)
     except ValidationError as exc:

@@ -65,6 +65,25 @@ def test_json_upload_with_a_5000_digit_integer_is_422_and_keeps_the_connection(
     assert then == 200 and reused
 
 
+@pytest.mark.parametrize(
+    "body", [f'{{"inputs": [[{HUGE}, 1, 1, 1]]}}', '{"inputs": [[1, 2, 3, 4]]}\xff']
+)
+def test_predict_body_with_a_5000_digit_integer_or_bad_bytes_says_what_to_fix(
+    limited_stack: Stack, key: str, trained: dict[str, Any], body: str
+) -> None:
+    answer = httpx.post(
+        f"{limited_stack.url}/v1/models/{trained['model_id']}/predict",
+        content=body.encode("latin-1"),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code in (400, 422), answer.text
+    problem = answer.json()
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert "error parsing the body" not in problem["detail"]
+    assert ("4,300 digits" in problem["detail"]) or ("UTF-8" in problem["detail"])
+
+
 def test_batch_prediction_with_a_5000_digit_integer_is_422(
     limited_stack: Stack, key: str, trained: dict[str, Any]
 ) -> None:
