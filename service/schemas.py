@@ -137,8 +137,11 @@ class DatasetSummary(BaseModel):
     id: str
     name: str
     format: str
+    layout: Literal["table", "sequences", "series"] = "table"
     n_rows: int
     n_features: int
+    sequence_length: int | None = None
+    series: SeriesOut | None = None
     target: dict[str, Any] = Field(description='{"name", "kind", "n_classes"?}')
     size_bytes: int
     sha256: str
