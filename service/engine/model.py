@@ -20,6 +20,9 @@ from .data import NUMERIC, _check_finite, read_table
 from .errors import InputError
 from .network import predict_forward
 from .preprocessing import Preprocessor
+from .recurrent_spec import is_recurrent
+from .sequence_net import make_layers, predict_sequences
+from .sequences import read_sequences, transform
 from .serialization import pack, unpack
 from .spec import validate_spec
 from .targets import decode_labels
@@ -31,7 +34,9 @@ CORRUPT = "The stored model is corrupt or not a Neuronal model"
 class Model:
     """Predicts from raw feature rows with the preprocessing learned at training time."""
 
-    def __init__(self, *, task, classes, preprocessor, layers, network, training) -> None:
+    def __init__(
+        self, *, task, classes, preprocessor, layers, network, training, recurrent=None, steps=None
+    ) -> None:
         self.task: str = task
         self.classes: list | None = list(classes) if classes is not None else None
         self.preprocessor: Preprocessor = preprocessor
@@ -40,6 +45,9 @@ class Model:
         self.network: dict = network
         self.training: dict = training
         self.layers: list[tuple[np.ndarray, np.ndarray, str]] = list(layers)
+        # recurrent models: (layer, (W_ih, W_hh, b[, b_hn])) pairs and the trained steps
+        self.recurrent: list[tuple[Any, tuple[np.ndarray, ...]]] | None = recurrent
+        self.steps: int | None = steps
         self.n_inputs: int = preprocessor.n_inputs
         self.mean, self.scale = preprocessor.mean, preprocessor.scale
         self.offset, self.fill = preprocessor.offset, preprocessor.fill
@@ -50,19 +58,23 @@ class Model:
         if self.classes is not None:
             self._labels = decode_labels(self.classes, np.arange(len(self.classes)))
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Class labels `(n,)` in their original type, or regression values `(n,)`/`(n, k)`."""
+    def predict(self, X: Any, lengths: Any = None) -> np.ndarray:
+        """Class labels `(n,)` in their original type, or regression values `(n,)`/`(n, k)`.
+
+        A recurrent model takes sequences: `(n, T, d)` with optional `lengths`, or a list of
+        `(steps, d)` sequences, each at most the trained number of steps.
+        """
         if self.task == "classification":
-            proba = self.predict_proba(X)
+            proba = self.predict_proba(X, lengths)
             return self._labels[np.argmax(proba, axis=1)]
-        out = predict_forward(self.layers, self._inputs(X)).astype(np.float64)
+        out = self._forward(X, lengths).astype(np.float64)
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, lengths: Any = None) -> np.ndarray:
         """Class probabilities `(n, n_classes)`, columns in the order of `classes`."""
         if self.task != "classification":
             raise ValueError("predict_proba is only for classification models; use predict.")
-        out = predict_forward(self.layers, self._inputs(X))
+        out = self._forward(X, lengths)
         if self.layers[-1][2] == "softmax":
             return out.astype(np.float64)
         if out.shape[1] == 1:
@@ -72,6 +84,27 @@ class Model:
         total = out.sum(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(total > 0, out / total, 1.0 / out.shape[1])
+
+    def _forward(self, X: Any, lengths: Any) -> np.ndarray:
+        if self.recurrent is None:
+            if lengths is not None:
+                raise InputError("lengths are for sequences; this model reads rows of features.")
+            return predict_forward(self.layers, self._inputs(X))
+        data = read_sequences(X, lengths)
+        assert self.steps is not None
+        if data.X.shape[1] > self.steps:
+            raise InputError(
+                f"The sequences have {data.X.shape[1]} steps; this model was trained on "
+                f"{self.steps}, so send at most {self.steps} steps per sequence."
+            )
+        if data.X.shape[2] != len(self.feature_names):
+            raise InputError(
+                f"Each step has {data.X.shape[2]} values but the model has "
+                f"{len(self.feature_names)} features per step; send one value per feature."
+            )
+        x = transform(self.preprocessor, data.X, data.lengths, self.dtype)
+        with np.errstate(over="ignore"):  # exp(large) = inf gives a gate of exactly 0
+            return predict_sequences(self.recurrent, self.layers, x, data.lengths)
 
     def _inputs(self, X: Any) -> np.ndarray:
         """Raw rows → network inputs `(n, n_inputs)` in the weights' dtype."""
@@ -110,6 +143,9 @@ class Model:
         arrays = dict(self.preprocessor.arrays())
         for i, (W, b, _) in enumerate(self.layers):
             arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+        for i, (_, params) in enumerate(self.recurrent or []):
+            for j, array in enumerate(params):
+                arrays[f"R{i}_{j}"] = array
         meta = {
             "format": FORMAT,
             "version": 1,
@@ -120,6 +156,8 @@ class Model:
             "training": self.training,
             "activations": [name for _, _, name in self.layers],
         }
+        if self.recurrent is not None:
+            meta["steps"] = self.steps
         return pack(arrays, meta)
 
     @classmethod
@@ -151,10 +189,11 @@ class Model:
             n_classes=n_classes,
         )  # fmt: skip
         names = meta["activations"]
-        expected = [layer["activation"] for layer in network["layers"]]
-        if names != [*expected, network["output_activation"]]:
+        dense = [x for x in network["layers"] if not is_recurrent(x)]
+        if names != [*(x["activation"] for x in dense), network["output_activation"]]:
             raise ValueError("the layer activations do not match the network spec")
-        layers, fan_in = [], prep.n_inputs
+        recurrent, fan_in, n_arrays = cls._restore_recurrent(arrays, meta, network, prep.n_inputs)
+        layers = []
         for i, name in enumerate(names):
             W, b = arrays[f"W{i}"], arrays[f"b{i}"]
             ok = W.ndim == 2 and W.shape[0] == fan_in and b.shape == (W.shape[1],)
@@ -164,7 +203,28 @@ class Model:
             fan_in = W.shape[1]
         if task == "classification" and fan_in not in (len(classes), 1):
             raise ValueError("the output layer does not match the classes")
-        if len(arrays) != 3 + 2 * len(names):
+        if len(arrays) != 3 + 2 * len(names) + n_arrays:
             raise ValueError("it holds unexpected arrays")
         return cls(task=task, classes=classes, preprocessor=prep, layers=layers,
-                   network=network, training=training)  # fmt: skip
+                   network=network, training=training, recurrent=recurrent,
+                   steps=meta.get("steps") if recurrent else None)  # fmt: skip
+
+    @staticmethod
+    def _restore_recurrent(arrays, meta, network, n_inputs):
+        """The recurrent layers, the width they hand on, and how many arrays they hold."""
+        specs = [x for x in network["layers"] if is_recurrent(x)]
+        if not specs:
+            return None, n_inputs, 0
+        steps = meta["steps"]
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError("the number of steps is missing or malformed")
+        out, count, dtype = [], 0, arrays["W0"].dtype
+        for i, layer in enumerate(make_layers(n_inputs, specs)):
+            n = 4 if layer.kind == "gru" else 3
+            params = tuple(arrays[f"R{i}_{j}"] for j in range(n))
+            want = layer.views(np.zeros(layer.n_weights), np.zeros(layer.n_biases))
+            if any(p.shape != w.shape or p.dtype != dtype for p, w in zip(params, want)):  # noqa: B905
+                raise ValueError(f"recurrent layer {i} has the wrong shape or type")
+            out.append((layer, params))
+            count += n
+        return out, specs[-1]["units"], count

@@ -43,7 +43,15 @@ class Buffers:
 class Network:
     """A feedforward network of dense layers over a flat parameter vector."""
 
-    def __init__(self, sizes: Sequence[int], activations: Sequence[str], loss: str, dtype):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activations: Sequence[str],
+        loss: str,
+        dtype,
+        params: np.ndarray | None = None,
+        grad: np.ndarray | None = None,
+    ):
         self.sizes = [int(n) for n in sizes]
         self.activation_names = list(activations)
         self.acts = [ACTIVATIONS[name] for name in activations]
@@ -53,8 +61,9 @@ class Network:
         pairs = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
         self.n_weights = sum(a * b for a, b in pairs)
         self.n_params = self.n_weights + sum(b for _, b in pairs)
-        self.params = np.zeros(self.n_params, self.dtype)
-        self.grad = np.zeros(self.n_params, self.dtype)
+        # A larger network (recurrent layers first) may hand in views of its own vectors.
+        self.params = np.zeros(self.n_params, self.dtype) if params is None else params
+        self.grad = np.zeros(self.n_params, self.dtype) if grad is None else grad
         self.W, self.b = self.views(self.params)
         self.gW, self.gb = self.views(self.grad)
         self._buffers: dict[int, Buffers] = {}
@@ -95,8 +104,13 @@ class Network:
             inp = a
         return inp
 
-    def backward(self, X: np.ndarray, Y: np.ndarray, buf: Buffers) -> None:
-        """Backpropagate after `forward(X)`; write dLoss/dparams into `self.grad`."""
+    def backward(
+        self, X: np.ndarray, Y: np.ndarray, buf: Buffers, dX: np.ndarray | None = None
+    ) -> None:
+        """Backpropagate after `forward(X)`; write dLoss/dparams into `self.grad`.
+
+        With `dX`, also write dLoss/dX there (what a recurrent layer before needs).
+        """
         last = len(self.acts) - 1
         a, z, delta = buf.a, buf.z, buf.delta
         d = delta[last]
@@ -116,6 +130,8 @@ class Network:
                 np.matmul(d, self.W[i].T, out=prev)
                 self.acts[i - 1].backward(a[i - 1], z[i - 1], prev, prev, buf.work[i - 1])
                 d = prev
+            elif dX is not None:
+                np.matmul(d, self.W[0].T, out=dX)
 
     def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, buf: Buffers, l2: float = 0.0) -> float:
         """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`."""

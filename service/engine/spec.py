@@ -15,6 +15,16 @@ from .errors import SpecError
 from .initializers import INITS, default_init
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS, Hyper
+from .recurrent_spec import (
+    bptt_steps,
+    check_order,
+    check_recurrent,
+    count_parameters,
+    is_recurrent,
+    layer_type,
+    recurrent_layer,
+    sequence,
+)
 from .schedules import SCHEDULES
 
 LIMITS: dict[str, int] = {
@@ -30,10 +40,9 @@ REGRESSION_LOSSES = ("huber", "mae", "mse")
 SCALINGS = ("none", "normalize", "standardize")
 DTYPES = ("float32", "float64")
 NETWORK_KEYS = ("init", "layers", "loss", "output_activation")
-LAYER_KEYS = ("activation", "units")
 TRAINING_KEYS = (
-    "batch_size", "clip_norm", "dtype", "early_stopping", "epochs", "l2", "optimizer",
-    "scaling", "schedule", "seed", "shuffle", "validation_fraction",
+    "batch_size", "bptt_steps", "clip_norm", "dtype", "early_stopping", "epochs", "l2",
+    "optimizer", "scaling", "schedule", "seed", "sequence", "shuffle", "validation_fraction",
 )  # fmt: skip
 EARLY_STOPPING = {
     "patience": Hyper(5, int, 1, 10**6, False, False),
@@ -64,7 +73,9 @@ def validate_spec(
         )
     net = _network(network, task)
     _check_size(net, task, n_features, n_classes)
-    return net, _training(training, n_samples)
+    train = _training(training, n_samples)
+    check_recurrent(net, train)
+    return net, train
 
 
 def n_outputs(network: dict, task: str, n_classes: int | None, n_targets: int = 1) -> int:
@@ -90,6 +101,7 @@ def _network(spec: Any, task: str) -> dict:
             f"at most {LIMITS['max_hidden_layers']} are allowed.",
         )
     hidden = [_layer(layer, f"network.layers[{i}]") for i, layer in enumerate(layers)]
+    check_order(hidden)
     output = spec.get("output_activation")
     loss = spec.get("loss")
     if output is not None:
@@ -101,14 +113,14 @@ def _network(spec: Any, task: str) -> dict:
     _check_output(task, output, loss)
     init = spec.get("init")
     if init is None:
-        init = default_init([layer["activation"] for layer in hidden])
+        init = default_init([x["activation"] for x in hidden if not is_recurrent(x)])
     _choice(init, INITS, "network.init", "an initializer")
     return {"layers": hidden, "output_activation": output, "loss": loss, "init": init}
 
 
 def _layer(layer: Any, field: str) -> dict:
     _mapping(layer, field)
-    _known_keys(layer, LAYER_KEYS, field)
+    kind = layer_type(layer, field)
     if "units" not in layer:
         raise SpecError(f"{field}.units", f"{field}.units is required: the number of neurons.")
     units = layer["units"]
@@ -118,6 +130,8 @@ def _layer(layer: Any, field: str) -> dict:
             f"{field}.units",
             f"{field}.units must be a whole number from 1 to {limit}, not {units!r}.",
         )
+    if kind != "dense":
+        return recurrent_layer(layer, kind, int(units), field)
     activation = layer.get("activation", DEFAULTS["activation"])
     _choice(activation, ACTIVATIONS, f"{field}.activation", "an activation")
     if activation == "softmax":
@@ -172,9 +186,8 @@ def _check_output(task: str, output: str, loss: str) -> None:
 
 
 def _check_size(net: dict, task: str, n_features: int, n_classes: int | None) -> None:
-    sizes = [max(int(n_features), 1)] + [layer["units"] for layer in net["layers"]]
-    sizes.append(n_outputs(net, task, n_classes) if n_classes else 1)
-    count = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    n_out = n_outputs(net, task, n_classes) if n_classes else 1
+    count = count_parameters(net["layers"], n_features, n_out)
     if count > LIMITS["max_parameters"]:
         raise SpecError(
             "network.layers",
@@ -208,6 +221,11 @@ def _training(spec: Any, n_samples: int | None) -> dict:
     out["schedule"] = _schedule(get("schedule") or {"name": "constant"})
     clip = get("clip_norm")
     out["clip_norm"] = None if clip is None else _number(clip, "training.clip_norm", Hyper(1.0))
+    # Recurrent settings appear only when set, so dense specs normalize as they always did.
+    if get("bptt_steps") is not None:
+        out["bptt_steps"] = bptt_steps(get("bptt_steps"))
+    if get("sequence") is not None:
+        out["sequence"] = sequence(get("sequence"))
     return out
 
 

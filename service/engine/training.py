@@ -17,15 +17,23 @@ from typing import Any
 
 import numpy as np
 
-from .activations import row_max
+from .batches import _target_matrix, clip_gradient, count_correct, split_rows
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import read_table
 from .errors import InputError
 from .model import Model
 from .network import Network
 from .optimizers import OPTIMIZERS
 from .preprocessing import Preprocessor
+from .recurrent_spec import check_layout, is_recurrent
 from .schedules import Schedule
+from .sequence_net import SequenceNetwork
+from .sequences import (
+    SequenceData,
+    chronological_split,
+    fit_preprocessor,
+    read_inputs,
+    transform,
+)
 from .spec import _check_size, n_outputs, validate_spec
 from .targets import encode_labels, infer_task, regression_targets
 
@@ -62,9 +70,15 @@ def fit(
     features: list[dict] | None = None,
     on_epoch: Callable[[Progress], None] | None = None,
     resume: bytes | None = None,
+    lengths: Any = None,
+    groups: Any = None,
 ) -> tuple[Model, list[dict[str, Any]]]:
-    """Train a network on raw rows `X` and targets `y`; return the model and per-epoch rows."""
-    table = read_table(X, features)
+    """Train a network on raw rows `X` and targets `y`; return the model and per-epoch rows.
+
+    `X` may also be sequences `(n, T, d)` (with `lengths`), or, with `training.sequence`,
+    the rows of a time series in time order (`y` the target column, `groups` its series).
+    """
+    table, y, task, layout = read_inputs(X, y, training, features, lengths, groups, task)
     task = task or infer_task(y)
     classes, labels, targets = None, None, None
     if task == "classification":
@@ -83,6 +97,7 @@ def fit(
         network, training, task=task, n_features=len(table.names),
         n_classes=len(classes) if classes is not None else None, n_samples=table.n_rows,
     )  # fmt: skip
+    check_layout(net_spec, train_spec, layout)
     run = Run(table, task, classes, labels, targets, net_spec, train_spec)
     if resume is not None:
         load_checkpoint(run, resume)
@@ -99,30 +114,49 @@ class Run:
         self.net_spec, self.spec = net_spec, train_spec
         self.rng = np.random.default_rng(train_spec["seed"])
         self.dtype = np.dtype(train_spec["dtype"])
-        train_rows, val_rows = split_rows(
-            self.rng, table.n_rows, train_spec["validation_fraction"], labels
-        )
-        self.prep = Preprocessor.fit(table, train_rows, train_spec["scaling"])
+        seq = table if isinstance(table, SequenceData) else None
+        fraction = train_spec["validation_fraction"]
+        if seq is not None and seq.group is not None:
+            train_rows, val_rows = chronological_split(seq.group, fraction)
+        else:
+            train_rows, val_rows = split_rows(self.rng, table.n_rows, fraction, labels)
+        if seq is None:
+            self.prep = Preprocessor.fit(table, train_rows, train_spec["scaling"])
+        else:
+            self.prep = fit_preprocessor(seq, train_rows, train_spec["scaling"])
+            train_rows, val_rows = (r[np.argsort(-seq.lengths[r], kind="stable")]
+                                    for r in (train_rows, val_rows))  # fmt: skip
         n_out = n_outputs(net_spec, task, len(classes) if classes else None,
                           targets.shape[1] if targets is not None else 1)  # fmt: skip
         _check_size(net_spec, task, self.prep.n_inputs, len(classes) if classes else None)
         order = np.concatenate([train_rows, val_rows])
-        self.n_train = len(train_rows)
-        X = self.prep.transform(table, order, dtype=self.dtype)
+        self.n_train = n_train = len(train_rows)
         Y = _target_matrix(labels, targets, order, n_out, self.dtype)
-        self.Xtr, self.Xva = X[: self.n_train], X[self.n_train :]
-        self.Ytr, self.Yva = Y[: self.n_train], Y[self.n_train :]
-        sizes = [self.prep.n_inputs] + [layer["units"] for layer in net_spec["layers"]] + [n_out]
-        acts = [layer["activation"] for layer in net_spec["layers"]]
-        self.net = Network(
-            sizes, [*acts, net_spec["output_activation"]], net_spec["loss"], self.dtype
-        )
+        self.Ytr, self.Yva = Y[:n_train], Y[n_train:]
+        dense = [x for x in net_spec["layers"] if not is_recurrent(x)]
+        acts = [*(x["activation"] for x in dense), net_spec["output_activation"]]
+        sizes = [x["units"] for x in dense] + [n_out]
+        self.net: Any
+        if seq is None:
+            self.Ltr = self.Lva = None
+            X = self.prep.transform(table, order, dtype=self.dtype)
+            self.Xtr, self.Xva = X[:n_train], X[n_train:]
+            self.net = Network([self.prep.n_inputs, *sizes], acts, net_spec["loss"], self.dtype)
+        else:
+            L = seq.lengths[order]
+            X = transform(self.prep, seq.X[order], L, self.dtype)  # time-major
+            self.Xtr, self.Xva = X[:, :n_train], X[:, n_train:]
+            self.Ltr, self.Lva = L[:n_train], L[n_train:]
+            recurrent = [x for x in net_spec["layers"] if is_recurrent(x)]
+            self.net = SequenceNetwork(self.prep.n_inputs, seq.X.shape[1], recurrent, sizes,
+                                       acts, net_spec["loss"], self.dtype,
+                                       train_spec.get("bptt_steps"))  # fmt: skip
         self.net.initialize(self.rng, net_spec["init"])
         opt = train_spec["optimizer"]
         self.opt = OPTIMIZERS[opt["name"]](self.net.params, opt)
         self.schedule = Schedule(train_spec["schedule"], self.opt.lr)
-        sample = slice(0, min(self.n_train, DIVERGENCE_SAMPLE))
-        self.initial_loss = self.evaluate(self.Xtr[sample], self.Ytr[sample])[0]
+        sample = min(self.n_train, DIVERGENCE_SAMPLE)
+        self.initial_loss = self.evaluate(self.Xtr, self.Ytr, self.Ltr, sample)[0]
         self.es = train_spec["early_stopping"]
         self.best_loss, self.bad_epochs, self.best_epoch = np.inf, 0, 0
         self.best_params = np.empty_like(self.net.params) if self.es else None
@@ -168,7 +202,10 @@ class Run:
         for start in range(0, n, batch):
             stop = min(start + batch, n)
             buf = net.buffers(stop - start)
-            if perm is None:
+            if self.Ltr is not None:
+                rows = slice(start, stop) if perm is None else perm[start:stop]
+                xb, yb = buf.load(self.Xtr, self.Ytr, self.Ltr, rows)
+            elif perm is None:
                 xb, yb = self.Xtr[start:stop], self.Ytr[start:stop]
             else:
                 idx = perm[start:stop]
@@ -206,11 +243,11 @@ class Run:
         if classify:
             row["train_accuracy"] = train_correct / self.n_train
             row["val_accuracy"] = None
-        if len(self.Xva):
-            val_loss, val_correct = self.evaluate(self.Xva, self.Yva)
+        if len(self.Yva):
+            val_loss, val_correct = self.evaluate(self.Xva, self.Yva, self.Lva)
             row["val_loss"] = val_loss
             if classify:
-                row["val_accuracy"] = val_correct / len(self.Xva)
+                row["val_accuracy"] = val_correct / len(self.Yva)
         row["learning_rate"] = self.opt.lr
         monitored = row["val_loss"] if row["val_loss"] is not None else train_loss
         if not np.isfinite(monitored):
@@ -226,67 +263,37 @@ class Run:
         self.schedule.end_epoch(monitored)
         return row
 
-    def evaluate(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, int]:
-        """Mean loss and correct count over `X` with the prediction parameters."""
+    def evaluate(self, X, Y, L=None, n: int | None = None) -> tuple[float, int]:
+        """Mean loss and correct count over the first `n` rows with the prediction parameters."""
         total, correct = 0.0, 0
-        for start in range(0, len(X), EVAL_CHUNK):
-            xb, yb = X[start : start + EVAL_CHUNK], Y[start : start + EVAL_CHUNK]
-            buf = self.net.buffers(len(xb))
+        n = len(Y) if n is None else n
+        for start in range(0, n, EVAL_CHUNK):
+            stop = min(start + EVAL_CHUNK, n)
+            buf = self.net.buffers(stop - start)
+            if L is None:
+                xb, yb = X[start:stop], Y[start:stop]
+            else:
+                xb, yb = buf.load(X, Y, L, slice(start, stop))
             out = self.net.forward(xb, buf, params=self.eval_params)
-            total += self.net.loss.value(out, buf.z[-1], yb) * len(xb)
+            total += self.net.loss.value(out, buf.z[-1], yb) * (stop - start)
             if self.task == "classification":
                 correct += count_correct(out, yb)
-        return total / len(X), correct
+        return total / n, correct
 
     def model(self) -> Model:
         """The trained model (a copy of the prediction parameters)."""
-        Ws, bs = self.net.views(self.eval_params.copy())
-        names = self.net.activation_names
+        params = self.eval_params.copy()
+        recurrent = None
+        if isinstance(self.net, SequenceNetwork):
+            layers = self.net.dense_layers(params)
+            recurrent = list(zip(self.net.layers, self.net.views(params), strict=True))
+        else:
+            Ws, bs = self.net.views(params)
+            layers = list(zip(Ws, bs, self.net.activation_names, strict=True))
         return Model(task=self.task, classes=self.classes, preprocessor=self.prep,
-                     layers=list(zip(Ws, bs, names, strict=True)), network=self.net_spec,
-                     training=self.spec)  # fmt: skip
-
-
-def split_rows(rng: np.random.Generator, n: int, fraction: float, labels: np.ndarray | None):
-    """Training and validation row indices; stratified by class when `labels` is given."""
-    if fraction <= 0 or n < 2:
-        return np.arange(n), np.arange(0)
-    groups = (
-        [np.arange(n)]
-        if labels is None
-        else [np.flatnonzero(labels == c) for c in np.unique(labels)]
-    )
-    val = []
-    for rows in groups:
-        take = int(round(fraction * len(rows)))
-        val.append(rng.permutation(rows)[:take])
-    val_rows = np.sort(np.concatenate(val))
-    if len(val_rows) == 0 or len(val_rows) == n:
-        val_rows = rng.permutation(n)[: max(1, min(n - 1, round(fraction * n)))]
-        val_rows.sort()
-    mask = np.ones(n, bool)
-    mask[val_rows] = False
-    return np.flatnonzero(mask), val_rows
-
-
-def count_correct(out: np.ndarray, Y: np.ndarray, softmax: bool = False) -> int:
-    """Rows whose predicted class matches the target (one-hot rows, or one 0/1 column).
-
-    For softmax outputs, where two equal maxima do not occur in practice, it counts the rows
-    whose target class holds the row's maximum (two cheap passes instead of two argmaxes).
-    """
-    if out.shape[1] == 1:
-        return int(np.count_nonzero((out[:, 0] >= 0.5) == (Y[:, 0] >= 0.5)))
-    if softmax:
-        return int(round(float(np.vdot(Y, out >= row_max(out)))))
-    return int(np.count_nonzero(np.argmax(out, axis=1) == np.argmax(Y, axis=1)))
-
-
-def clip_gradient(grad: np.ndarray, max_norm: float) -> None:
-    """Scale `grad` in place so its L2 norm is at most `max_norm`."""
-    norm = float(np.sqrt(np.dot(grad, grad)))
-    if norm > max_norm:
-        grad *= max_norm / norm
+                     layers=layers, network=self.net_spec, training=self.spec,
+                     recurrent=recurrent,
+                     steps=self.Xtr.shape[0] if recurrent else None)  # fmt: skip
 
 
 def _recompute(net: Network, xb, yb, buf, l2: float, clip: float | None):
@@ -300,17 +307,6 @@ def _recompute(net: Network, xb, yb, buf, l2: float, clip: float | None):
         return net.grad
 
     return recompute
-
-
-def _target_matrix(labels, targets, order, n_out: int, dtype) -> np.ndarray:
-    if labels is None:
-        return np.ascontiguousarray(targets[order], dtype=dtype)
-    picked = labels[order]
-    if n_out == 1:
-        return picked.astype(dtype)[:, None]
-    Y = np.zeros((len(order), n_out), dtype)
-    Y[np.arange(len(order)), picked] = 1
-    return Y
 
 
 def _fingerprint(run: Run, table, labels, targets) -> dict[str, Any]:

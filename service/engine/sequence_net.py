@@ -1,0 +1,214 @@
+"""A network over sequences: recurrent layers first, then the dense layers of `network.py`.
+
+One flat parameter vector holds everything, laid out as every recurrent weight, then the
+dense network's own vector (its weights, then its biases), then every recurrent bias, so the
+weights are one prefix (`params[:n_weights]`, what L2 decays) just as in a dense network.
+Inputs are time-major `(T, n, d)` with each sequence's length in `lengths`, the batch sorted
+longest first (`Buffers.load` does that); the last recurrent layer's state at each sequence's
+last real step goes to the dense layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .gated import GRU, LSTM
+from .network import Network, predict_forward
+from .recurrent import Elman, Recurrent, Steps
+
+LAYERS: dict[str, type[Recurrent]] = {"rnn": Elman, "gru": GRU, "lstm": LSTM}
+
+
+def make_layers(n_features: int, specs: Sequence[dict]) -> list[Recurrent]:
+    """Recurrent layer objects for normalized layer specs (`type`, `units`, `activation`)."""
+    layers, n_in = [], n_features
+    for spec in specs:
+        layers.append(LAYERS[spec["type"]](n_in, spec["units"], spec.get("activation", "tanh")))
+        n_in = spec["units"]
+    return layers
+
+
+class Buffers:
+    """Everything one batch size needs, allocated once (see `Network.buffers`)."""
+
+    def __init__(self, net: SequenceNetwork, batch: int) -> None:
+        T, dt = net.T, net.dtype
+        self.batch = batch
+        self.x = np.zeros((T, batch, net.n_features), dt)
+        self.y = np.zeros((batch, net.sizes[-1]), dt)
+        self.lengths = np.full(batch, T, np.intp)
+        self.layers = [layer.buffers(T, batch, dt) for layer in net.layers]
+        self.dense = net.dense.buffers(batch)
+        self.a, self.z = self.dense.a, self.dense.z
+        self.final = np.zeros((batch, net.layers[-1].units), dt)
+        self.d_final = np.zeros_like(self.final)
+        self.d_steps = [np.zeros((T, batch, layer.units), dt) for layer in net.layers[:-1]]
+        self.full_steps = Steps(self.lengths, T, net.bptt)
+        self.steps = self.full_steps
+        self.final_state = self.final
+        self.net = net
+
+    def set_lengths(self, lengths: np.ndarray) -> None:
+        """Use these lengths (sorted longest first) for the batch in `x`."""
+        T = self.net.T
+        if lengths[-1] == T:
+            self.steps = self.full_steps
+        else:
+            self.steps = Steps(np.asarray(lengths, np.intp), T, self.net.bptt)
+
+    def load(self, X: np.ndarray, Y: np.ndarray, lengths: np.ndarray, rows) -> tuple:
+        """Copy `rows` (a slice or indices) of time-major `X`, `Y` into the buffers."""
+        if isinstance(rows, slice):
+            np.copyto(self.x, X[:, rows])
+            lb = lengths[rows]
+            self.set_lengths(lb)
+            return self.x, Y[rows]
+        if lengths[0] != self.net.T or lengths[-1] != self.net.T:  # vary: sort longest first
+            rows = rows[np.argsort(-lengths[rows], kind="stable")]
+        np.take(X, rows, axis=1, out=self.x, mode="clip")
+        np.take(Y, rows, axis=0, out=self.y, mode="clip")
+        self.set_lengths(lengths[rows])
+        return self.x, self.y
+
+
+class SequenceNetwork:
+    """Recurrent layers then dense layers, over one flat parameter vector."""
+
+    def __init__(
+        self,
+        n_features: int,
+        T: int,
+        recurrent: Sequence[dict],
+        dense_sizes: Sequence[int],
+        activations: Sequence[str],
+        loss: str,
+        dtype,
+        bptt: int | None = None,
+    ) -> None:
+        self.n_features, self.T, self.bptt = int(n_features), int(T), bptt
+        self.dtype = np.dtype(dtype)
+        self.layers = make_layers(n_features, recurrent)
+        sizes = [self.layers[-1].units, *dense_sizes]
+        n_rw = sum(layer.n_weights for layer in self.layers)
+        n_rb = sum(layer.n_biases for layer in self.layers)
+        pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+        n_dense = sum((a + 1) * b for a, b in pairs)
+        self.n_params = n_rw + n_dense + n_rb
+        self.n_weights = n_rw + sum(a * b for a, b in pairs)
+        self.params = np.zeros(self.n_params, self.dtype)
+        self.grad = np.zeros(self.n_params, self.dtype)
+        self._dense = slice(n_rw, n_rw + n_dense)
+        self.dense = Network(sizes, activations, loss, self.dtype,
+                             self.params[self._dense], self.grad[self._dense])  # fmt: skip
+        self.p, self.g = self.views(self.params), self.views(self.grad)
+        self.sizes = [self.n_features] + [layer.units for layer in self.layers] + sizes[1:]
+        self.activation_names = self.dense.activation_names
+        self.loss = self.dense.loss
+        self._buffers: dict[int, Buffers] = {}
+
+    def views(self, flat: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """Per recurrent layer, `(W_ih, W_hh, b[, b_hn])` views into a flat vector."""
+        out, w_at, b_at = [], 0, self._dense.stop
+        for layer in self.layers:
+            w, b = flat[w_at : w_at + layer.n_weights], flat[b_at : b_at + layer.n_biases]
+            out.append(layer.views(w, b))
+            w_at += layer.n_weights
+            b_at += layer.n_biases
+        return out
+
+    def dense_layers(self, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, str]]:
+        """The dense part of a flat vector as `(W, b, activation)` views."""
+        Ws, bs = self.dense.views(flat[self._dense])
+        return list(zip(Ws, bs, self.activation_names, strict=True))
+
+    def initialize(self, rng: np.random.Generator, init: str) -> None:
+        """Recurrent layers as the literature advises (see `recurrent.py`); dense by `init`."""
+        for layer, p in zip(self.layers, self.p, strict=True):
+            layer.initialize(rng, p)
+        self.dense.initialize(rng, init)
+
+    def buffers(self, batch: int) -> Buffers:
+        """The (cached) buffers for this batch size."""
+        buf = self._buffers.get(batch)
+        if buf is None:
+            buf = self._buffers[batch] = Buffers(self, batch)
+        return buf
+
+    def forward(self, X: np.ndarray, buf: Buffers, params: np.ndarray | None = None):
+        """Propagate time-major `X` `(T, n, d)` (lengths in `buf`); return `(n, n_out)`."""
+        own = params is None or params is self.params
+        views = self.p if own else self.views(params)  # type: ignore[arg-type]
+        inp, steps = X, buf.steps
+        for layer, lb, p in zip(self.layers, buf.layers, views, strict=True):
+            inp = layer.forward(inp, lb, steps, p)[1:]
+        states = buf.layers[-1]["h"]
+        if steps.full:
+            buf.final_state = states[self.T]
+        else:
+            flat = states.reshape(-1, states.shape[-1])
+            np.take(flat, steps.final_rows, axis=0, out=buf.final, mode="clip")
+            buf.final_state = buf.final
+        dense = None if own else params[self._dense]  # type: ignore[index]
+        return self.dense.forward(buf.final_state, buf.dense, dense)
+
+    def backward(self, X: np.ndarray, Y: np.ndarray, buf: Buffers) -> None:
+        """Backpropagation through the dense layers, then through time; into `self.grad`."""
+        self.dense.backward(buf.final_state, Y, buf.dense, dX=buf.d_final)
+        top = len(self.layers) - 1
+        for i in range(top, -1, -1):
+            inp = X if i == 0 else buf.layers[i - 1]["h"][1:]
+            self.layers[i].backward(
+                inp, buf.layers[i], buf.steps, self.p[i], self.g[i],
+                dh_final=buf.d_final if i == top else None,
+                dh_steps=None if i == top else buf.d_steps[i],
+                dX=buf.d_steps[i - 1] if i else None,
+            )  # fmt: skip
+
+    def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, buf: Buffers, l2: float = 0.0) -> float:
+        """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`."""
+        out = self.forward(X, buf)
+        loss = self.loss.value(out, buf.z[-1], Y)
+        self.backward(X, Y, buf)
+        if l2:
+            self.add_l2(l2)
+        return loss
+
+    def add_l2(self, l2: float) -> None:
+        """Add the gradient of (l2 / 2) * sum(W^2) over every weight (no bias)."""
+        work = getattr(self, "_l2", None)
+        if work is None:
+            work = self._l2 = np.empty(self.n_weights, self.dtype)
+        np.multiply(self.params[: self.n_weights], l2, out=work)
+        self.grad[: self.n_weights] += work
+
+    def objective(self, X, Y, lengths=None, l2: float = 0.0) -> float:
+        """Mean loss plus (l2 / 2) * sum(W^2) on fresh buffers (for gradient checks)."""
+        buf = Buffers(self, X.shape[1])
+        if lengths is not None:
+            buf.set_lengths(lengths)
+        out = self.forward(X, buf)
+        w = self.params[: self.n_weights].astype(np.float64)
+        return self.loss.value(out, buf.z[-1], Y) + 0.5 * l2 * float(w @ w)
+
+
+def predict_sequences(recurrent, dense_layers, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Prediction with fresh arrays: time-major `X` `(T, n, d)`, lengths in any order."""
+    T, n, _ = X.shape
+    order = None
+    if lengths.min() < T:
+        order = np.argsort(-lengths, kind="stable")
+        X, lengths = X[:, order], lengths[order]
+    steps = Steps(lengths, T, None)
+    inp = X
+    for layer, p in recurrent:
+        states = layer.forward(inp, layer.buffers(T, n, X.dtype, inference=True), steps, p)
+        inp = states[1:]
+    final = states[T] if steps.full else states.reshape(-1, states.shape[2])[steps.final_rows]
+    out = predict_forward(dense_layers, final)
+    if order is None:
+        return out
+    restored = np.empty_like(out)
+    restored[order] = out
+    return restored
