@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.bulk_bodies import BulkBody, bulk_rows
 from service.engine import InputError, Model
 from service.errors import Conflict, InvalidInput, NotFound, field_error
 from service.models import ModelBlob, TrainedModel
@@ -113,7 +114,7 @@ class ModelCache:
 def predict(
     model: Model,
     model_id: str,
-    inputs: list[list[Any]] | None,
+    inputs: list[list[Any]] | np.ndarray | BulkBody | None,
     records: list[dict[str, Any]] | None,
     *,
     max_rows: int | None = None,
@@ -146,7 +147,7 @@ def predict(
 
 def _rows_from_request(
     model: Model,
-    inputs: list[list[Any]] | None,
+    inputs: list[list[Any]] | np.ndarray | BulkBody | None,
     records: list[dict[str, Any]] | None,
     max_rows: int | None,
 ) -> Any:
@@ -168,6 +169,10 @@ def _rows_from_request(
             "(NEURONAL_MAX_PREDICT_ROWS); split them across several requests.",
             errors=[field_error(["body", key], f"at most {max_rows} rows")],
         )
+    if isinstance(inputs, BulkBody):
+        return bulk_rows(model, inputs)
+    if isinstance(inputs, np.ndarray):  # read as numbers only, in equal-width rows
+        return inputs
     if inputs is not None:
         matrix = _plain_matrix(inputs)
         if matrix is not None:
