@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 import psutil
 
-from benchmarks import jobs, load, workloads
+from benchmarks import jobs, load, overhead, workloads
 from benchmarks.stack import RssSampler, Stack, bare_app, postgres_and_redis, running, wait_until
 
 BENCH_ENV = {
@@ -293,6 +293,8 @@ def embedded(folder: Path, plan: PlanLike, results: Results, *, parts: set[str])
         key = stack.create_key("bench")
         with jobs.client(stack.port, key) as http:
             model_id = digits_end_to_end(http, csv, plan.e2e_repeats, results, "embedded")
+            if parts & {"embedded", "overhead"}:
+                per_job_overhead(stack, http, csv, plan, results, "embedded")
             if parts & {"embedded", "predict", "workers", "blas"}:
                 header("predictions, digits model cached, 1 API process")
                 predictions(stack.port, key, model_id, plan, results, processes=1)
@@ -470,7 +472,18 @@ def worker_ready(stack: Stack, index: int) -> bool:
     return log.exists() and "worker ready" in log.read_text(errors="replace")
 
 
-def postgres_redis(folder: Path, plan: PlanLike, results: Results) -> None:
+def per_job_overhead(
+    stack: Stack, http: Any, csv: bytes, plan: PlanLike, results: Results, where: str
+) -> None:
+    header(f"per-job overhead, digits jobs ({where})")
+    dataset = jobs.upload(http, "digits.csv", csv)["id"]
+    phases = overhead.job_phases(http, stack.folder, dataset, max(plan.e2e_repeats, 5))
+    overhead.report(phases, where, results)
+
+
+def postgres_redis(
+    folder: Path, plan: PlanLike, results: Results, *, only_overhead: bool = False
+) -> None:
     header("PostgreSQL + Redis, 1 API process, separate workers")
     X, y = workloads.digits()
     csv = workloads.table_csv(X, y)
@@ -486,6 +499,9 @@ def postgres_redis(folder: Path, plan: PlanLike, results: Results) -> None:
                 results.check(
                     "queue latency on Redis", f"{queue * 1000:.0f} ms", "<= 200 ms", queue <= 0.2
                 )
+                per_job_overhead(stack, http, csv, plan, results, "postgres+redis")
+                if only_overhead:
+                    return
                 job_overhead(stack, http, plan, results, "postgres+redis")
                 header(f"scale-out: {plan.scale_jobs} digits jobs (10 epochs)")
                 dataset = jobs.upload(http, "digits.csv", csv)["id"]

@@ -130,6 +130,11 @@ class EpochRecorder:
 
     def __call__(self, progress: Any) -> None:
         self.pending.append(dict(progress.metrics))
+        if progress.epoch in (1, progress.epochs):  # the job's own overhead is timed from these
+            log.info(
+                "job %s epoch %d/%d ended after %.6f s",
+                self.job_id, progress.epoch, progress.epochs, progress.metrics["seconds"],
+            )  # fmt: skip
         checkpoint = self._checkpoint_due(progress)
         due = time.monotonic() - self.last_write >= self.settings.progress_interval_seconds
         last = progress.epoch >= progress.epochs
