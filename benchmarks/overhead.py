@@ -19,20 +19,26 @@ TARGET_MS = 60.0
 
 
 def epoch_ends(folder: Path, job_id: str) -> dict[int, tuple[datetime, float]]:
-    """{epoch: (logged at, epoch seconds)} from the worker's JSON log lines for `job_id`."""
+    """{epoch: (logged at, epoch seconds)} from the worker's JSON log lines for `job_id`;
+    epoch 0 is when its inputs were loaded (and how long that took)."""
     found: dict[int, tuple[datetime, float]] = {}
     for path in folder.glob("*.log"):
         for line in path.read_text(errors="replace").splitlines():
-            if job_id not in line or "epoch" not in line or not line.startswith("{"):
+            if job_id not in line or not line.startswith("{"):
                 continue
             try:
                 record = json.loads(line)
             except ValueError:
                 continue
             words = str(record.get("message", "")).split()
-            if words[:1] != ["job"] or "ended" not in words or words[1] != job_id:
+            if words[:1] != ["job"] or words[1:2] != [job_id]:
                 continue
-            epoch = int(words[3].split("/")[0])
+            if "loaded" in words:
+                epoch = 0
+            elif "ended" in words:
+                epoch = int(words[3].split("/")[0])
+            else:
+                continue
             found[epoch] = (_moment(record["time"]), float(words[-2]))
     return found
 
@@ -42,8 +48,9 @@ def _moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.astimezone()
 
 
-def job_phases(http: Any, folder: Path, dataset_id: str, repeats: int) -> list[tuple[float, float]]:
-    """(queued -> first epoch, last epoch -> model stored) in seconds, per digits job."""
+def job_phases(http: Any, folder: Path, dataset_id: str, repeats: int) -> list[tuple[float, ...]]:
+    """(queued -> first epoch, last epoch -> model stored, queue, claimed -> inputs loaded)
+    in seconds, per digits job."""
     phases = []
     for attempt in range(repeats + 1):  # the first warms the worker up
         job = jobs.submit(http, dataset_id, workloads.DIGITS_NETWORK, workloads.digits_training())
@@ -51,20 +58,22 @@ def job_phases(http: Any, folder: Path, dataset_id: str, repeats: int) -> list[t
         ends = {}
         for _ in range(50):  # the log line may still be on its way to the file
             ends = epoch_ends(folder, job["id"])
-            if len(ends) == 2:
+            if len(ends) == 3:
                 break
-        if attempt == 0 or len(ends) != 2:
+        if attempt == 0 or len(ends) != 3:
             continue
-        first_end, first_seconds = ends[min(ends)]
+        _, loading = ends[0]
+        first_end, first_seconds = ends[1]
         last_end, _ = ends[max(ends)]
         queued, stored = _moment(done["created_at"]), _moment(done["finished_at"])
         before = (first_end - queued).total_seconds() - first_seconds
         after = (stored - last_end).total_seconds()
-        phases.append((before, after))
+        queue = jobs.seconds_between(done["created_at"], done["started_at"])
+        phases.append((before, after, queue, loading))
     return phases
 
 
-def report(phases: list[tuple[float, float]], where: str, results: Any) -> None:
+def report(phases: list[tuple[float, ...]], where: str, results: Any) -> None:
     if not phases:
         print(f"  per-job overhead ({where}): no worker log lines found")
         return
@@ -75,6 +84,13 @@ def report(phases: list[tuple[float, float]], where: str, results: Any) -> None:
         f"first epoch {before:.0f} ms (runs {', '.join(f'{p[0] * 1000:.0f}' for p in phases)}), "
         f"last epoch -> model stored {after:.0f} ms "
         f"(runs {', '.join(f'{p[1] * 1000:.0f}' for p in phases)})"
+    )
+    queue = statistics.median(p[2] for p in phases) * 1000
+    loading = statistics.median(p[3] for p in phases) * 1000
+    print(
+        f"    of queued -> first epoch: queue (queued -> claimed) {queue:.0f} ms, loading the "
+        f"job and its data set {loading:.0f} ms, the rest (claim, fit's set-up) "
+        f"{before - queue - loading:.0f} ms"
     )
     for name, figure in (("queued -> first epoch", before), ("last epoch -> model stored", after)):
         results.check(

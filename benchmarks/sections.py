@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -128,11 +129,40 @@ def predictions(
     results.check(f"predict errors under load ({tag})", str(wrk.errors), "0", wrk.errors == 0)
 
 
+def digits_bulk_bodies(rows: int) -> dict[str, bytes]:
+    """The same rows as a JSON, a CSV (header row) and a .npy predict body."""
+    X, _ = workloads.digits()
+    block = X[:rows].astype(np.float64)
+    names = [f"f{i}" for i in range(block.shape[1])]  # as workloads.table_csv names them
+    lines = [",".join(names)] + [",".join(f"{v:g}" for v in row) for row in block]
+    npy = io.BytesIO()
+    np.save(npy, block, allow_pickle=False)
+    return {
+        "application/json": digits_body(rows),
+        "text/csv": ("\n".join(lines) + "\n").encode(),
+        "application/x-npy": npy.getvalue(),
+    }
+
+
+def server_times(http: Any, path: str, bodies: dict[str, bytes], rounds: int) -> dict[str, list]:
+    """Server-Timing of each body, alternating them round by round."""
+    times: dict[str, list[float]] = {kind: [] for kind in bodies}
+    for _ in range(rounds):
+        for kind, body in bodies.items():
+            status, headers, data = http.request("POST", path, body, content_type=kind)
+            assert status == 200, data[:200]
+            figure = load.server_timing(headers.get("server-timing"))
+            if figure is not None:
+                times[kind].append(figure)
+    return times
+
+
 def server_time_1000_rows(port: int, key: str, model_id: str, results: Results) -> None:
     body = digits_body(1000)
     http = load.Http(port, key)
     servers, walls, auth = [], [], []
     try:
+        bulk = server_times(http, f"/v1/models/{model_id}/predict", digits_bulk_bodies(1000), 25)
         for _ in range(25):
             start = time.perf_counter()
             status, headers, data = http.request("POST", f"/v1/models/{model_id}/predict", body)
@@ -150,7 +180,12 @@ def server_time_1000_rows(port: int, key: str, model_id: str, results: Results) 
         f"  1000-row predict: server {server:.2f} ms (Server-Timing, median), "
         f"client {statistics.median(walls[5:]):.2f} ms (with {len(body) / MB:.1f} MB of JSON)"
     )
-    results.check("1000-row predict, server time", f"{server:.2f} ms", "<= 10 ms", server <= 10)
+    print(
+        "  1000-row predict by body type, server time (median, alternating): "
+        + ", ".join(f"{kind} {statistics.median(t[5:]):.2f} ms" for kind, t in bulk.items())
+        + f"  [{loadavg()}]"
+    )
+    results.check("1000-row predict, server time", f"{server:.2f} ms", "<= 5 ms", server <= 5)
     results.check(
         "key verified from the cache (no database round trip)",
         f"{sum(auth[5:])}/{len(auth[5:])} requests",
@@ -340,12 +375,20 @@ def ingest(stack: Stack, http: Any, plan: PlanLike, results: Results) -> None:
         del frame
     parser = min(bare)
     before = sum(p.memory_info().rss for p in stack.api_processes())
+    api_cpu, own_cpu = _cpu_seconds(stack.api_processes()), time.process_time()
     with RssSampler(stack.api_processes) as rss, path.open("rb") as f:
         start = time.perf_counter()
         answer = http.post(
             "/v1/datasets", files={"file": ("mixed.csv", f)}, data={"target": "label"}
         )
         wall = time.perf_counter() - start
+    api_cpu = _cpu_seconds(stack.api_processes()) - api_cpu
+    own_cpu = time.process_time() - own_cpu
+    print(
+        f"  CPU during the upload: API {api_cpu:.2f} s, this client {own_cpu:.2f} s, against "
+        f"{2 * wall:.2f} core-seconds of wall time on 2 cores  [{loadavg()}]"
+    )
+    ingest_stages(path)
     assert answer.status_code == 201, answer.text[:300]
     dataset = answer.json()
     ratio = parser / wall
@@ -364,6 +407,27 @@ def ingest(stack: Stack, http: Any, plan: PlanLike, results: Results) -> None:
         rss.peak <= 3 * size,
     )  # fmt: skip
     training_memory(stack, http, dataset, results)
+
+
+def ingest_stages(path: Path) -> None:
+    """The ingest's stages in this process, one after another (no upload, no overlap)."""
+    from service.ingest import encode_dataset, parse_dataset
+
+    start = time.perf_counter()
+    parsed = parse_dataset(path, target="label")
+    parsed_at = time.perf_counter()
+    encoded = encode_dataset(parsed)
+    encoded_at = time.perf_counter()
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    hashed_at = time.perf_counter()
+    print(
+        f"  stages alone, in this process: parse + check + summarise {parsed_at - start:.2f} s, "
+        f"encode {encoded_at - parsed_at:.2f} s ({len(encoded) / MB:.0f} MB), SHA-256 of the "
+        f"file {hashed_at - encoded_at:.2f} s"
+    )
 
 
 def training_memory(stack: Stack, http: Any, dataset: dict[str, Any], results: Results) -> None:

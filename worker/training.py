@@ -36,7 +36,9 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
     recorder = EpochRecorder(job_id, attempt, settings)
     try:
         with Heartbeat(job_id, attempt, settings.heartbeat_seconds):
+            loading = time.perf_counter()
             inputs = retrying(lambda: _load_inputs(job_id))
+            log.info("job %s inputs loaded in %.6f s", job_id, time.perf_counter() - loading)
             model, history = fit(
                 inputs["columns"],
                 inputs["target"],
