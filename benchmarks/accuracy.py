@@ -1,7 +1,7 @@
 """Where the engine's test accuracy differs from PyTorch's: initial weights or Adam's epsilon.
 
 Run: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/accuracy.py`
-(`--batches 1024`, `--seeds 3`). The synthetic 784-256-256-10 workload of
+(`--batches 1024`, `--seeds 3`, `--threads 2`). The synthetic 784-256-256-10 workload of
 `benchmarks/engine.py`, 3 epochs of Adam (learning rate 0.001), the same rows for every run.
 Each variant changes one thing: the engine with each initializer and two epsilons, PyTorch
 with its default initialization (uniform in ±1/sqrt(fan_in), biases too) and with He-normal
@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.engine import THREADS, split, synthetic_data  # noqa: E402
+from benchmarks.engine import split, synthetic_data  # noqa: E402
 from service.engine import fit  # noqa: E402
 
 ROWS = 60_000
@@ -76,12 +76,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="*", default=[32, 128, 1024])
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS and torch threads")
     args = parser.parse_args()
     import threadpoolctl
     import torch
 
-    torch.set_num_threads(THREADS)
-    threadpoolctl.threadpool_limits(THREADS)
+    torch.set_num_threads(args.threads)  # accuracy does not depend on it; speed on a busy
+    threadpoolctl.threadpool_limits(args.threads)  # machine does: spinning threads thrash
     data = split(*synthetic_data(ROWS + 10_000), 10_000 / (ROWS + 10_000))
     variants = {
         "engine he (default), eps 1e-8": lambda b, s: engine(data, b, s, "he", 1e-8),

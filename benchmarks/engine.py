@@ -31,6 +31,7 @@ TARGET_BATCH = 1024  # the throughput target: the median epoch at this batch siz
 TARGET_SHARE = 0.9  # this share of the step-GEMM limit (the same shapes, numpy alone)
 SETUP_SHARE = 0.15  # fit's set-up (all but the epoch) at most this share of one epoch
 SETUP_ROWS = 20_000
+SETUP_THREADS = 1  # as a worker trains (NEURONAL_WORKER_BLAS_THREADS defaults to 1)
 ACCURACY_POINTS = 0.5  # the engine's test accuracy at most this far below PyTorch's
 LATENCY_US = 30.0  # single-row predict_proba median
 CHECKS: list[str] = []
@@ -131,11 +132,11 @@ def setup_time(repeats: int, scales: tuple[int, ...]) -> None:
     print(
         f"== fit set-up: {SETUP_ROWS}x784 float32 (and 4x, 16x), 784-256-256-10, batch 128, "
         "one epoch, scaling none, no validation split  [BLAS threads "
-        f"{THREADS}]"
+        f"{SETUP_THREADS}, as in a worker]"
     )
     fit(X[:1000], y[:1000], network, training, task="classification")  # warm up
     shares = {}
-    with threadpoolctl.threadpool_limits(THREADS):
+    with threadpoolctl.threadpool_limits(SETUP_THREADS):
         for scale in scales:
             Xs, ys = (np.tile(X, (scale, 1)), np.tile(y, scale)) if scale > 1 else (X, y)
             setups, epochs = [], []

@@ -135,7 +135,7 @@ class EpochRecorder:
         if progress.epoch in (1, progress.epochs):  # the job's own overhead is timed from these
             log.info(
                 "job %s epoch %d/%d ended after %.6f s",
-                self.job_id, progress.epoch, progress.epochs, progress.metrics["seconds"],
+                self.job_id, progress.epoch, progress.epochs, progress.metrics.get("seconds", 0.0),
             )  # fmt: skip
         checkpoint = self._checkpoint_due(progress)
         due = time.monotonic() - self.last_write >= self.settings.progress_interval_seconds
