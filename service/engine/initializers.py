@@ -39,6 +39,7 @@ def he(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
 
 INITS: dict[str, Init] = {"small_random": small_random, "glorot": glorot, "he": he}
 
+
 def default_init(hidden_activations: list[str]) -> str:
     """`glorot` for every network (see the module's note on `he`)."""
     return "glorot"
