@@ -24,6 +24,10 @@ from service.ingest.columns import MISSING_TOKENS
 CSV_TYPE = "text/csv"
 NPY_TYPE = "application/x-npy"
 BULK_TYPES = (CSV_TYPE, NPY_TYPE)
+# the missing-value cells Arrow is to see as null: the ingest's tokens in their usual cases
+NULL_CELLS = sorted(
+    {"", "NaN", *(v for t in MISSING_TOKENS for v in (t, t.upper(), t.capitalize()))}
+)
 
 
 @dataclass
@@ -31,8 +35,9 @@ class BulkBody:
     """The rows of a CSV or `.npy` body, before they meet a model."""
 
     kind: str  # "csv" or "npy"
-    values: np.ndarray  # (rows, columns): text cells for CSV, numbers for .npy
+    values: np.ndarray  # (rows, columns): numbers, or a CSV's text cells
     names: list[str] | None = None  # the CSV header
+    body: bytes = b""  # a CSV read as numbers, to read again as text for categorical features
 
     def __len__(self) -> int:
         return len(self.values)
@@ -69,8 +74,12 @@ def bulk_rows(model: Model, bulk: BulkBody) -> np.ndarray:
             f"model: {', '.join(wanted)}.",
             ["body", "inputs", missing[0]],
         )
-    cells = bulk.values[:, [names.index(name) for name in wanted]]
     numeric = all(f["kind"] == "numeric" for f in model.features)
+    if bulk.values.dtype.kind == "f":
+        if numeric:
+            return bulk.values[:, [names.index(name) for name in wanted]]
+        bulk = _read_csv_cells(bulk.body)  # a categorical feature written as numbers
+    cells = bulk.values[:, [names.index(name) for name in wanted]]
     if numeric:
         try:
             return cells.astype(np.float64)  # plain numbers: the usual case, in one pass
@@ -87,6 +96,35 @@ def bulk_rows(model: Model, bulk: BulkBody) -> np.ndarray:
 
 
 def _read_csv(body: bytes) -> BulkBody:
+    numbers = _numbers_only_csv(body)
+    return numbers if numbers is not None else _read_csv_cells(body)
+
+
+def _numbers_only_csv(body: bytes) -> BulkBody | None:
+    """A CSV of numbers (and empty/NA cells) read by Arrow in one pass, as a float matrix;
+    None for anything else, which the careful reader below reads and names what is wrong."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(body.removeprefix(b"\xef\xbb\xbf")),
+            read_options=pa_csv.ReadOptions(use_threads=False),
+            convert_options=pa_csv.ConvertOptions(null_values=NULL_CELLS),
+        )
+        names = [name.strip() for name in table.column_names]  # may not be UTF-8
+    except (pa.ArrowException, UnicodeDecodeError, ValueError):
+        return None  # the careful reader says what is wrong
+    numeric = all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in table.schema.types)
+    if not numeric or not table.num_rows or len(set(names)) != len(names):
+        return None
+    values = np.empty((table.num_rows, len(names)))
+    for j, column in enumerate(table.columns):
+        values[:, j] = column.to_numpy(zero_copy_only=False)  # nulls become NaN
+    return BulkBody("csv", values, names, body)
+
+
+def _read_csv_cells(body: bytes) -> BulkBody:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -40,6 +40,8 @@ PREDICT_BODY: dict[str, Any] = {
     }
 }
 KEYS = frozenset(("inputs", "records"))
+NUMBER_BYTES = b"0123456789.eE+-,[] \t\r\n"
+INPUTS_KEY = b'{"inputs":}'
 
 
 def parse_predict_body(body: bytes, headers: Mapping[str, str]) -> tuple[Rows, Records]:
@@ -64,11 +66,12 @@ def _numbers_only(body: bytes, inputs: list[list[Any]] | None) -> Rows:
     """`inputs` as a float matrix when the body holds nothing but numbers in equal-width
     rows; otherwise the lists, for the cell-by-cell checks. Only the key itself may be a
     string, and no `true`, `false` or `null` may appear, so every cell is an int or a float
-    (orjson refuses NaN and integers beyond 64 bits) and none is a bool."""
-    if not inputs or body.count(b'"') != 2 or b"true" in body or b"false" in body:
+    (orjson refuses NaN and integers beyond 64 bits) and none is a bool: with the bytes of
+    numbers, brackets, commas and whitespace taken out, only `{"inputs":}` may be left."""
+    if not inputs or body.translate(None, NUMBER_BYTES) != INPUTS_KEY:
         return inputs
     width = len(inputs[0])
-    if not width or b"null" in body or any(len(row) != width for row in inputs):
+    if not width or any(len(row) != width for row in inputs):
         return inputs
     try:  # a list nested deeper than rows of cells makes float() fail
         flat = np.fromiter(itertools.chain.from_iterable(inputs), np.float64, len(inputs) * width)

@@ -11,7 +11,6 @@ as `fill` (see `preprocessing.py`).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from .targets import decode_labels
 
 FORMAT = "neuronal-model"
 FOLDED_ROWS = 64  # up to this many rows, the first layer absorbs the scaling (see below)
+FOLDED_LIMIT = 1e30  # ... when their absolute values sum to at most this
 CORRUPT = "The stored model is corrupt or not a Neuronal model"
 
 
@@ -129,8 +129,10 @@ class Model:
     def _folded_forward(self, raw: np.ndarray) -> np.ndarray | None:
         """A few finite rows: the scaling folded into the first layer, computed in float64
         (exact enough for any offset), saving the separate scaling passes; None otherwise."""
-        if not math.isfinite(np.add.reduce(raw, axis=None)):
-            return None  # missing or infinite values: the full path imputes or names them
+        if not np.add.reduce(np.abs(raw), axis=None) <= FOLDED_LIMIT:
+            # missing, infinite or huge values: the full path imputes or names them, and
+            # refuses a row whose scaled values leave the weights' dtype, as before
+            return None
         folded = self._folded
         if folded is None:
             W, b, _ = self.layers[0]

@@ -46,3 +46,11 @@ def test_csv_carries_categorical_features_and_npy_cannot(mixed_model) -> None:  
 def test_csv_with_a_quoted_header_and_a_byte_order_mark(numeric_model) -> None:  # noqa: ANN001
     bulk = read_bulk_body('\ufeff"x1","x0"\r\n1.5,2.5\r\n'.encode(), CSV_TYPE)
     assert bulk_rows(numeric_model, bulk).tolist() == [[2.5, 1.5]]
+
+
+def test_a_categorical_feature_written_as_numbers_is_read_as_text(mixed_model) -> None:  # noqa: ANN001
+    bulk = read_bulk_body(b"colour,size\n1,3\n2,\n", CSV_TYPE)
+    assert bulk.values.dtype.kind == "f"  # read as numbers first
+    rows = bulk_rows(mixed_model, bulk)
+    assert rows.tolist() == [["3", "1"], ["", "2"]]  # in the model's order: size, colour
+    assert mixed_model.predict_proba(rows).shape == (2, 2)
