@@ -117,8 +117,8 @@ def predictions(
         results.figures["predict_p50_idle"] = seq.p50_ms
         results.figures["predict_p99_idle"] = seq.p99_ms
         results.check(
-            "sequential predict p50 over HTTP", f"{seq.p50_ms:.3f} ms", "<= 1.0 ms",
-            seq.p50_ms <= 1.0,
+            "sequential predict p50 over HTTP", f"{seq.p50_ms:.3f} ms", "<= 0.8 ms",
+            seq.p50_ms <= 0.8,
         )  # fmt: skip
     results.check(
         f"predict throughput vs bare route ({tag})",
