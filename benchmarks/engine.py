@@ -29,12 +29,25 @@ from service.engine import fit  # noqa: E402
 THREADS = 2
 TARGET_BATCH = 1024  # the throughput target: the median epoch at this batch size reaches
 TARGET_SHARE = 0.9  # this share of the step-GEMM limit (the same shapes, numpy alone)
+SETUP_SHARE = 0.15  # fit's set-up (all but the epoch) at most this share of one epoch
+SETUP_ROWS = 20_000
+SETUP_THREADS = 1  # as a worker trains (NEURONAL_WORKER_BLAS_THREADS defaults to 1)
+ACCURACY_POINTS = 0.5  # the engine's test accuracy at most this far below PyTorch's
+LATENCY_US = 30.0  # single-row predict_proba median
+CHECKS: list[str] = []
+
+
+def check(name: str, figure: str, target: str, met: bool) -> None:
+    line = f"  {'MET   ' if met else 'MISSED'} {name}: {figure} (target {target})"
+    CHECKS.append(line)
+    print(line.strip())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and rows")
     parser.add_argument("--latency", action="store_true", help="only predict_proba latency")
+    parser.add_argument("--setup", action="store_true", help="only fit's set-up time")
     args = parser.parse_args()
     if args.latency:
         latency(digits_split())
@@ -47,6 +60,11 @@ def main() -> None:
     environment(torch, threadpoolctl)
     repeats = 1 if args.quick else 3
     rows = 20_000 if args.quick else 60_000
+    print(f"load {load_average()}")
+    setup_time(repeats=3, scales=(1, 4) if args.quick else (1, 4, 16))
+    if args.setup:
+        summary()
+        return
     square = square_matmul_limit()
     print(f"numpy float32 matmul limit (2048x2048 @ 2048x2048): {square:.1f} GFLOP/s\n")
 
@@ -62,7 +80,7 @@ def main() -> None:
         sklearn=True,
     )
     synthetic = split(*synthetic_data(rows + 10_000), 10_000 / (rows + 10_000))
-    for batch in (128, 1024):
+    for batch in (32, 128, 1024):
         run_workload(
             f"synthetic {rows}x784 784-256-256-10, Adam, batch {batch}, 3 epochs",
             synthetic,
@@ -77,8 +95,82 @@ def main() -> None:
     # made numpy's small calls in the same process 1.5-2x slower (25 us became 37-55 us).
     print("(predict latency in a fresh process without PyTorch)")
     sys.stdout.flush()
-    subprocess.run([sys.executable, __file__, "--latency"], check=True)
+    answer = subprocess.run(
+        [sys.executable, __file__, "--latency"], check=True, capture_output=True, text=True
+    )
+    print(answer.stdout, end="")
+    CHECKS.extend(ln for ln in answer.stdout.splitlines() if ln.startswith(("  MET", "  MISSED")))
     peak_memory(synthetic, [256, 256], 128)
+    summary()
+
+
+def summary() -> None:
+    print(f"\n== targets  [load {load_average()}]")
+    for line in CHECKS:
+        print(line)
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"average {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores"
+
+
+def setup_time(repeats: int, scales: tuple[int, ...]) -> None:
+    """`fit`'s set-up (its wall time minus the epoch) against that one epoch, by data size."""
+    import threadpoolctl
+
+    X, y = synthetic_data(SETUP_ROWS)
+    network = {"layers": [{"units": 256, "activation": "relu"}] * 2}
+    training = {
+        "epochs": 1,
+        "batch_size": 128,
+        "validation_fraction": 0.0,
+        "optimizer": {"name": "adam", "learning_rate": 0.001},
+        "scaling": "none",
+        "seed": 0,
+    }
+    print(
+        f"== fit set-up: {SETUP_ROWS}x784 float32 (and 4x, 16x), 784-256-256-10, batch 128, "
+        "one epoch, scaling none, no validation split  [BLAS threads "
+        f"{SETUP_THREADS}, as in a worker]"
+    )
+    fit(X[:1000], y[:1000], network, training, task="classification")  # warm up
+    shares = {}
+    with threadpoolctl.threadpool_limits(SETUP_THREADS):
+        for scale in scales:
+            Xs, ys = (np.tile(X, (scale, 1)), np.tile(y, scale)) if scale > 1 else (X, y)
+            setups, epochs = [], []
+            for _ in range(repeats if scale == 1 else 1):
+                start = time.perf_counter()
+                _, history = fit(Xs, ys, network, training, task="classification")
+                wall = time.perf_counter() - start
+                epochs.append(history[0]["seconds"])
+                setups.append(wall - epochs[-1])
+            setup, epoch = statistics.median(setups), statistics.median(epochs)
+            shares[scale] = (setup, epoch)
+            print(
+                f"  {len(Xs):>7,} rows: set-up {setup * 1000:7.1f} ms, epoch {epoch:7.3f} s, "
+                f"set-up/epoch {setup / epoch:.1%}, set-up per 1000 rows "
+                f"{setup / len(Xs) * 1e6:.2f} ms  (runs: "
+                f"{', '.join(f'{s * 1000:.0f}' for s in setups)} ms)  "
+                f"[load {os.getloadavg()[0]:.1f}]"
+            )
+    setup, epoch = shares[1]
+    check(
+        "fit set-up vs one epoch (20000 rows)",
+        f"{setup / epoch:.1%} ({setup * 1000:.0f} ms of {epoch:.2f} s)",
+        f"<= {SETUP_SHARE:.0%}",
+        setup / epoch <= SETUP_SHARE,
+    )
+    largest = max(shares)
+    growth = shares[largest][0] / setup
+    check(
+        f"fit set-up linear in the rows ({largest}x the rows)",
+        f"{growth:.1f}x the set-up",
+        f"<= {1.5 * largest:.0f}x",
+        growth <= 1.5 * largest,
+    )
+    print()
 
 
 def digits_split():  # noqa: ANN201
@@ -180,6 +272,13 @@ def run_workload(title, data, hidden, batch, epochs, repeats, square, sklearn) -
                 f"  engine/{name} epoch-time ratio {ratio:.2f} (medians), {best:.2f} (fastest "
                 f"epochs); test accuracy difference {gap:+.2f} points"
             )
+            if name == "pytorch" and hidden == [256, 256]:
+                check(
+                    f"test accuracy vs PyTorch, batch {batch}",
+                    f"{gap:+.2f} points",
+                    f">= -{ACCURACY_POINTS} points",
+                    gap >= -ACCURACY_POINTS,
+                )
     print()
 
 
@@ -287,10 +386,19 @@ def latency(digits) -> None:
     model, _ = fit(Xtr, ytr, {"layers": [{"units": 64}]}, {"epochs": 2})
     row = Xte[0].tolist()
     block = Xte[:1000].astype(np.float64)
+    medians = {}
     for label, x, reps in (("single-row (list)", row, 5000), ("1000-row", block, 200)):
         model.predict_proba(x)
         runs = sorted(timed(lambda x=x: model.predict_proba(x), reps) / reps for _ in range(5))
+        medians[label] = runs[2] * 1e6
         print(f"predict_proba {label}: median {runs[2] * 1e6:.1f} us, min {runs[0] * 1e6:.1f} us")
+    single = medians["single-row (list)"]
+    check(
+        "single-row predict_proba (digits 64-64-10, own process)",
+        f"median {single:.1f} us",
+        f"<= {LATENCY_US:.0f} us",
+        single <= LATENCY_US,
+    )
     print()
 
 

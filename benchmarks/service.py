@@ -8,7 +8,7 @@ then PostgreSQL + Redis when they answer on 127.0.0.1:5432 / :6379) and prints:
    connections, against a bare FastAPI route under the same uvicorn settings; 1 vs 2 API
    processes; the server time of a 1000-row request (Server-Timing);
 2. job overhead: digits end to end, and a ~20 s job against the engine's `fit` alone;
-   queue latency;
+   queue latency; per digits job, queued -> first epoch and last epoch -> model stored;
 3. ingest: a 100 MB CSV uploaded, parsed and stored, against `pandas.read_csv` alone, and the
    API's peak RSS;
 4. training memory: the worker's peak RSS training on that 1M-row data set;
@@ -103,7 +103,7 @@ def main() -> None:
         "--only",
         nargs="*",
         default=None,
-        choices=["embedded", "predict", "ingest", "workers", "blas", "services"],
+        choices=["embedded", "predict", "ingest", "workers", "blas", "services", "overhead"],
         help="run only these parts",
     )
     args = parser.parse_args()
@@ -116,15 +116,16 @@ def main() -> None:
     results = sections.Results()
     with tempfile.TemporaryDirectory(prefix="neuronal-bench-") as folder:
         root = Path(folder)
-        if parts & {"embedded", "predict", "ingest", "workers", "blas"}:
+        if parts & {"embedded", "predict", "ingest", "workers", "blas", "overhead"}:
             state = sections.embedded(root / "embedded", plan, results, parts=parts)
             if "workers" in parts:
                 sections.two_api_processes(state, plan, results)
             if "blas" in parts:
                 sections.blas_threads(state, plan, results)
-        if "services" in parts:
+        if parts & {"services", "overhead"}:
             if services_available():
-                sections.postgres_redis(root / "services", plan, results)
+                only = "services" not in parts
+                sections.postgres_redis(root / "services", plan, results, only_overhead=only)
             else:
                 print("PostgreSQL + Redis: skipped (nothing answers on 127.0.0.1:5432 / :6379)\n")
     results.summary()

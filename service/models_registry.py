@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.bulk_bodies import BulkBody, bulk_rows
 from service.engine import InputError, Model
 from service.errors import Conflict, InvalidInput, NotFound, field_error
 from service.hopfield_models import hopfield_cannot_predict, is_hopfield_model
@@ -123,7 +124,7 @@ class ModelCache:
 def predict(
     model: Model,
     model_id: str,
-    inputs: list[list[Any]] | None,
+    inputs: list[list[Any]] | np.ndarray | BulkBody | None,
     records: list[dict[str, Any]] | None,
     *,
     max_rows: int | None = None,
@@ -148,7 +149,8 @@ def predict(
                 f'them as {{"sequences": [[[...], ...], ...]}} instead of "{key}".',
                 errors=[field_error(["body", key], "send sequences")],
             )
-        _check_answer_size(model, model_id, len(inputs or records or []), key, max_cells)
+        count = len(inputs) if inputs is not None else len(records or [])
+        _check_answer_size(model, model_id, count, key, max_cells)
         rows = _rows_from_request(model, inputs, records, max_rows, sequences is not None)
     try:
         if model.classes is not None:
@@ -194,7 +196,7 @@ def _check_answer_size(
 
 def _rows_from_request(
     model: Model,
-    inputs: list[list[Any]] | None,
+    inputs: list[list[Any]] | np.ndarray | BulkBody | None,
     records: list[dict[str, Any]] | None,
     max_rows: int | None,
     with_sequences: bool = False,
@@ -218,6 +220,10 @@ def _rows_from_request(
             "(NEURONAL_MAX_PREDICT_ROWS); split them across several requests.",
             errors=[field_error(["body", key], f"at most {max_rows} rows")],
         )
+    if isinstance(inputs, BulkBody):
+        return bulk_rows(model, inputs)
+    if isinstance(inputs, np.ndarray):  # read as numbers only, in equal-width rows
+        return inputs
     if inputs is not None:
         matrix = _plain_matrix(inputs)
         if matrix is not None:

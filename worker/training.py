@@ -42,7 +42,9 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
     out_of_memory = False
     try:
         with Heartbeat(job_id, attempt, settings.heartbeat_seconds):
+            loading = time.perf_counter()
             inputs = retrying(lambda: _load_inputs(job_id))
+            log.info("job %s inputs loaded in %.6f s", job_id, time.perf_counter() - loading)
             model, history = fit(
                 inputs["X"],
                 inputs["y"],
@@ -153,6 +155,11 @@ class EpochRecorder:
 
     def __call__(self, progress: Any) -> None:
         self.pending.append(dict(progress.metrics))
+        if progress.epoch in (1, progress.epochs):  # the job's own overhead is timed from these
+            log.info(
+                "job %s epoch %d/%d ended after %.6f s",
+                self.job_id, progress.epoch, progress.epochs, progress.metrics.get("seconds", 0.0),
+            )  # fmt: skip
         checkpoint = self._checkpoint_due(progress)
         due = time.monotonic() - self.last_write >= self.settings.progress_interval_seconds
         last = progress.epoch >= progress.epochs

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service import evaluation, models_registry
 from service.api.deps import SessionDep, TenantDep
-from service.api.predict_body import PREDICT_BODY, parse_predict_body
+from service.api.predict_body import PREDICT_BODY, Rows, parse_predict_body
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
 from service.db import session_factory
 from service.metrics import instrument_prediction
@@ -98,7 +98,7 @@ def _answer(
     request: Request,
     model_id: str,
     tenant_id: str,
-    inputs: list[list[Any]] | None,
+    inputs: Rows,
     records: list[dict[str, Any]] | None,
     sequences: list[Any] | None = None,
 ) -> dict[str, Any]:

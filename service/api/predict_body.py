@@ -2,26 +2,31 @@
 
 A well-formed body (`{"inputs": [[...], ...]}` or `{"records": [{...}, ...]}`) is parsed with
 orjson and handed on as plain lists, which costs a fraction of validating every cell through
-a pydantic model. Anything else (NaN literals, numbers beyond 64-bit integers, wrong types,
-unknown keys, bytes that are not UTF-8 JSON) goes through exactly what FastAPI would have done
-with `PredictRequest`, so callers get the same 400s and 422s, word for word.
+a pydantic model; `inputs` holding only numbers in equal-width rows becomes a float matrix
+straight away. `text/csv` and `application/x-npy` bodies are read by `service.bulk_bodies`.
+Anything else (NaN literals, numbers beyond 64-bit integers, wrong types, unknown keys, bytes
+that are not UTF-8 JSON) goes through exactly what FastAPI would have done with
+`PredictRequest`, so callers get the same 400s and 422s, word for word.
 """
 
 from __future__ import annotations
 
 import email.message
+import itertools
 import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from service.bulk_bodies import BULK_TYPES, CSV_TYPE, NPY_TYPE, BulkBody, read_bulk_body
 from service.errors import BadRequest, InvalidInput, field_error
 from service.schemas import PredictRequest
 
-Rows = list[list[Any]] | None
+Rows = list[list[Any]] | np.ndarray | BulkBody | None
 Records = list[dict[str, Any]] | None
 Sequences = list[list[list[Any]]] | None
 Body = tuple[Rows, Records, Sequences]
@@ -29,16 +34,26 @@ Body = tuple[Rows, Records, Sequences]
 PREDICT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+        "content": {
+            "application/json": {"schema": PredictRequest.model_json_schema()},
+            CSV_TYPE: {"schema": {"type": "string", "description": "a header row, then rows"}},
+            NPY_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
     }
 }
 KEYS = frozenset(("inputs", "records"))  # the fast path's; "sequences" take the route
+NUMBER_BYTES = b"0123456789.eE+-,[] \t\r\n"
+INPUTS_KEY = b'{"inputs":}'
 
 
 def parse_predict_body(body: bytes, headers: Mapping[str, str]) -> Body:
     """Return (inputs, records, sequences) from a predict body; raise FastAPI's errors for a
     bad one."""
-    if _is_json(headers.get("content-type")):
+    content_type = headers.get("content-type")
+    bulk = _bulk_type(content_type)
+    if bulk is not None:
+        return read_bulk_body(body, bulk), None, None
+    if _is_json(content_type):
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -46,8 +61,33 @@ def parse_predict_body(body: bytes, headers: Mapping[str, str]) -> Body:
         if type(data) is dict and data and data.keys() <= KEYS:
             inputs, records = data.get("inputs"), data.get("records")
             if _list_of(inputs, list) and _list_of(records, dict):
-                return inputs, records, None
+                return _numbers_only(body, inputs), records, None
     return _validated(body, headers)
+
+
+def _numbers_only(body: bytes, inputs: list[list[Any]] | None) -> Rows:
+    """`inputs` as a float matrix when the body holds nothing but numbers in equal-width
+    rows; otherwise the lists, for the cell-by-cell checks. Only the key itself may be a
+    string, and no `true`, `false` or `null` may appear, so every cell is an int or a float
+    (orjson refuses NaN and integers beyond 64 bits) and none is a bool: with the bytes of
+    numbers, brackets, commas and whitespace taken out, only `{"inputs":}` may be left."""
+    if not inputs or body.translate(None, NUMBER_BYTES) != INPUTS_KEY:
+        return inputs
+    width = len(inputs[0])
+    if not width or any(len(row) != width for row in inputs):
+        return inputs
+    try:  # a list nested deeper than rows of cells makes float() fail
+        flat = np.fromiter(itertools.chain.from_iterable(inputs), np.float64, len(inputs) * width)
+    except (TypeError, ValueError):
+        return inputs
+    return flat.reshape(len(inputs), width)
+
+
+def _bulk_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type if media_type in BULK_TYPES else None
 
 
 def _list_of(value: Any, kind: type) -> bool:

@@ -44,6 +44,7 @@ def save_checkpoint(run: Run) -> bytes:
             "best_epoch": run.best_epoch,
         },
         "fingerprint": run.fingerprint,
+        "initial_loss": _finite_or_none(run.initial_loss),
     }
     return pack(arrays, meta)
 
@@ -71,6 +72,8 @@ def load_checkpoint(run: Run, data: bytes) -> None:
         es = meta["early_stopping"]
         run.best_loss = math.inf if es["best_loss"] is None else float(es["best_loss"])
         run.bad_epochs, run.best_epoch = int(es["bad_epochs"]), int(es["best_epoch"])
+        initial = meta.get("initial_loss")
+        run.initial_loss = math.inf if initial is None else float(initial)
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{WHAT}: {e!r}") from None
 
@@ -87,6 +90,10 @@ def _restore_arrays(run: Run, arrays: dict[str, np.ndarray]) -> None:
             raise ValueError(f"array {name} has the wrong shape or type")
     for name, target in wanted.items():
         np.copyto(target, arrays[name])
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _jsonable(value: Any) -> Any:

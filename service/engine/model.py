@@ -28,6 +28,8 @@ from .spec import validate_spec
 from .targets import decode_labels
 
 FORMAT = "neuronal-model"
+FOLDED_ROWS = 64  # up to this many rows, the first layer absorbs the scaling (see below)
+FOLDED_LIMIT = 1e30  # ... when their absolute values sum to at most this
 CORRUPT = "The stored model is corrupt or not a Neuronal model"
 
 
@@ -54,6 +56,7 @@ class Model:
         self.dtype = self.layers[0][0].dtype
         self.n_outputs = self.layers[-1][0].shape[1]
         self._all_numeric = all(kind == NUMERIC for kind in preprocessor.kinds)
+        self._folded: tuple[np.ndarray, np.ndarray] | None = None  # see _folded_forward
         self._labels = np.empty(0)
         if self.classes is not None:
             self._labels = decode_labels(self.classes, np.arange(len(self.classes)))
@@ -76,7 +79,7 @@ class Model:
             raise ValueError("predict_proba is only for classification models; use predict.")
         out = self._forward(X, lengths)
         if self.layers[-1][2] == "softmax":
-            return out.astype(np.float64)
+            return np.asarray(out, dtype=np.float64)  # no copy of float64 outputs
         if out.shape[1] == 1:
             p = out[:, 0].astype(np.float64)
             return np.stack([1.0 - p, p], axis=1)
@@ -89,7 +92,12 @@ class Model:
         if self.recurrent is None:
             if lengths is not None:
                 raise InputError("lengths are for sequences; this model reads rows of features.")
-            return predict_forward(self.layers, self._inputs(X))
+            raw = self._plain_rows(X)
+            if raw is not None and len(raw) <= FOLDED_ROWS and raw.shape[1] == self.n_inputs:
+                out = self._folded_forward(raw)
+                if out is not None:
+                    return out
+            return predict_forward(self.layers, self._inputs(X, raw))
         data = read_sequences(X, lengths)
         assert self.steps is not None
         if data.X.shape[1] > self.steps:
@@ -106,15 +114,47 @@ class Model:
         with np.errstate(over="ignore"):  # exp(large) = inf gives a gate of exactly 0
             return predict_sequences(self.recurrent, self.layers, x, data.lengths)
 
-    def _inputs(self, X: Any) -> np.ndarray:
+    def _plain_rows(self, X: Any) -> np.ndarray | None:
+        """`X` as a float64 `(n, width)` matrix when every feature is numeric, else None."""
+        if not self._all_numeric or isinstance(X, dict):
+            return None
+        try:
+            raw = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if raw.ndim not in (1, 2) or not raw.size:
+            return None
+        return raw if raw.ndim == 2 else raw[None, :]
+
+    def _folded_forward(self, raw: np.ndarray) -> np.ndarray | None:
+        """A few finite rows: the scaling folded into the first layer, computed in float64
+        (exact enough for any offset), saving the separate scaling passes; None otherwise."""
+        if not np.add.reduce(np.abs(raw), axis=None) <= FOLDED_LIMIT:
+            # missing, infinite or huge values: the full path imputes or names them, and
+            # refuses a row whose scaled values leave the weights' dtype, as before
+            return None
+        folded = self._folded
+        if folded is None:
+            W, b, _ = self.layers[0]
+            W64 = W.astype(np.float64)
+            folded = self._folded = (self.scale[:, None] * W64, b + self.offset @ W64)
+        z = raw @ folded[0]
+        z += folded[1]
+        last = len(self.layers) - 1
+        for i, (W, b, name) in enumerate(self.layers):
+            if i:
+                z = z @ W
+                z += b
+            # the hidden layers in the weights' dtype, the outputs in float64 as returned
+            z = z.astype(np.float64 if i == last else self.dtype, copy=False)
+            ACTIVATIONS[name].forward(z, z, np.empty_like(z))
+        return z
+
+    def _inputs(self, X: Any, raw: np.ndarray | None = None) -> np.ndarray:
         """Raw rows → network inputs `(n, n_inputs)` in the weights' dtype."""
-        if self._all_numeric and not isinstance(X, dict):
-            try:
-                raw = np.asarray(X, dtype=np.float64)
-            except (TypeError, ValueError):
-                raw = None
-            if raw is not None and raw.ndim in (1, 2) and raw.size:
-                return self._numeric_inputs(raw if raw.ndim == 2 else raw[None, :])
+        raw = raw if raw is not None else self._plain_rows(X)
+        if raw is not None:
+            return self._numeric_inputs(raw)
         if isinstance(X, list | tuple) and X and not isinstance(X[0], list | tuple | dict):
             X = [X]  # one flat row
         table = read_table(X, self.features, fixed=True)

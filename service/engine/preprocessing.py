@@ -25,6 +25,7 @@ from .spec import LIMITS
 
 CHUNK_ROWS = 4096
 STATS_CHUNK_ROWS = 1024
+STATS_CHUNK_CELLS = 1 << 20  # values per chunk of the statistics: 8 MB of float64
 MAX_CATEGORIES = LIMITS["max_categories"]
 
 
@@ -48,7 +49,7 @@ class Preprocessor:
     @classmethod
     def fit(cls, table: Table, rows: np.ndarray, scaling: str) -> Preprocessor:
         """Learn the parameters from `table` restricted to `rows` (the training split)."""
-        mean, low, high, std = _numeric_stats(table, rows)
+        mean, low, high, std = _numeric_stats(table, _as_slice(rows), scaling)
         if scaling == "standardize":
             scale = 1.0 / np.where(std > 0, std, 1.0)
             offset = -mean * scale
@@ -78,17 +79,24 @@ class Preprocessor:
         """Model inputs for `rows` of `table` (all rows if None): `(n, n_inputs)`."""
         if rows is None:
             rows = np.arange(table.n_rows)
+        identity = not (np.any(self.scale != 1) or np.any(self.offset != 0))
+        picked = _as_slice(rows)
+        if out is None and identity and not self.categories and isinstance(picked, slice):
+            view = _unchanged(table, picked, np.dtype(dtype))
+            if view is not None:
+                return view
         if out is None:
             out = np.empty((len(rows), self.n_inputs), dtype)
         scale, offset, fill = (v.astype(out.dtype) for v in (self.scale, self.offset, self.fill))
         for start in range(0, len(rows), CHUNK_ROWS):
-            part = rows[start : start + CHUNK_ROWS]
-            block = out[start : start + len(part), : self.n_numeric]
+            part = _part(picked, start, start + CHUNK_ROWS)
+            block = out[start : start + CHUNK_ROWS, : self.n_numeric]
             block[...] = table.numeric_rows(part)
-            block *= scale
-            block += offset
-            missing = np.isnan(block)
-            if missing.any():
+            if not identity:
+                block *= scale
+                block += offset
+            if not np.isfinite(np.add.reduce(block, axis=None)):  # NaN somewhere, most likely
+                missing = np.isnan(block)
                 np.copyto(block, np.broadcast_to(fill, block.shape), where=missing)
         at = self.n_numeric
         for i in sorted(self.categories):
@@ -136,33 +144,83 @@ class Preprocessor:
         return cls(names, kinds, arrays["mean"], arrays["scale"], arrays["offset"], cats, missing)
 
 
-def _numeric_stats(table: Table, rows: np.ndarray):
+def _as_slice(rows: np.ndarray) -> np.ndarray | slice:
+    """`rows` as a slice when they are consecutive (no validation split): views, not copies."""
+    n = len(rows)
+    if n and rows[0] + n - 1 == rows[-1] and (n < 3 or bool(np.all(np.diff(rows) == 1))):
+        return slice(int(rows[0]), int(rows[0]) + n)
+    return rows
+
+
+def _unchanged(table: Table, rows: slice, dtype: np.dtype) -> np.ndarray | None:
+    """The table's own rows when preprocessing would copy them unchanged (read-only view)."""
+    matrix = table.matrix
+    if matrix is None or matrix.dtype != dtype or not matrix.flags.c_contiguous:
+        return None
+    view = matrix[rows]
+    if not np.isfinite(np.add.reduce(view, axis=None)):  # NaN to impute (or a huge sum)
+        return None
+    view = view.view()
+    view.flags.writeable = False
+    return view
+
+
+def _part(rows: np.ndarray | slice, start: int, stop: int) -> np.ndarray | slice:
+    if isinstance(rows, slice):
+        return slice(rows.start + start, min(rows.start + stop, rows.stop))
+    return rows[start:stop]
+
+
+def _numeric_stats(table: Table, rows: np.ndarray | slice, scaling: str = "standardize"):
     """Mean, min, max and standard deviation of each numeric column over `rows`, NaN-aware.
 
     Chunked, merging per-chunk means and squared deviations (Chan et al.), so memory stays
-    bounded by one chunk.
+    bounded by one chunk. Only what `scaling` uses is computed (the mean always, for
+    imputation); the others come back as zeros. A chunk without NaN takes the direct path.
     """
     k = len(table.numeric_indices())
+    n_rows = len(range(table.n_rows)[rows]) if isinstance(rows, slice) else len(rows)
+    want_std, want_range = scaling == "standardize", scaling == "normalize"
     count, mean, m2 = np.zeros(k), np.zeros(k), np.zeros(k)
     low, high = np.full(k, np.inf), np.full(k, -np.inf)
-    for start in range(0, len(rows), STATS_CHUNK_ROWS):
-        block = table.numeric_rows(rows[start : start + STATS_CHUNK_ROWS]).astype(np.float64)
-        ok = ~np.isnan(block)
-        n = ok.sum(axis=0)
-        filled = np.where(ok, block, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            bmean = np.where(n > 0, filled.sum(axis=0) / n, 0.0)
-        dev = np.where(ok, block - bmean, 0.0)
-        bm2 = (dev * dev).sum(axis=0)
+    step = max(STATS_CHUNK_ROWS, STATS_CHUNK_CELLS // max(k, 1))
+    for start in range(0, n_rows, step):
+        block = table.numeric_rows(_part(rows, start, start + step))
+        total_sum = np.add.reduce(block, axis=0, dtype=np.float64)
+        if np.isfinite(total_sum).all():  # no NaN in this chunk
+            n = np.full(k, float(len(block)))
+            bmean = total_sum / len(block)
+            bm2 = _squared_deviations(block, bmean) if want_std else 0.0
+            if want_range:
+                blow, bhigh = block.min(axis=0), block.max(axis=0)
+        else:
+            block = block.astype(np.float64)
+            ok = ~np.isnan(block)
+            n = ok.sum(axis=0)
+            filled = np.where(ok, block, 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                bmean = np.where(n > 0, filled.sum(axis=0) / n, 0.0)
+            dev = np.where(ok, block - bmean, 0.0)
+            bm2 = (dev * dev).sum(axis=0)
+            blow = np.where(ok, block, np.inf).min(axis=0)
+            bhigh = np.where(ok, block, -np.inf).max(axis=0)
         total = count + n
         safe = np.where(total > 0, total, 1)
         delta = bmean - mean
         mean = mean + delta * n / safe
         m2 = m2 + bm2 + delta * delta * count * n / safe
         count = total
-        low = np.fmin(low, np.where(ok, block, np.inf).min(axis=0))
-        high = np.fmax(high, np.where(ok, block, -np.inf).max(axis=0))
+        if want_range:
+            low, high = np.fmin(low, blow), np.fmax(high, bhigh)
     empty = count == 0
-    mean[empty], low[empty], high[empty] = 0.0, 0.0, 0.0
+    mean[empty] = 0.0
+    if not want_range:
+        low, high = np.zeros(k), np.zeros(k)
+    low[empty], high[empty] = 0.0, 0.0
     std = np.sqrt(m2 / np.where(count > 0, count, 1))
     return mean, low, high, std
+
+
+def _squared_deviations(block: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    dev = block - mean
+    return np.einsum("ij,ij->j", dev, dev)

@@ -10,6 +10,7 @@ from it replays nothing and ends bit-identical to the uninterrupted run.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,7 +40,6 @@ from .targets import encode_labels, infer_task, regression_targets
 
 EVAL_CHUNK = 2048
 DIVERGENCE_FACTOR = 1e4  # a loss this many times the untrained one means divergence
-DIVERGENCE_SAMPLE = 4096  # training rows used to measure the untrained loss
 
 
 @dataclass
@@ -155,8 +155,8 @@ class Run:
         opt = train_spec["optimizer"]
         self.opt = OPTIMIZERS[opt["name"]](self.net.params, opt)
         self.schedule = Schedule(train_spec["schedule"], self.opt.lr)
-        sample = min(self.n_train, DIVERGENCE_SAMPLE)
-        self.initial_loss = self.evaluate(self.Xtr, self.Ytr, self.Ltr, sample)[0]
+        # the untrained network's loss: the first batch's, measured by the first step itself
+        self.initial_loss: float | None = None
         self.es = train_spec["early_stopping"]
         self.best_loss, self.bad_epochs, self.best_epoch = np.inf, 0, 0
         self.best_params = np.empty_like(self.net.params) if self.es else None
@@ -212,7 +212,10 @@ class Run:
                 xb, yb = buf.x, buf.y
                 np.take(self.Xtr, idx, axis=0, out=xb, mode="clip")  # unbuffered
                 np.take(self.Ytr, idx, axis=0, out=yb, mode="clip")
-            loss_sum += net.loss_and_grad(xb, yb, buf, l2) * (stop - start)
+            loss = net.loss_and_grad(xb, yb, buf, l2)
+            if self.initial_loss is None:
+                self.initial_loss = float(loss)
+            loss_sum += loss * (stop - start)
             if classify:
                 correct += count_correct(buf.a[-1], yb, softmax)
             if clip is not None:
@@ -242,11 +245,12 @@ class Run:
             )
         # Saturating units (tanh, sigmoid, softmax) keep an exploded loss finite, so a loss far
         # above the untrained network's also counts as divergence; learning never gets there.
-        if train_loss > DIVERGENCE_FACTOR * max(self.initial_loss, 1.0):
+        initial = self.initial_loss if self.initial_loss is not None else math.inf
+        if train_loss > DIVERGENCE_FACTOR * max(initial, 1.0):
             raise ValueError(
                 f"Training diverged at epoch {self.epoch}: the loss grew to {train_loss:.3g}, "
                 f"over {DIVERGENCE_FACTOR:g} times the untrained network's "
-                f"{self.initial_loss:.3g}. {self._divergence_advice()}."
+                f"{initial:.3g}. {self._divergence_advice()}."
             )
         row: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "val_loss": None}
         classify = self.task == "classification"

@@ -29,7 +29,7 @@ def test_defaults_are_filled_in():
         "layers": [{"units": 8, "activation": "relu"}],
         "output_activation": "softmax",
         "loss": "cross_entropy",
-        "init": "he",
+        "init": "glorot",
     }
     assert train == {
         "epochs": 5,
