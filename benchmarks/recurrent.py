@@ -1,7 +1,10 @@
 """Speed of the engine's LSTM and GRU against torch.nn.LSTM/GRU (CPU, 2 threads, float32).
 
 Run: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/recurrent.py`
-(`--quick` for fewer repeats, `--threads N` for another thread count on both sides). The
+(`--quick` for fewer repeats, `--threads N` for another torch thread count). The engine runs
+as the service runs it: training with the worker's BLAS thread count
+(`NEURONAL_WORKER_BLAS_THREADS`, default 1) and prediction with the API's
+(`NEURONAL_API_BLAS_THREADS`, default 1); `--engine-threads N` overrides both. The
 same sequence classifier on both sides: T = 50 steps of d = 8 features, one recurrent layer of
 64 units, a dense softmax output over 4 classes, cross-entropy, Adam (learning rate 0.001), a
 fresh shuffle every epoch, no validation split.
@@ -22,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from service.config import get_settings  # noqa: E402
 from service.engine import fit  # noqa: E402
 
 THREADS = 2
@@ -87,17 +91,22 @@ def latency_ms(predict, x, calls: int = 400) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sequences")
-    parser.add_argument("--threads", type=int, default=THREADS, help="BLAS and torch threads")
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch threads")
+    parser.add_argument("--engine-threads", type=int, help="engine BLAS threads (train, predict)")
     args = parser.parse_args()
     import threadpoolctl
     import torch
 
+    settings = get_settings()
+    train_threads = args.engine_threads or settings.worker_blas_threads
+    predict_threads = args.engine_threads or settings.api_blas_threads
     torch.set_num_threads(args.threads)
-    threadpoolctl.threadpool_limits(args.threads)
+    blas_threads = threadpoolctl.threadpool_limits
     repeats, epochs = (2, 2) if args.quick else (4, 3)
     n = 1024 if args.quick else 2048
     X, y = data(n)
-    print(f"numpy {np.__version__}, torch {torch.__version__}, {args.threads} threads, float32")
+    print(f"numpy {np.__version__}, torch {torch.__version__} ({args.threads} threads), float32")
+    print(f"engine BLAS threads: {train_threads} training, {predict_threads} predicting")
     print(f"classifier: T={T}, d={D}, one recurrent layer of {UNITS}, softmax over {CLASSES}")
     print(f"{n} sequences, {epochs} epochs per repeat, {repeats} repeats (alternating)\n")
     verdicts = []
@@ -109,9 +118,11 @@ def main() -> None:
                 order = ("engine", "torch") if rep % 2 == 0 else ("torch", "engine")
                 for who in order:
                     if who == "engine":
-                        secs, models["engine"] = engine_epochs(kind, X, y, batch, epochs)
+                        with blas_threads(train_threads):
+                            secs, models["engine"] = engine_epochs(kind, X, y, batch, epochs)
                     else:
-                        secs, models["torch"] = torch_epochs(torch, kind, X, y, batch, epochs)
+                        with blas_threads(args.threads):
+                            secs, models["torch"] = torch_epochs(torch, kind, X, y, batch, epochs)
                     times[who].extend(secs[1:] if len(secs) > 1 else secs)
             ours, theirs = (statistics.median(times[k]) for k in ("engine", "torch"))
             ratio = ours / theirs
@@ -123,7 +134,8 @@ def main() -> None:
                              ratio <= limit, f"{ratio:.2f}x"))  # fmt: skip
         one = X[:1]
         model = models["engine"]
-        ours_ms = latency_ms(model.predict_proba, one)
+        with blas_threads(predict_threads):
+            ours_ms = latency_ms(model.predict_proba, one)
         rnn, head = models["torch"]
 
         def torch_predict(x, rnn=rnn, head=head, lstm=kind == "lstm"):
