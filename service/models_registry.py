@@ -121,6 +121,36 @@ class ModelCache:
             self._entries.pop(model_id, None)
 
 
+def add_trained_model(
+    session: Session,
+    job: TrainingJob,
+    model_id: str,
+    data: bytes,
+    *,
+    features: list[dict[str, Any]],
+    classes: list[Any] | None,
+    metrics: dict[str, Any],
+) -> None:
+    """The model a job produced and its stored bytes, added to `session` (not committed)."""
+    session.add(
+        TrainedModel(
+            id=model_id,
+            tenant_id=job.tenant_id,
+            job_id=job.id,
+            dataset_id=job.dataset_id,
+            task=job.task,
+            network=job.network,
+            training=job.training,
+            features=features,
+            classes=classes,
+            metrics=metrics,
+            size_bytes=len(data),
+        )
+    )
+    session.flush()  # the blob's foreign key needs the model row first
+    session.add(ModelBlob(model_id=model_id, data=data))
+
+
 def predict(
     model: Model,
     model_id: str,

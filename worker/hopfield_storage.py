@@ -19,7 +19,8 @@ from service.datasets import load_arrays
 from service.db import new_id, transaction, utcnow
 from service.engine import HopfieldModel
 from service.engine.hopfield import is_hopfield, patterns_from_table
-from service.models import Dataset, ModelBlob, TrainedModel, TrainingJob
+from service.models import Dataset, TrainingJob
+from service.models_registry import add_trained_model
 from worker import fencing
 from worker.fencing import LostOwnership, retrying
 
@@ -91,23 +92,15 @@ def _store(job_id: str, attempt: int, model: HopfieldModel, metrics: dict[str, A
             error=None,
             error_code=None,
         )
-        session.add(
-            TrainedModel(
-                id=model_id,
-                tenant_id=job.tenant_id,
-                job_id=job_id,
-                dataset_id=job.dataset_id,
-                task=job.task,
-                network=job.network,
-                training=job.training,
-                features=[{"name": name, "kind": "numeric"} for name in model.feature_names],
-                classes=None,
-                metrics=metrics,
-                size_bytes=len(data),
-            )
+        add_trained_model(
+            session,
+            job,
+            model_id,
+            data,
+            features=[{"name": name, "kind": "numeric"} for name in model.feature_names],
+            classes=None,
+            metrics=metrics,
         )
-        session.flush()
-        session.add(ModelBlob(model_id=model_id, data=data))
     return "succeeded"
 
 

@@ -16,7 +16,8 @@ from service.datasets import load_training_data
 from service.db import new_id, transaction, utcnow
 from service.engine import Model, fit
 from service.logs import bind_log_fields
-from service.models import Dataset, EpochMetric, JobCheckpoint, ModelBlob, TrainedModel, TrainingJob
+from service.models import Dataset, EpochMetric, JobCheckpoint, TrainingJob
+from service.models_registry import add_trained_model
 from worker import fencing
 from worker.fencing import SHUTDOWN, LostOwnership, retrying
 from worker.hopfield_storage import is_hopfield_job, run_hopfield_job
@@ -268,23 +269,15 @@ def store_model(job_id: str, attempt: int, model: Model, history: list[dict[str,
             error=None,
             error_code=None,
         )
-        session.add(
-            TrainedModel(
-                id=model_id,
-                tenant_id=job.tenant_id,
-                job_id=job_id,
-                dataset_id=job.dataset_id,
-                task=job.task,
-                network=job.network,
-                training=job.training,
-                features=model.features,
-                classes=model.classes,
-                metrics=final_metrics(history),
-                size_bytes=len(data),
-            )
+        add_trained_model(
+            session,
+            job,
+            model_id,
+            data,
+            features=model.features,
+            classes=model.classes,
+            metrics=final_metrics(history),
         )
-        session.flush()
-        session.add(ModelBlob(model_id=model_id, data=data))
         session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == job_id))
 
 
