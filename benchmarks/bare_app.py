@@ -31,8 +31,8 @@ def main() -> None:
     import uvicorn
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from service.config import get_settings
-    from service.logs import configure_logging, logging_config
+    from service.core.config import get_settings
+    from service.core.logs import configure_logging, logging_config
 
     port = int(sys.argv[1])
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1

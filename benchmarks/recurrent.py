@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.config import get_settings  # noqa: E402
+from service.core.config import get_settings  # noqa: E402
 from service.engine import fit  # noqa: E402
 
 THREADS = 2

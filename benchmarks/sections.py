@@ -253,8 +253,8 @@ def fit_alone(csv: bytes, network: dict, training: dict, blas_threads: int) -> f
     """The engine's `fit` alone on the arrays a worker would load, in this process."""
     from threadpoolctl import threadpool_limits
 
+    from service.domain.ingest import decode_dataset, encode_dataset, parse_dataset
     from service.engine import fit
-    from service.ingest import decode_dataset, encode_dataset, parse_dataset
 
     with tempfile.NamedTemporaryFile(suffix=".csv") as f:
         f.write(csv)
@@ -411,7 +411,7 @@ def ingest(stack: Stack, http: Any, plan: PlanLike, results: Results) -> None:
 
 def ingest_stages(path: Path) -> None:
     """The ingest's stages in this process, one after another (no upload, no overlap)."""
-    from service.ingest import encode_dataset, parse_dataset
+    from service.domain.ingest import encode_dataset, parse_dataset
 
     start = time.perf_counter()
     parsed = parse_dataset(path, target="label")

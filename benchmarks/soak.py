@@ -151,7 +151,7 @@ class Chaos(threading.Thread):
         """A worker slot training a job right now (the worker's hostname holds its pid)."""
         from sqlalchemy import create_engine, select
 
-        from service.models import TrainingJob
+        from service.core.tables import TrainingJob
 
         engine = create_engine(self.database_url)
         with engine.connect() as db:
@@ -197,7 +197,7 @@ def check(url: str, database_url: str, record: Record, views: dict[str, dict]) -
     """Every invariant the soak promises; the list of what broke."""
     from sqlalchemy import create_engine, func, select
 
-    from service.models import Dataset, EpochMetric, TrainedModel, TrainingJob
+    from service.core.tables import Dataset, EpochMetric, TrainedModel, TrainingJob
 
     problems = [f"5xx: {line}" for line in record.server_errors[:20]]
     problems += [f"transport error: {line}" for line in record.transport_errors[:20]]

@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from service.ingest import encode_dataset, parse_dataset  # noqa: E402
+from service.domain.ingest import encode_dataset, parse_dataset  # noqa: E402
 
 SHAPES = {"narrow": 10, "wide 2,000": 2_000, "wide 10,000": 10_000}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from service import models  # noqa: F401  (registers the tables on Base.metadata)
-from service.config import get_settings
-from service.db import Base, make_engine
+from service.core import tables as models  # noqa: F401  (registers the tables on Base.metadata)
+from service.core.config import get_settings
+from service.core.db import Base, make_engine
 
 target_metadata = Base.metadata
 

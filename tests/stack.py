@@ -71,7 +71,7 @@ def postgres_database() -> Iterator[str]:
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        from service.db import dispose_engines
+        from service.core.db import dispose_engines
 
         dispose_engines()
         with admin.connect() as conn:

@@ -82,7 +82,7 @@ def test_migrate_upgrades_an_older_schema(tmp_path: Path) -> None:
     from alembic import command
     from alembic.config import Config
 
-    from service.cli import MIGRATIONS
+    from service.core.schema import MIGRATIONS
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

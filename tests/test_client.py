@@ -9,14 +9,14 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-
-from service.client import (
+from neuronal_client import (
     AuthenticationError,
     NeuronalClient,
     NeuronalError,
     NotFoundError,
     ValidationError,
 )
+
 from tests.stack import Stack
 
 NETWORK = {"layers": [{"units": 16, "activation": "relu"}]}

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from service.client import NeuronalClient
+from neuronal_client import NeuronalClient
+
 from tests.stack import Stack, wait_until
 
 

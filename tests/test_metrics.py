@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from neuronal_client import NeuronalClient, ValidationError
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.client import NeuronalClient, ValidationError
 from tests.stack import Stack
 
 NETWORK = {"layers": [{"units": 8, "activation": "relu"}]}

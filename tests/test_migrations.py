@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, inspect
 
-from service.cli import MIGRATIONS
+from service.core.schema import MIGRATIONS
 from tests.stack import postgres_database
 
 

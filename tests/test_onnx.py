@@ -12,9 +12,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from service.core.errors import Conflict
+from service.domain.onnx_export import OPSET, export_onnx
 from service.engine import fit
-from service.errors import Conflict
-from service.onnx_export import OPSET, export_onnx
 from tests.stack import Stack, wait_for_job
 
 TOLERANCE = 1e-5

@@ -18,9 +18,9 @@ from typing import Any
 from celery.apps import worker as celery_worker
 from celery.bin.celery import main as celery_main
 
-from service.config import get_settings
-from service.db import iso_utc
-from service.logs import configure_logging
+from service.core.config import get_settings
+from service.core.db import iso_utc
+from service.core.logs import configure_logging
 
 
 def say_as_json(message: str, file: Any = sys.__stderr__) -> None:

@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from service.config import Settings
-from service.db import transaction, utcnow
+from service.core.config import Settings
+from service.core.db import transaction, utcnow
+from service.core.logs import bind_log_fields
+from service.core.queue import enqueue_prediction
+from service.core.spreadsheet import safe_row
+from service.core.tables import ModelBlob, PredictionJob
+from service.domain.ingest import decode_columns
 from service.engine import InputError, Model
-from service.ingest import decode_columns
-from service.logs import bind_log_fields
-from service.models import ModelBlob, PredictionJob
-from service.queue import enqueue_prediction
-from service.spreadsheet import safe_row
 from worker import fencing
 from worker.fencing import SHUTDOWN, Heartbeat, LostOwnership, claim, owned, retrying
 from worker.memory_guard import out_of_memory_message

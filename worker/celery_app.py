@@ -10,11 +10,11 @@ import logging
 
 from celery import Celery, signals
 
-from service.config import get_settings
-from service.db import dispose_engines
-from service.logs import configure_logging
-from service.memory import return_large_frees_to_os
-from service.queue import QUEUE, broker_options
+from service.core.config import get_settings
+from service.core.db import dispose_engines
+from service.core.logs import configure_logging
+from service.core.memory import return_large_frees_to_os
+from service.core.queue import QUEUE, broker_options
 
 log = logging.getLogger("neuronal.worker")
 

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from service.db import transaction, utcnow
-from service.models import PredictionJob, TrainingJob
+from service.core.db import transaction, utcnow
+from service.core.tables import PredictionJob, TrainingJob
 
 log = logging.getLogger("neuronal.worker")
 

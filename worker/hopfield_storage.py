@@ -14,13 +14,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from service.config import Settings
-from service.datasets import load_arrays
-from service.db import new_id, transaction, utcnow
+from service.core.config import Settings
+from service.core.db import new_id, transaction, utcnow
+from service.core.tables import Dataset, TrainingJob
+from service.domain.datasets import load_arrays
+from service.domain.trained_models import add_trained_model
 from service.engine import HopfieldModel
 from service.engine.hopfield import is_hopfield, patterns_from_table
-from service.models import Dataset, TrainingJob
-from service.models_registry import add_trained_model
 from worker import fencing
 from worker.fencing import LostOwnership, retrying
 

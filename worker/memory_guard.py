@@ -13,11 +13,11 @@ import logging
 import resource
 from pathlib import Path
 
-from service.config import Settings
-from service.db import transaction
-from service.errors import InvalidInput
-from service.job_cost import check_cost, estimate
-from service.models import Dataset, TrainingJob
+from service.core.config import Settings
+from service.core.db import transaction
+from service.core.errors import InvalidInput
+from service.core.tables import Dataset, TrainingJob
+from service.domain.job_cost import check_cost, estimate
 
 log = logging.getLogger("neuronal.worker")
 

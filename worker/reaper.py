@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from service.config import Settings
-from service.db import transaction, utcnow
-from service.models import PredictionJob, TrainingJob
-from service.queue import enqueue_prediction, enqueue_training
+from service.core.config import Settings
+from service.core.db import transaction, utcnow
+from service.core.queue import enqueue_prediction, enqueue_training
+from service.core.tables import PredictionJob, TrainingJob
 from worker.fencing import SHUTDOWN, JobTable
 
 log = logging.getLogger("neuronal.reaper")

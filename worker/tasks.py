@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from service.config import get_settings
-from service.logs import log_context
-from service.queue import PREDICT_TASK, TRAIN_TASK
+from service.core.config import get_settings
+from service.core.logs import log_context
+from service.core.queue import PREDICT_TASK, TRAIN_TASK
 from worker.batch_predictions import run_batch
 from worker.celery_app import celery
 from worker.training import run_job

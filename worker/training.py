@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from service.config import Settings
-from service.datasets import load_training_data
-from service.db import new_id, transaction, utcnow
+from service.core.config import Settings
+from service.core.db import new_id, transaction, utcnow
+from service.core.logs import bind_log_fields
+from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
+from service.domain.datasets import load_training_data
+from service.domain.trained_models import add_trained_model
 from service.engine import Model, fit
-from service.logs import bind_log_fields
-from service.models import Dataset, EpochMetric, JobCheckpoint, TrainingJob
-from service.models_registry import add_trained_model
 from worker import fencing
 from worker.fencing import SHUTDOWN, LostOwnership, retrying
 from worker.hopfield_storage import is_hopfield_job, run_hopfield_job
@@ -305,7 +305,7 @@ def finish(
 
 def hand_back(job_id: str, attempt: int, worker: str) -> None:
     """Give a running job back to the queue (worker shutting down); its checkpoint stays."""
-    from service.queue import enqueue_training
+    from service.core.queue import enqueue_training
 
     with transaction() as session:
         fencing.hand_back(session, TrainingJob, job_id, attempt, worker)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import service.db
+import service.core.db
 
 
 revision: str = '0001'
@@ -24,7 +24,7 @@ def upgrade() -> None:
     op.create_table('tenants',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tenants')),
     sa.UniqueConstraint('name', name=op.f('uq_tenants_name'))
     )
@@ -32,8 +32,8 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('tenant_id', sa.String(length=40), nullable=False),
     sa.Column('secret_hash', sa.String(length=64), nullable=False),
-    sa.Column('revoked_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_api_keys_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys'))
     )
@@ -51,7 +51,7 @@ def upgrade() -> None:
     sa.Column('target', sa.JSON(), nullable=False),
     sa.Column('size_bytes', sa.Integer(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_datasets_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_datasets'))
     )
@@ -70,7 +70,7 @@ def upgrade() -> None:
     sa.Column('classes', sa.JSON(), nullable=True),
     sa.Column('metrics', sa.JSON(), nullable=False),
     sa.Column('size_bytes', sa.Integer(), nullable=False),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_models_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_models')),
     sa.UniqueConstraint('job_id', name=op.f('uq_models_job_id'))
@@ -97,11 +97,11 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=200), nullable=True),
     sa.Column('request_hash', sa.String(length=64), nullable=True),
     sa.Column('worker', sa.String(length=200), nullable=True),
-    sa.Column('enqueued_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('heartbeat_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('enqueued_at', service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_training_jobs_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_training_jobs')),
     sa.UniqueConstraint('tenant_id', 'idempotency_key', name=op.f('uq_training_jobs_tenant_id'))
@@ -135,7 +135,7 @@ def upgrade() -> None:
     sa.Column('job_id', sa.String(length=40), nullable=False),
     sa.Column('epoch', sa.Integer(), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
-    sa.Column('updated_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['training_jobs.id'], name=op.f('fk_job_checkpoints_job_id_training_jobs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('job_id', name=op.f('pk_job_checkpoints'))
     )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import service.db
+import service.core.db
 
 
 revision: str = '0002'
@@ -35,13 +35,13 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('cancel_requested', sa.Boolean(), nullable=False),
     sa.Column('worker', sa.String(length=200), nullable=True),
-    sa.Column('enqueued_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('heartbeat_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('started_at', service.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', service.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('enqueued_at', service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', service.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', service.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('input_data', sa.LargeBinary(), nullable=False),
     sa.Column('output_data', sa.LargeBinary(), nullable=True),
-    sa.Column('created_at', service.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', service.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_prediction_jobs_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_prediction_jobs'))
     )

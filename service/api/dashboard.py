@@ -6,7 +6,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
-from service import dashboard
+from service.api import dashboard_files as dashboard
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,5 +18,5 @@ def index() -> FileResponse:
 
 
 def mount_static(app: FastAPI) -> None:
-    """Serve `service/static/` under `/static`."""
+    """Serve `service/api/static/` under `/static`."""
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import datasets, db, scratch
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.problems import V1_PROBLEMS, problem_responses
+from service.api.schemas import DatasetOut, DatasetPage
 from service.api.uploads import multipart_body, receive_upload
-from service.ingest import CsvStream
-from service.schemas import DatasetOut, DatasetPage
+from service.core import db, scratch
+from service.domain import datasets
+from service.domain.ingest import CsvStream
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=V1_PROBLEMS)
 

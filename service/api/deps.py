@@ -10,12 +10,12 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from service.config import Settings
-from service.db import session_factory
-from service.errors import TooManyRequests, Unauthorized
-from service.keys import KeyVerifier, key_id_of
-from service.logs import bind_log_fields
-from service.ratelimit import RateLimiter
+from service.core.config import Settings
+from service.core.db import session_factory
+from service.core.errors import TooManyRequests, Unauthorized
+from service.core.logs import bind_log_fields
+from service.core.ratelimit import RateLimiter
+from service.domain.keys import KeyVerifier, key_id_of
 
 _LIMITER_LOCK = threading.Lock()
 

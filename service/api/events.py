@@ -23,12 +23,12 @@ from typing import Any
 from fastapi import Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from service import streams
 from service.api.deps import TenantDep
 from service.api.problems import problem_responses
-from service.config import Settings
-from service.db import session_factory
-from service.errors import BadRequest, TooManyRequests
+from service.core.config import Settings
+from service.core.db import session_factory
+from service.core.errors import BadRequest, TooManyRequests
+from service.domain import streams
 
 POLL_SECONDS = 0.25
 RETRY_AFTER_SECONDS = 5

@@ -22,11 +22,11 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import models_registry
 from service.api.deps import rate_limiter
 from service.api.predict_body import KEYS
-from service.logs import bind_log_fields
-from service.metrics import PREDICTED_ROWS, PREDICTION_SECONDS, PREDICTIONS
+from service.core.logs import bind_log_fields
+from service.core.metrics import PREDICTED_ROWS, PREDICTION_SECONDS, PREDICTIONS
+from service.domain import trained_models as models_registry
 
 PATH = re.compile(r"/v1/models/([A-Za-z0-9_-]{1,100})/predict")
 MAX_BODY = 64 * 1024

@@ -18,7 +18,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from service.config import get_settings
+from service.core.config import get_settings
 
 _REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 

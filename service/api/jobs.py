@@ -10,7 +10,6 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from service import curves, jobs, queue
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.events import (
     STREAM_PROBLEMS,
@@ -20,8 +19,10 @@ from service.api.events import (
     stream_slot,
 )
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
-from service.db import session_factory
-from service.schemas import JobOut, JobPage, JobRequest, MetricsOut
+from service.api.schemas import JobOut, JobPage, JobRequest, MetricsOut
+from service.core import queue
+from service.core.db import session_factory
+from service.domain import curves, jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=V1_PROBLEMS)
 

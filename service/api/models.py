@@ -9,13 +9,14 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from service import evaluation, models_registry
 from service.api.deps import SessionDep, TenantDep
 from service.api.predict_body import PREDICT_BODY, Rows, parse_predict_body
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
-from service.db import session_factory
-from service.metrics import instrument_prediction
-from service.schemas import ModelOut, ModelPage, PredictResponse
+from service.api.schemas import ModelOut, ModelPage, PredictResponse
+from service.core.db import session_factory
+from service.core.metrics import instrument_prediction
+from service.domain import evaluation
+from service.domain import trained_models as models_registry
 
 INLINE_ROWS = 64  # up to this many rows of a cached model are predicted on the event loop
 
@@ -145,7 +146,7 @@ def download_onnx(
     model_id: str, request: Request, session: SessionDep, tenant_id: TenantDep
 ) -> Response:
     """The model as ONNX (opset 17): preprocessing, dense layers and probabilities."""
-    from service.onnx_export import export_onnx  # onnx costs every API process 8 MB: on use
+    from service.domain.onnx_export import export_onnx  # onnx costs every API process 8 MB: on use
 
     cache = request.app.state.model_cache
     model = evaluation.cached_model(cache, session, tenant_id, model_id)

@@ -15,8 +15,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from service import queue
-from service.db import get_engine
+from service.core import queue
+from service.core.db import get_engine
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

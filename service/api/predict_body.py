@@ -3,7 +3,7 @@
 A well-formed body (`{"inputs": [[...], ...]}` or `{"records": [{...}, ...]}`) is parsed with
 orjson and handed on as plain lists, which costs a fraction of validating every cell through
 a pydantic model; `inputs` holding only numbers in equal-width rows becomes a float matrix
-straight away. `text/csv` and `application/x-npy` bodies are read by `service.bulk_bodies`.
+straight away. `text/csv` and `application/x-npy` bodies are read by `service.domain.bulk_bodies`.
 Anything else (NaN literals, numbers beyond 64-bit integers, wrong types, unknown keys, bytes
 that are not UTF-8 JSON) goes through exactly what FastAPI would have done with
 `PredictRequest`, so callers get the same 400s and 422s, word for word.
@@ -22,9 +22,9 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from service.bulk_bodies import BULK_TYPES, CSV_TYPE, NPY_TYPE, BulkBody, read_bulk_body
-from service.errors import BadRequest, InvalidInput, field_error
-from service.schemas import PredictRequest
+from service.api.schemas import PredictRequest
+from service.core.errors import BadRequest, InvalidInput, field_error
+from service.domain.bulk_bodies import BULK_TYPES, CSV_TYPE, NPY_TYPE, BulkBody, read_bulk_body
 
 Rows = list[list[Any]] | np.ndarray | BulkBody | None
 Records = list[dict[str, Any]] | None

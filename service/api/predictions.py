@@ -12,7 +12,6 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from service import models_registry, predictions, queue, scratch
 from service.api.deps import SessionDep, SettingsDep, TenantDep
 from service.api.events import (
     STREAM_PROBLEMS,
@@ -23,7 +22,10 @@ from service.api.events import (
 )
 from service.api.problems import V1_PROBLEMS, problem_responses
 from service.api.uploads import multipart_body, receive_upload
-from service.db import session_factory
+from service.core import queue, scratch
+from service.core.db import session_factory
+from service.domain import batch_predictions as predictions
+from service.domain import trained_models as models_registry
 
 router = APIRouter(tags=["predictions"], responses=V1_PROBLEMS)
 

@@ -14,8 +14,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from service.errors import NeuronalError
-from service.schemas import Problem
+from service.api.schemas import Problem
+from service.core.errors import NeuronalError
 
 log = logging.getLogger("neuronal.api")
 

@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field, StrictInt
 
 from service.api.deps import SettingsDep, TenantDep
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
-from service.db import session_factory
+from service.api.schemas import Strict
+from service.core.db import session_factory
+from service.domain.hopfield_recall import HopfieldCache, recall
 from service.engine.hopfield import HOPFIELD_LIMITS
-from service.hopfield_recall import HopfieldCache, recall
-from service.schemas import Strict
 
 router = APIRouter(
     prefix="/v1/models", tags=["models"], responses={**V1_PROBLEMS, **problem_responses(409)}

@@ -18,7 +18,7 @@ from fastapi import Request
 from python_multipart.multipart import parse_options_header
 
 from service.api.middleware import BodyTooLarge
-from service.errors import BadRequest, InvalidInput, PayloadTooLarge, field_error
+from service.core.errors import BadRequest, InvalidInput, PayloadTooLarge, field_error
 
 MAX_FIELDS = 20
 MAX_FIELD_BYTES = 64 * 1024

@@ -10,14 +10,35 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from .optimizers import Optimizer
+from .schedules import Schedule
 from .serialization import pack, unpack
 
-if TYPE_CHECKING:
-    from .training import Run
+
+class Parameters(Protocol):
+    params: np.ndarray
+
+
+class Run(Protocol):
+    """What a checkpoint saves and restores of a training run (`training.Run` is one)."""
+
+    net: Parameters
+    opt: Optimizer
+    schedule: Schedule
+    rng: np.random.Generator
+    best_params: np.ndarray | None
+    epoch: int
+    finished: bool
+    history: list[dict[str, Any]]
+    best_loss: float
+    bad_epochs: int
+    best_epoch: int
+    fingerprint: dict[str, Any]
+    initial_loss: float | None
 
 FORMAT = "neuronal-checkpoint"
 WHAT = "The checkpoint is corrupt or not a Neuronal checkpoint"

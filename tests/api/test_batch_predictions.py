@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from neuronal_client import NeuronalClient
 
-from service.client import NeuronalClient
-from service.ingest import (
+from service.domain.ingest import (
     DatasetFormatError,
     decode_columns,
     encode_columns,

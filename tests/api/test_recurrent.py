@@ -9,8 +9,8 @@ import json
 
 import numpy as np
 import onnxruntime as ort
+from neuronal_client import NeuronalClient
 
-from service.client import NeuronalClient
 from service.engine import Model, chronological_split, window_series
 from tests.sequence_data import SERIES_ROWS, sequences_npz, series_csv
 from tests.stack import Stack, wait_for_job, wait_until

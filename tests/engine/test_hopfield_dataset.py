@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.domain.ingest import decode_dataset, encode_dataset, parse_dataset
 from service.engine import HopfieldModel, InputError
 from service.engine.hopfield import check_summaries, patterns_from_table
-from service.ingest import decode_dataset, encode_dataset, parse_dataset
 
 NETWORK = {"kind": "hopfield", "rule": "storkey"}
 

@@ -157,8 +157,8 @@ class FaultStack(Stack):
         self.database_url = database_url
 
     def create_key(self, tenant: str) -> str:
-        from service.db import transaction
-        from service.keys import create_key
+        from service.core.db import transaction
+        from service.domain.keys import create_key
 
         with transaction(self.database_url) as session:
             return create_key(session, tenant).key
@@ -190,8 +190,8 @@ class FaultStack(Stack):
 
     def worker_of(self, job_id: str) -> subprocess.Popen[bytes]:
         """The worker process that holds (or last held) the job; not part of the API."""
-        from service.db import transaction
-        from service.models import TrainingJob
+        from service.core.db import transaction
+        from service.core.tables import TrainingJob
 
         with transaction(self.database_url) as session:
             job = session.get(TrainingJob, job_id)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import redis
 
-from service.queue import QUEUE
+from service.core.queue import QUEUE
 from tests.faults.conftest import MakeStack
 from tests.faults.servers import (
     RedisServer,

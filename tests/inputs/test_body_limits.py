@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service.app import JSON_BODY_LIMIT
+from service.api.app import JSON_BODY_LIMIT
 from tests.inputs.helpers import assert_problem, train_iris
 from tests.stack import Stack
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.ratelimit import RateLimiter
+from service.core.ratelimit import RateLimiter
 from tests.inputs.helpers import SMALL_JOB, assert_problem, query
 from tests.stack import Stack, wait_for_job
 

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from service.config import Settings
-from service.db import insert_blob, transaction
-from service.models import Dataset, DatasetBlob, Tenant
+from service.core.config import Settings
+from service.core.db import insert_blob, transaction
+from service.core.tables import Dataset, DatasetBlob, Tenant
 from tests.worker.test_reaper import settings as settings  # noqa: F401  (the fixture)
 
 

@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pytest
 
-from service.bulk_bodies import CSV_TYPE, NPY_TYPE, bulk_rows, read_bulk_body
+from service.core.errors import InvalidInput
+from service.domain.bulk_bodies import CSV_TYPE, NPY_TYPE, bulk_rows, read_bulk_body
 from service.engine import fit
-from service.errors import InvalidInput
 
 
 @pytest.fixture(scope="module")

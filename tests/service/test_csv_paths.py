@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.ingest import DatasetFormatError, csv_reader, parse_dataset
-from service.ingest.csv_reader import _piece
+from service.domain.ingest import DatasetFormatError, csv_reader, parse_dataset
+from service.domain.ingest.csv_reader import _piece
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_quoted_file_with_line_breaks_reads_as_one_table(tmp_path: Path, tiny_pi
 
 def streamed(tmp_path: Path, data: bytes, block: int = 7, **kw: object):  # noqa: ANN201
     """Write `data` block by block as an upload would, telling a CsvStream of each block."""
-    from service.ingest import CsvStream
+    from service.domain.ingest import CsvStream
 
     path = tmp_path / "upload"
     stream = CsvStream(path, piece=64)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kombu import Connection
 
-TRANSPORT = "service.folder_broker:AtomicFilesystemTransport"
+TRANSPORT = "service.core.folder_broker:AtomicFilesystemTransport"
 MESSAGES = 300
 
 

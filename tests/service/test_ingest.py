@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.ingest import (
+from service.domain.ingest import (
     DatasetFormatError,
     ParsedDataset,
     decode_dataset,
@@ -378,7 +378,7 @@ def test_encoding_that_consumes_lets_go_of_each_column(tmp_path: Path) -> None:
 
 
 def test_a_first_row_of_numbers_is_refused_not_taken_for_names(tmp_path: Path) -> None:
-    from service.ingest import parse_features
+    from service.domain.ingest import parse_features
 
     path = tmp_path / "rows.csv"
     path.write_bytes(b"\xef\xbb\xbf1.5,-2,3\r\n4,5,6\r\n")

@@ -11,7 +11,7 @@ SCRIPT = """
 import sys
 import numpy as np
 import psutil
-from service.memory import return_large_frees_to_os
+from service.core.memory import return_large_frees_to_os
 if sys.argv[1] == "set":
     assert return_large_frees_to_os()
 proc = psutil.Process()

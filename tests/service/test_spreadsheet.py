@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.spreadsheet import safe_cell, safe_row
+from service.core.spreadsheet import safe_cell, safe_row
 
 
 @pytest.mark.parametrize(

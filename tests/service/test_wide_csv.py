@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from service.ingest import decode_dataset, encode_dataset, parse_dataset
-from service.ingest.csv_reader import PIECE
+from service.domain.ingest import decode_dataset, encode_dataset, parse_dataset
+from service.domain.ingest.csv_reader import PIECE
 
 
 def _wide_csv(path: Path, columns: int, rows: int) -> None:

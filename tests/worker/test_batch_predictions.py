@@ -14,21 +14,21 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.config import Settings
-from service.db import transaction, utcnow
+from service.core.config import Settings
+from service.core.db import transaction, utcnow
+from service.core.errors import InvalidInput
+from service.core.tables import ModelBlob, PredictionJob, Tenant, TrainedModel
+from service.domain.batch_predictions import select_features
+from service.domain.ingest import ParsedFeatures, encode_columns
 from service.engine import Model, fit
-from service.errors import InvalidInput
-from service.ingest import ParsedFeatures, encode_columns
-from service.models import ModelBlob, PredictionJob, Tenant, TrainedModel
-from service.predictions import select_features
 
 N_ROWS = 150
 
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    from service.cli import migrate_database
-    from service.config import get_settings
+    from service.core.config import get_settings
+    from service.core.schema import migrate_database
 
     monkeypatch.setenv("NEURONAL_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 from sqlalchemy import select
 
-from service.config import Settings
-from service.db import transaction
-from service.models import EpochMetric, JobCheckpoint, TrainingJob
+from service.core.config import Settings
+from service.core.db import transaction
+from service.core.tables import EpochMetric, JobCheckpoint, TrainingJob
 from tests.worker.test_reaper import add_job
 from tests.worker.test_reaper import settings as settings  # noqa: F401  (the fixture)
 from worker.training import EpochRecorder

@@ -1,4 +1,4 @@
-"""The memory estimate of service/job_cost.py against the peak resident memory a real worker
+"""The memory estimate of service/domain/job_cost.py against the peak resident memory a real worker
 process reaches training real jobs of a few shapes (the job's part: the worker's peak while
 it trains minus its resident memory before)."""
 
@@ -15,8 +15,8 @@ import numpy as np
 import psutil
 import pytest
 
-from service.config import Settings
-from service.job_cost import estimate
+from service.core.config import Settings
+from service.domain.job_cost import estimate
 from tests.stack import Stack, wait_for_job, wait_until
 
 MiB = 1 << 20

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from service.config import Settings
-from service.db import transaction, utcnow
-from service.models import Tenant, TrainingJob
+from service.core.config import Settings
+from service.core.db import transaction, utcnow
+from service.core.tables import Tenant, TrainingJob
 
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    from service.cli import migrate_database
+    from service.core.schema import migrate_database
 
     monkeypatch.setenv("NEURONAL_DATA_DIR", str(tmp_path))
-    from service.config import get_settings
+    from service.core.config import get_settings
 
     get_settings.cache_clear()
     settings = get_settings()

@@ -1,0 +1,458 @@
+"""`neuronal datasets|jobs|models|predict`: the service for humans, over HTTP with the client.
+
+The server and key come from NEURONAL_URL / NEURONAL_API_KEY or --url / --key. An error
+answer prints the problem's detail (and any field errors it does not already say) to stderr
+and exits 1; a usage mistake prints one `error:` line and exits 2; commands that create
+something print its id alone on the last line, for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from neuronal_client import DEFAULT_URL, Job, NeuronalClient, NeuronalError
+
+from service.cli.errors import fail, usage_error
+from service.cli.job_spec import job_request, read_spec
+from service.core.spreadsheet import safe_cell
+from service.engine import ACTIVATIONS, OPTIMIZERS
+
+datasets_app = typer.Typer(help="Upload, list and delete data sets.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Create, list, watch and cancel training jobs.", no_args_is_help=True)
+models_app = typer.Typer(help="List, download and delete trained models.", no_args_is_help=True)
+
+Url = Annotated[
+    str, typer.Option("--url", envvar="NEURONAL_URL", help="Server URL.", show_default=True)
+]
+Key = Annotated[
+    str | None,
+    typer.Option("--key", envvar="NEURONAL_API_KEY", help="API key.", show_default=False),
+]
+PREDICT_CHUNK = 1000
+
+
+def register_client_commands(app: typer.Typer) -> None:
+    """Add the HTTP commands to the `neuronal` app."""
+    app.add_typer(datasets_app, name="datasets")
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(models_app, name="models")
+    app.command("predict")(predict)
+
+
+@contextmanager
+def _client(url: str, key: str | None) -> Iterator[NeuronalClient]:
+    """A client whose failures end the command with the problem's detail and exit code 1."""
+    _check_url(url)
+    if not key:
+        usage_error("--key", "an API key: set NEURONAL_API_KEY or pass --key KEY")
+    try:
+        with NeuronalClient(url, key) as client:
+            yield client
+    except NeuronalError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        for item in exc.errors:
+            message = str(item.get("msg", ""))
+            if message and message not in (exc.detail or ""):
+                where = ".".join(str(p) for p in item.get("loc", []))
+                typer.echo(f"  {where}: {message}", err=True)
+        raise typer.Exit(1) from exc
+    except (httpx.TransportError, httpx.InvalidURL) as exc:
+        fail(f"cannot reach the server at {url} ({exc}); is it running? (NEURONAL_URL or --url)")
+
+
+def _check_url(url: str) -> None:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        usage_error("--url", f"an http:// or https:// address such as {DEFAULT_URL}, not {url!r}")
+
+
+def _table(title: str, columns: Sequence[str], rows: list[list[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+def _time(stamp: str | None) -> str:
+    """An API time to the second, still ISO 8601 UTC (`Z`) like every other time shown."""
+    return f"{stamp[:19]}Z" if stamp else ""
+
+
+def _figure(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
+
+
+# -- datasets --------------------------------------------------------------------------------
+
+
+@datasets_app.command("upload")
+def datasets_upload(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, JSON or NPZ.")],
+    target: Annotated[str | None, typer.Option(help="Target column (default: last).")] = None,
+    name: Annotated[str | None, typer.Option(help="A name (default: the file name).")] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="'series' for a time series (default: a table).")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option(help="Series: the column that orders the rows.")
+    ] = None,
+    group_column: Annotated[
+        str | None, typer.Option(help="Series: the column naming each row's series.")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+) -> None:
+    """Upload a data set; its id is printed alone on the last line."""
+    with _client(url, key) as client:
+        dataset = client.upload_dataset(
+            file, name=name, target=target, layout=layout, time_column=time_column,
+            group_column=group_column,
+        )  # fmt: skip
+    described = dataset["target"]
+    classes = described.get("classes")
+    kind = f"{len(classes)} classes" if classes else described.get("kind", "")
+    shape = f"{dataset['n_rows']} rows, {dataset['n_features']} features"
+    if dataset.get("layout") == "sequences":
+        shape = (
+            f"{dataset['n_rows']} sequences of up to {dataset['sequence_length']} steps, "
+            f"{dataset['n_features']} features per step"
+        )
+    elif dataset.get("layout") == "series":
+        shape += f" in {(dataset.get('series') or {}).get('n_series')} series"
+    typer.echo(f"uploaded {dataset['name']}: {shape}, target {described['name']} ({kind})")
+    typer.echo(dataset["id"])
+
+
+@datasets_app.command("list")
+def datasets_list(url: Url = DEFAULT_URL, key: Key = None) -> None:
+    """List your data sets."""
+    with _client(url, key) as client:
+        rows = [
+            [
+                d["id"],
+                d["name"],
+                d["n_rows"],
+                d["n_features"],
+                d["target"]["name"],
+                d["format"],
+                _time(d["created_at"]),
+            ]  # fmt: skip
+            for d in client.iter_datasets()
+        ]
+    _table("datasets", ["id", "name", "rows", "features", "target", "format", "created"], rows)
+
+
+@datasets_app.command("delete")
+def datasets_delete(dataset_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
+    """Delete a data set."""
+    with _client(url, key) as client:
+        client.delete_dataset(dataset_id)
+    typer.echo(f"deleted {dataset_id}")
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+@jobs_app.command("create")
+def jobs_create(
+    dataset: Annotated[str | None, typer.Option(help="Dataset id (or in --spec).")] = None,
+    spec: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="JSON file with network and training."),
+    ] = None,
+    layers: Annotated[
+        str | None, typer.Option(help="Hidden units, e.g. 64,32; or lstm:32 (default 64).")
+    ] = None,
+    activation: Annotated[
+        str | None,
+        typer.Option(help=f"Hidden activation: {', '.join(ACTIVATIONS)} (default relu)."),
+    ] = None,
+    optimizer: Annotated[
+        str | None, typer.Option(help=f"Optimizer: {', '.join(OPTIMIZERS)} (default adam).")
+    ] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="Learning rate (default 0.001).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default 20).")] = None,
+    batch_size: Annotated[
+        str | None, typer.Option(help="Rows per step, or 'full' for batch GD (default 32).")
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="classification or regression (default: from the target)."),
+    ] = None,
+    window: Annotated[
+        int | None, typer.Option(help="Series: past rows each forecast reads.")
+    ] = None,
+    horizon: Annotated[
+        int | None, typer.Option(help="Series: rows ahead to forecast (default 1).")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Watch the job until it ends.")] = False,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+) -> None:
+    """Submit a training job from flags or a --spec file; prints the job id last."""
+    network, training = job_request(
+        spec, layers, activation, optimizer, learning_rate, epochs, batch_size, window, horizon
+    )
+    base = read_spec(spec)
+    if task is not None and task not in ("classification", "regression"):
+        usage_error("--task", f"classification or regression, not {task!r}")
+    dataset_id: str = dataset or base.get("dataset_id") or ""
+    if not dataset_id:
+        usage_error("--dataset", "a dataset id (ds_...), or dataset_id in the --spec file")
+    with _client(url, key) as client:
+        job = client.create_job(dataset_id, network, training, task=task or base.get("task"))
+        typer.echo(f"queued job {job['id']} on {dataset_id}: {training['epochs']} epochs")
+        if wait:
+            job = _watch(client, job["id"])
+    if not wait:
+        typer.echo(job["id"])
+    elif job["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+@jobs_app.command("list")
+def jobs_list(
+    status: Annotated[str | None, typer.Option(help="Only jobs with this status.")] = None,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+) -> None:
+    """List your training jobs, newest first."""
+    with _client(url, key) as client:
+        rows = [
+            [
+                j["id"],
+                j["status"],
+                j["dataset_id"],
+                f"{j['progress']['epoch']}/{j['progress']['epochs']}",
+                _figure(j["metrics"].get("val_loss")),
+                j.get("model_id"),
+                _time(j["created_at"]),
+            ]  # fmt: skip
+            for j in client.iter_jobs(status=status)  # type: ignore[arg-type]
+        ]
+    _table("jobs", ["id", "status", "dataset", "epoch", "val loss", "model", "created"], rows)
+
+
+@jobs_app.command("watch")
+def jobs_watch(job_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
+    """Follow a job live (epoch, loss, accuracy) until it ends; exit 1 unless it succeeded."""
+    with _client(url, key) as client:
+        final = _watch(client, job_id)
+    if final["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
+    """Cancel a job (it stops within one epoch)."""
+    with _client(url, key) as client:
+        job = client.cancel_job(job_id)
+    if job["status"] in ("queued", "running"):
+        typer.echo(f"job {job_id}: cancelling (it stops within one epoch; see jobs watch)")
+    else:
+        typer.echo(f"job {job_id}: {job['status']}")
+
+
+def _watch(client: NeuronalClient, job_id: str) -> Job:
+    """A live progress bar on a terminal, one line per epoch otherwise; then the outcome."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console()
+    job = client.get_job(job_id)
+    console.print(f"watching job {job_id} ({job['status']})", highlight=False)
+    live = console.is_terminal
+    bar = Progress(
+        TextColumn("epoch"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[figures]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not live,
+    )
+    task = bar.add_task(job_id, total=job["progress"]["epochs"] or None, figures="")
+
+    def on_progress(row: dict[str, Any]) -> None:
+        bar.update(task, completed=row["epoch"], total=row["epochs"], figures=_short(row))
+        if not live:
+            line = f"epoch {row['epoch']}/{row['epochs']}  {_epoch_figures(row)}"
+            console.print(line, highlight=False, soft_wrap=True)
+
+    with bar:
+        final = client.wait_for_job(job_id, on_progress=on_progress)
+    console.print(_outcome(final), highlight=False, soft_wrap=True)
+    return final
+
+
+def _epoch_figures(row: dict[str, Any]) -> str:
+    parts = [f"loss {_figure(row.get('train_loss'))}"]
+    if row.get("val_loss") is not None:
+        parts.append(f"val_loss {_figure(row['val_loss'])}")
+    for name in ("train_accuracy", "val_accuracy"):
+        if row.get(name) is not None:
+            parts.append(f"{name.replace('train_', '')} {_figure(row[name])}")
+    return "  ".join(parts)
+
+
+def _short(row: dict[str, Any]) -> str:
+    """Loss and the best-known accuracy, narrow enough for an 80-column bar."""
+    text = f"loss {_figure(row.get('train_loss'))}"
+    accuracy = row.get("val_accuracy", row.get("train_accuracy"))
+    return text + (f" acc {_figure(accuracy)}" if accuracy is not None else "")
+
+
+def _outcome(job: Job) -> str:
+    progress = job["progress"]
+    line = f"job {job['id']} {job['status']} after {progress['epoch']}/{progress['epochs']} epochs"
+    if job.get("metrics"):
+        line += f"  {_epoch_figures(job['metrics'])}"
+    if job.get("model_id"):
+        line += f"\nmodel {job['model_id']}"
+    if job.get("error"):
+        line += f"\nerror: {job['error']}"
+    return line
+
+
+# -- models ----------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list(url: Url = DEFAULT_URL, key: Key = None) -> None:
+    """List your trained models."""
+    with _client(url, key) as client:
+        rows = [
+            [
+                m["id"],
+                m["task"],
+                m["dataset_id"],
+                len(m["features"]),
+                " ".join(str(c) for c in m.get("classes") or []) or "-",
+                _figure(m["metrics"].get("val_loss")),
+                _time(m["created_at"]),
+            ]  # fmt: skip
+            for m in client.iter_models()
+        ]
+    _table("models", ["id", "task", "dataset", "features", "classes", "val loss", "created"], rows)
+
+
+@models_app.command("download")
+def models_download(
+    model_id: str,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+) -> None:
+    """Save the model's weights and preprocessing as .npz."""
+    with _client(url, key) as client:
+        data = client.download_weights(model_id)
+    target = output or Path(f"{model_id}.npz")
+    target.write_bytes(data)
+    typer.echo(f"wrote {len(data):,} bytes to {target}")
+
+
+@models_app.command("delete")
+def models_delete(model_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
+    """Delete a model."""
+    with _client(url, key) as client:
+        client.delete_model(model_id)
+    typer.echo(f"deleted {model_id}")
+
+
+def predict(
+    model_id: Annotated[str, typer.Argument(help="Model id.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Input CSV.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="CSV to write (default: stdout).")
+    ] = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch", help="Upload the file as one batch job on the workers (large files)."
+        ),
+    ] = False,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+) -> None:
+    """Predict every row of a CSV; writes it back with predictions and class probabilities.
+
+    Columns are matched by the model's feature names; other columns (the target, say) are
+    kept in the output and not sent. The output is the input's columns, then `prediction`,
+    then `probability_<class>` per class; text that a spreadsheet would run as a formula
+    gets a leading '. With --batch the file (CSV, JSON or NPZ) is uploaded as a prediction
+    job and the server's CSV, which has the same columns, is written."""
+    if batch:
+        _predict_batch(model_id, file, output, url, key)
+        return
+    import pandas as pd
+
+    frame = _read_rows(file)
+    with _client(url, key) as client:
+        model = client.get_model(model_id)
+        names = [f["name"] for f in model["features"]]
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            fail(f"{file} lacks the model's feature column(s): {', '.join(missing)}")
+        records = json.loads(frame[names].to_json(orient="records"))
+        predictions: list[Any] = []
+        probabilities: list[list[float]] = []
+        for start in range(0, len(records), PREDICT_CHUNK):
+            answer = client.predict(model_id, records=records[start : start + PREDICT_CHUNK])
+            predictions.extend(answer["predictions"])
+            probabilities.extend(answer.get("probabilities") or [])
+    result = frame.copy()
+    result["prediction"] = predictions
+    for i, label in enumerate(model.get("classes") or []):
+        result[f"probability_{label}"] = [p[i] for p in probabilities]
+    result.columns = [safe_cell(str(name)) for name in result.columns]
+    for name in result.columns:
+        if not pd.api.types.is_numeric_dtype(result[name]):
+            result[name] = result[name].map(safe_cell)
+    if output is None:
+        result.to_csv(sys.stdout, index=False)
+    else:
+        result.to_csv(output, index=False)
+        typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
+
+
+def _read_rows(file: Path) -> Any:
+    import pandas as pd
+
+    try:
+        return pd.read_csv(file)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError and EmptyDataError
+        usage_error("FILE", f"a CSV file with a header row; {file} is not one ({exc})")
+
+
+def _predict_batch(
+    model_id: str, file: Path, output: Path | None, url: str, key: str | None
+) -> None:
+    with _client(url, key) as client:
+        job = client.predict_batch(model_id, file)
+        typer.echo(f"queued prediction job {job['id']}: {job['progress']['n_rows']} rows", err=True)
+        final = client.wait_for_prediction_job(job["id"])
+        if final["status"] != "succeeded":
+            fail(f"prediction job {job['id']} {final['status']}: {final.get('error') or ''}")
+        data = client.download_predictions(job["id"])
+    if output is None:
+        sys.stdout.write(data.decode())
+    else:
+        output.write_bytes(data)
+        typer.echo(f"wrote {final['progress']['n_rows']} predictions to {output}", err=True)
