@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.stack import Stack, wait_for_job, wait_until
-from tests.test_cli import neuronal
+from tests.cli.test_cli import neuronal
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 TIMESTAMPS = ("created_at", "started_at", "finished_at", "revoked_at", "time")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.stack import Stack, free_port
-from tests.test_cli import assert_one_error_line, neuronal
+from tests.cli.test_cli import assert_one_error_line, neuronal
 
 KEY = ("--key", "nrl_key_x_y")
 # (arguments, files to write first, words the one line must hold)
