@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.stack import Stack, wait_for_job, wait_until
 from tests.cli.test_cli import neuronal
+from tests.stack import Stack, wait_for_job, wait_until
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
 TIMESTAMPS = ("created_at", "started_at", "finished_at", "revoked_at", "time")

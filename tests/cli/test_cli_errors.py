@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.stack import Stack, free_port
 from tests.cli.test_cli import assert_one_error_line, neuronal
+from tests.stack import Stack, free_port
 
 KEY = ("--key", "nrl_key_x_y")
 # (arguments, files to write first, words the one line must hold)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.cli.test_cli_client import cli
 from tests.sequence_data import SERIES_ROWS, sequences_npz, series_csv
 from tests.stack import Stack
-from tests.cli.test_cli_client import cli
 
 
 def test_series_upload_and_lstm_job_from_the_cli(embedded_stack: Stack, tmp_path: Path) -> None:
