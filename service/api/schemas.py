@@ -35,14 +35,15 @@ class JobRequest(Strict):
     dataset_id: str = Field(min_length=1, max_length=100)
     task: Literal["classification", "regression"] | None = None
     network: dict[str, Any] = Field(
-        description="Hidden layers, output activation, loss and initialisation; or "
+        description="Hidden layers (each may carry a dropout rate), input_dropout, output "
+        "activation, loss and initialisation; or "
         '{"kind": "hopfield", "rule", "update", "max_iterations"} for a Hopfield network.',
         examples=[NETWORK_EXAMPLE],
     )
     training: dict[str, Any] | None = Field(
         None,
-        description="Epochs, batch size, optimizer and the rest of the training config "
-        '(required, except for a Hopfield network: {"kind": "hopfield"} takes none).',
+        description="Epochs, batch size, optimizer, class_weight and the rest of the training "
+        'config (required, except for a Hopfield network: {"kind": "hopfield"} takes none).',
         examples=[TRAINING_EXAMPLE],
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.core.errors import InvalidInput, field_error
+from service.engine.class_weights import unknown_label_message, unknown_labels
 from service.engine.spec import LIMITS
 
 
@@ -43,6 +44,7 @@ def check_dataset_rules(
     which field to change and to what. A default batch size larger than the training rows is
     no error: the engine trains on all of them at once then."""
     _check_categories(dataset.features)
+    _check_class_weight_labels(dataset.target, training)
     fraction = training["validation_fraction"]
     counts = _class_counts(dataset.target) if task == "classification" else None
     if fraction > 0 and dataset.n_rows < 2:
@@ -76,6 +78,15 @@ def _check_categories(features: list[dict[str, Any]]) -> None:
                 "the data set again.",
                 errors=[field_error("dataset_id", f"feature {name!r} has too many categories")],
             )
+
+
+def _check_class_weight_labels(target: dict[str, Any], training: dict[str, Any]) -> None:
+    classes = target.get("classes") or []
+    for label in unknown_labels(training.get("class_weight"), classes):
+        raise InvalidInput(
+            unknown_label_message(label, classes),
+            errors=[field_error(["training", "class_weight", label], "not a class of the target")],
+        )
 
 
 def _class_counts(target: dict[str, Any]) -> list[int] | None:

@@ -12,6 +12,9 @@ column for a single sigmoid unit).
   fused: the gradient with respect to `z` is simply `(softmax(z) - y) / batch`.
 - `binary_cross_entropy`: -sum(y log s + (1 - y) log(1 - s)) per sample with `s = sigmoid(z)`,
   computed as `softplus(z) - y z`; it only follows a sigmoid output and is fused the same way.
+
+`rows` gives each sample's cost `(batch,)` (float64), whose mean is `value`: with class
+weights the cost is the weighted mean of those rows (`weighted_value`).
 """
 
 from __future__ import annotations
@@ -32,8 +35,19 @@ class Loss(NamedTuple):
     name: str
     value: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
     gradient: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None
+    rows: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
     fused_with: str | None = None
     tasks: tuple[str, ...] = ("classification", "regression")
+
+
+def weighted_value(loss: Loss, a, z, Y, weights: np.ndarray) -> float:
+    """The mean cost with row `i` counted `weights[i]` times (`weights` has mean 1)."""
+    return float(np.dot(weights.astype(np.float64), loss.rows(a, z, Y))) / len(weights)
+
+
+def _per_row(elements: np.ndarray) -> np.ndarray:
+    """Mean over each row's outputs, in float64."""
+    return elements.sum(axis=1, dtype=np.float64) / elements.shape[1]
 
 
 def _mse(a, z, Y) -> float:
@@ -69,6 +83,34 @@ def _huber_grad(a, z, Y, out):
     out *= 1.0 / out.size
 
 
+def _mse_rows(a, z, Y) -> np.ndarray:
+    r = a - Y
+    return _per_row(r * r)
+
+
+def _mae_rows(a, z, Y) -> np.ndarray:
+    return _per_row(np.abs(a - Y))
+
+
+def _huber_rows(a, z, Y) -> np.ndarray:
+    r = np.abs(a - Y)
+    quad = np.minimum(r, HUBER_DELTA)
+    return _per_row(0.5 * quad * quad + HUBER_DELTA * (r - quad))
+
+
+def _cross_entropy_rows(a, z, Y) -> np.ndarray:
+    z64 = z.astype(np.float64)
+    top = z64.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z64 - top).sum(axis=1)) + top[:, 0]
+    return lse - (Y * z64).sum(axis=1)
+
+
+def _binary_cross_entropy_rows(a, z, Y) -> np.ndarray:
+    z64 = z.astype(np.float64)
+    total = np.maximum(z64, 0) + np.log1p(np.exp(-np.abs(z64))) - Y * z64
+    return total.sum(axis=1)
+
+
 def _cross_entropy(a, z, Y) -> float:
     # mean(logsumexp(z) - z[label]) = (sum(top) + sum(log(sum(exp(z - top)))) - Y . z) / B
     top = row_max(z)
@@ -90,10 +132,24 @@ def _binary_cross_entropy(a, z, Y) -> float:
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
-        Loss("mse", _mse, _mse_grad),
-        Loss("mae", _mae, _mae_grad),
-        Loss("huber", _huber, _huber_grad),
-        Loss("binary_cross_entropy", _binary_cross_entropy, None, "sigmoid", ("classification",)),
-        Loss("cross_entropy", _cross_entropy, None, "softmax", ("classification",)),
+        Loss("mse", _mse, _mse_grad, _mse_rows),
+        Loss("mae", _mae, _mae_grad, _mae_rows),
+        Loss("huber", _huber, _huber_grad, _huber_rows),
+        Loss(
+            "binary_cross_entropy",
+            _binary_cross_entropy,
+            None,
+            _binary_cross_entropy_rows,
+            "sigmoid",
+            ("classification",),
+        ),
+        Loss(
+            "cross_entropy",
+            _cross_entropy,
+            None,
+            _cross_entropy_rows,
+            "softmax",
+            ("classification",),
+        ),
     )
 }

@@ -8,6 +8,12 @@ lets L2 decay touch only the weights (`params[:n_weights]`).
 
 Per-batch-size `Buffers` hold every activation, pre-activation and delta, allocated once
 and reused, so a training step allocates (almost) nothing.
+
+Dropout (`dropout.py`): `dropout[i]` is the rate of layer `i`'s inputs. A training step draws
+fresh masks into the buffers (`draw_masks`), the forward pass multiplies the inputs by them
+and backpropagation multiplies the deltas by the same masks. Class weights (`class_weight`,
+one per class) make the batch loss the weighted mean `sum_i w_i l_i / sum_i w_i`, each row
+weighing its class's weight: the output delta of row `i` is scaled by `w_i * B / sum_i w_i`.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .dropout import draw_mask
 from .initializers import INITS
-from .losses import LOSSES
+from .losses import LOSSES, weighted_value
 
 
 class Buffers:
@@ -38,6 +45,12 @@ class Buffers:
         self.ones = np.ones(batch, dt)
         self.x = np.empty((batch, net.sizes[0]), dt)
         self.y = np.empty((batch, net.sizes[-1]), dt)
+        rates = list(zip(net.sizes[:-1], net.dropout, strict=True))
+        self.mask = [np.empty((batch, n), dt) if p else None for n, p in rates]
+        self.dropped = [np.empty((batch, n), dt) if p else None for n, p in rates]
+        self.dropping = False  # whether the latest forward pass applied the masks
+        self.w = np.empty(batch, dt) if net.class_weight is not None else None
+        self.weight_total = float(batch)  # the sum of the latest row weights
 
 
 class Network:
@@ -51,6 +64,8 @@ class Network:
         dtype,
         params: np.ndarray | None = None,
         grad: np.ndarray | None = None,
+        dropout: Sequence[float] | None = None,
+        class_weight: np.ndarray | None = None,
     ):
         self.sizes = [int(n) for n in sizes]
         self.activation_names = list(activations)
@@ -58,6 +73,9 @@ class Network:
         self.loss = LOSSES[loss]
         self.fused = self.loss.fused_with == self.activation_names[-1]
         self.dtype = np.dtype(dtype)
+        self.dropout = [float(p) for p in dropout] if dropout else [0.0] * len(self.acts)
+        self.has_dropout = any(self.dropout)
+        self.class_weight = None if class_weight is None else np.asarray(class_weight, self.dtype)
         pairs = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
         self.n_weights = sum(a * b for a, b in pairs)
         self.n_params = self.n_weights + sum(b for _, b in pairs)
@@ -92,11 +110,25 @@ class Network:
             buf = self._buffers[batch] = Buffers(self, batch)
         return buf
 
-    def forward(self, X: np.ndarray, buf: Buffers, params: np.ndarray | None = None) -> np.ndarray:
-        """Propagate `X` `(batch, n_inputs)`; return the output activations `(batch, n_out)`."""
+    def draw_masks(self, rng: np.random.Generator, buf: Buffers) -> None:
+        """Fresh dropout masks for the next training step, drawn from `rng`."""
+        for p, mask in zip(self.dropout, buf.mask, strict=True):
+            if mask is not None:
+                draw_mask(rng, mask, p)
+
+    def forward(
+        self, X: np.ndarray, buf: Buffers, params: np.ndarray | None = None, dropout: bool = False
+    ) -> np.ndarray:
+        """Propagate `X` `(batch, n_inputs)`; return the output activations `(batch, n_out)`.
+
+        With `dropout`, each layer's inputs are multiplied by the masks in `buf`."""
         Ws, bs = (self.W, self.b) if params is None else self.views(params)
+        buf.dropping = dropout and self.has_dropout
         inp = X
         for i, act in enumerate(self.acts):
+            mask = buf.mask[i]
+            if buf.dropping and mask is not None:
+                inp = np.multiply(inp, mask, out=buf.dropped[i])
             z, a = buf.z[i], buf.a[i]
             np.matmul(inp, Ws[i], out=z)
             z += bs[i]
@@ -121,22 +153,66 @@ class Network:
             assert self.loss.gradient is not None
             self.loss.gradient(a[last], z[last], Y, d)
             self.acts[last].backward(a[last], z[last], d, d, buf.work[last])
+        weights = self.row_weights(Y, buf)
+        if weights is not None:
+            d *= weights[:, None]
         for i in range(last, -1, -1):
+            mask = buf.mask[i] if buf.dropping else None
             inp = X if i == 0 else a[i - 1]
-            np.matmul(inp.T, d, out=self.gW[i])
+            np.matmul(inp.T if mask is None else buf.dropped[i].T, d, out=self.gW[i])
             np.matmul(buf.ones, d, out=self.gb[i])
             if i:
                 prev = delta[i - 1]
                 np.matmul(d, self.W[i].T, out=prev)
+                if mask is not None:
+                    prev *= mask
                 self.acts[i - 1].backward(a[i - 1], z[i - 1], prev, prev, buf.work[i - 1])
                 d = prev
             elif dX is not None:
                 np.matmul(d, self.W[0].T, out=dX)
+                if mask is not None:
+                    dX *= mask
 
-    def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, buf: Buffers, l2: float = 0.0) -> float:
-        """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`."""
-        out = self.forward(X, buf)
-        loss = self.loss.value(out, buf.z[-1], Y)
+    def row_weights(self, Y: np.ndarray, buf: Buffers) -> np.ndarray | None:
+        """Each row's class weight scaled to mean 1 (None without class weights); the sum of
+        the unscaled weights goes to `buf.weight_total`."""
+        cw = self.class_weight
+        if cw is None:
+            buf.weight_total = float(Y.shape[0])
+            return None
+        w = buf.w
+        assert w is not None
+        if Y.shape[1] == 1:  # one 0/1 column: class 1 where it is 1
+            np.multiply(Y[:, 0], cw[1] - cw[0], out=w)
+            w += cw[0]
+        else:
+            np.matmul(Y, cw, out=w)
+        buf.weight_total = float(np.add.reduce(w, dtype=np.float64))
+        w *= Y.shape[0] / buf.weight_total
+        return w
+
+    def batch_loss(self, out: np.ndarray, Y: np.ndarray, buf: Buffers) -> float:
+        """The batch's mean loss, weighted by class when the network has class weights."""
+        weights = self.row_weights(Y, buf)
+        if weights is None:
+            return self.loss.value(out, buf.z[-1], Y)
+        return weighted_value(self.loss, out, buf.z[-1], Y, weights)
+
+    def loss_and_grad(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        buf: Buffers,
+        l2: float = 0.0,
+        rng: np.random.Generator | None = None,
+    ) -> float:
+        """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`.
+
+        With `rng` (training), fresh dropout masks are drawn from it and applied."""
+        if rng is not None and self.has_dropout:
+            self.draw_masks(rng, buf)
+        out = self.forward(X, buf, dropout=rng is not None)
+        loss = self.batch_loss(out, Y, buf)
         self.backward(X, Y, buf)
         if l2:
             self.add_l2(l2)
@@ -156,12 +232,16 @@ class Network:
             work = self._l2 = np.empty(self.n_weights, self.dtype)
         return work
 
-    def objective(self, X: np.ndarray, Y: np.ndarray, l2: float = 0.0) -> float:
-        """Mean loss plus (l2 / 2) * sum(W^2): the function the gradient differentiates."""
-        buf = Buffers(self, X.shape[0])
-        out = self.forward(X, buf)
+    def objective(
+        self, X: np.ndarray, Y: np.ndarray, l2: float = 0.0, masks: Buffers | None = None
+    ) -> float:
+        """Mean loss plus (l2 / 2) * sum(W^2): the function the gradient differentiates.
+
+        With `masks` (the buffers of a training step), under that step's dropout masks."""
+        buf = Buffers(self, X.shape[0]) if masks is None else masks
+        out = self.forward(X, buf, dropout=masks is not None)
         w = self.params[: self.n_weights].astype(np.float64)
-        return self.loss.value(out, buf.z[-1], Y) + 0.5 * l2 * float(w @ w)
+        return self.batch_loss(out, Y, buf) + 0.5 * l2 * float(w @ w)
 
 
 def predict_forward(layers: Sequence[tuple[np.ndarray, np.ndarray, str]], X: np.ndarray):

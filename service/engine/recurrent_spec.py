@@ -10,13 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from .activations import ACTIVATIONS
+from .dropout import dropout_rate
 from .errors import SpecError
 
 RECURRENT = ("gru", "lstm", "rnn")
 LAYER_TYPES = ("dense", *RECURRENT)
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
-LAYER_KEYS = {"dense": ("activation", "type", "units"), "rnn": ("activation", "type", "units"),
-              "gru": ("type", "units"), "lstm": ("type", "units")}  # fmt: skip
+LAYER_KEYS = {"dense": ("activation", "dropout", "type", "units"),
+              "rnn": ("activation", "dropout", "type", "units"),
+              "gru": ("dropout", "type", "units"),
+              "lstm": ("dropout", "type", "units")}  # fmt: skip
 SEQUENCE_KEYS = ("horizon", "stride", "window")
 LAYOUTS = ("table", "sequences", "series")
 MAX_WINDOW = 10_000
@@ -47,7 +50,14 @@ def layer_type(layer: dict, field: str) -> str:
 
 
 def recurrent_layer(layer: dict, kind: str, units: int, field: str) -> dict:
-    """The normalized recurrent layer."""
+    """The normalized recurrent layer; its `dropout` (on its inputs) only when set."""
+    out = _recurrent_layer(layer, kind, units, field)
+    if layer.get("dropout") is not None:
+        out["dropout"] = dropout_rate(layer["dropout"], f"{field}.dropout")
+    return out
+
+
+def _recurrent_layer(layer: dict, kind: str, units: int, field: str) -> dict:
     if kind != "rnn":
         return {"type": kind, "units": units}
     activation = layer.get("activation", "tanh")

@@ -6,6 +6,9 @@ weights are one prefix (`params[:n_weights]`, what L2 decays) just as in a dense
 Inputs are time-major `(T, n, d)` with each sequence's length in `lengths`, the batch sorted
 longest first (`Buffers.load` does that); the last recurrent layer's state at each sequence's
 last real step goes to the dense layers.
+
+Dropout on a recurrent layer's inputs uses one mask per sequence `(n, d)`, the same at every
+time step; the dense layers drop as in `network.py`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .dropout import draw_mask
 from .gated import GRU, LSTM
 from .network import Network, predict_forward
 from .recurrent import Elman, Recurrent, Steps
@@ -57,6 +61,15 @@ class Buffers:
         self.steps = self.full_steps
         self.final_state = self.final
         self.net = net
+        rates = list(zip(net.layers, net.dropout, strict=True))
+        self.mask = [np.empty((batch, x.n_in), dt) if p else None for x, p in rates]
+        self.dropped = [np.empty((T, batch, x.n_in), dt) if p else None for x, p in rates]
+        self.dropping = False
+
+    @property
+    def weight_total(self) -> float:
+        """The sum of the latest row weights (see `Network.row_weights`)."""
+        return self.dense.weight_total
 
     def set_lengths(self, lengths: np.ndarray) -> None:
         """Use these lengths (sorted longest first) for the batch in `x`."""
@@ -94,10 +107,15 @@ class SequenceNetwork:
         loss: str,
         dtype,
         bptt: int | None = None,
+        *,
+        dropout: Sequence[float] | None = None,
+        dense_dropout: Sequence[float] | None = None,
+        class_weight: np.ndarray | None = None,
     ) -> None:
         self.n_features, self.T, self.bptt = int(n_features), int(T), bptt
         self.dtype = np.dtype(dtype)
         self.layers = make_layers(n_features, recurrent)
+        self.dropout = [float(p) for p in dropout] if dropout else [0.0] * len(self.layers)
         sizes = [self.layers[-1].units, *dense_sizes]
         n_rw = sum(layer.n_weights for layer in self.layers)
         n_rb = sum(layer.n_biases for layer in self.layers)
@@ -109,7 +127,9 @@ class SequenceNetwork:
         self.grad = np.zeros(self.n_params, self.dtype)
         self._dense = slice(n_rw, n_rw + n_dense)
         self.dense = Network(sizes, activations, loss, self.dtype,
-                             self.params[self._dense], self.grad[self._dense])  # fmt: skip
+                             self.params[self._dense], self.grad[self._dense],
+                             dense_dropout, class_weight)  # fmt: skip
+        self.has_dropout = any(self.dropout) or self.dense.has_dropout
         self.p, self.g = self.views(self.params), self.views(self.grad)
         self.sizes = [self.n_features] + [layer.units for layer in self.layers] + sizes[1:]
         self.activation_names = self.dense.activation_names
@@ -144,12 +164,27 @@ class SequenceNetwork:
             buf = self._buffers[batch] = Buffers(self, batch)
         return buf
 
-    def forward(self, X: np.ndarray, buf: Buffers, params: np.ndarray | None = None):
-        """Propagate time-major `X` `(T, n, d)` (lengths in `buf`); return `(n, n_out)`."""
+    def draw_masks(self, rng: np.random.Generator, buf: Buffers) -> None:
+        """Fresh dropout masks for the next training step, drawn from `rng`."""
+        for p, mask in zip(self.dropout, buf.mask, strict=True):
+            if mask is not None:
+                draw_mask(rng, mask, p)
+        self.dense.draw_masks(rng, buf.dense)
+
+    def forward(
+        self, X: np.ndarray, buf: Buffers, params: np.ndarray | None = None, dropout: bool = False
+    ):
+        """Propagate time-major `X` `(T, n, d)` (lengths in `buf`); return `(n, n_out)`.
+
+        With `dropout`, every layer's inputs are multiplied by the masks in `buf`."""
         own = params is None or params is self.params
         views = self.p if own else self.views(params)  # type: ignore[arg-type]
         inp, steps = X, buf.steps
-        for layer, lb, p in zip(self.layers, buf.layers, views, strict=True):
+        buf.dropping = dropout and self.has_dropout
+        for i, (layer, lb, p) in enumerate(zip(self.layers, buf.layers, views, strict=True)):
+            mask = buf.mask[i]
+            if buf.dropping and mask is not None:
+                inp = np.multiply(inp, mask, out=buf.dropped[i])
             inp = layer.forward(inp, lb, steps, p)[1:]
         states = buf.layers[-1]["h"]
         if steps.full:
@@ -159,25 +194,43 @@ class SequenceNetwork:
             np.take(flat, steps.final_rows, axis=0, out=buf.final, mode="clip")
             buf.final_state = buf.final
         dense = None if own else params[self._dense]  # type: ignore[index]
-        return self.dense.forward(buf.final_state, buf.dense, dense)
+        return self.dense.forward(buf.final_state, buf.dense, dense, dropout)
 
     def backward(self, X: np.ndarray, Y: np.ndarray, buf: Buffers) -> None:
         """Backpropagation through the dense layers, then through time; into `self.grad`."""
         self.dense.backward(buf.final_state, Y, buf.dense, dX=buf.d_final)
         top = len(self.layers) - 1
         for i in range(top, -1, -1):
+            mask = buf.mask[i] if buf.dropping else None
             inp = X if i == 0 else buf.layers[i - 1]["h"][1:]
             self.layers[i].backward(
-                inp, buf.layers[i], buf.steps, self.p[i], self.g[i],
-                dh_final=buf.d_final if i == top else None,
+                inp if mask is None else buf.dropped[i], buf.layers[i], buf.steps, self.p[i],
+                self.g[i], dh_final=buf.d_final if i == top else None,
                 dh_steps=None if i == top else buf.d_steps[i],
                 dX=buf.d_steps[i - 1] if i else None,
             )  # fmt: skip
+            if i and mask is not None:
+                buf.d_steps[i - 1] *= mask
 
-    def loss_and_grad(self, X: np.ndarray, Y: np.ndarray, buf: Buffers, l2: float = 0.0) -> float:
-        """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`."""
-        out = self.forward(X, buf)
-        loss = self.loss.value(out, buf.z[-1], Y)
+    def batch_loss(self, out: np.ndarray, Y: np.ndarray, buf: Buffers) -> float:
+        """The batch's mean loss, weighted by class when the network has class weights."""
+        return self.dense.batch_loss(out, Y, buf.dense)
+
+    def loss_and_grad(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        buf: Buffers,
+        l2: float = 0.0,
+        rng: np.random.Generator | None = None,
+    ) -> float:
+        """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`.
+
+        With `rng` (training), fresh dropout masks are drawn from it and applied."""
+        if rng is not None and self.has_dropout:
+            self.draw_masks(rng, buf)
+        out = self.forward(X, buf, dropout=rng is not None)
+        loss = self.batch_loss(out, Y, buf)
         self.backward(X, Y, buf)
         if l2:
             self.add_l2(l2)
@@ -191,14 +244,15 @@ class SequenceNetwork:
         np.multiply(self.params[: self.n_weights], l2, out=work)
         self.grad[: self.n_weights] += work
 
-    def objective(self, X, Y, lengths=None, l2: float = 0.0) -> float:
-        """Mean loss plus (l2 / 2) * sum(W^2) on fresh buffers (for gradient checks)."""
-        buf = Buffers(self, X.shape[1])
+    def objective(self, X, Y, lengths=None, l2: float = 0.0, masks: Buffers | None = None) -> float:
+        """Mean loss plus (l2 / 2) * sum(W^2) on fresh buffers (for gradient checks); with
+        `masks` (the buffers of a training step), on those, under that step's dropout masks."""
+        buf = Buffers(self, X.shape[1]) if masks is None else masks
         if lengths is not None:
             buf.set_lengths(lengths)
-        out = self.forward(X, buf)
+        out = self.forward(X, buf, dropout=masks is not None)
         w = self.params[: self.n_weights].astype(np.float64)
-        return self.loss.value(out, buf.z[-1], Y) + 0.5 * l2 * float(w @ w)
+        return self.batch_loss(out, Y, buf) + 0.5 * l2 * float(w @ w)
 
 
 def predict_sequences(recurrent, dense_layers, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ import math
 from typing import Any
 
 from .activations import ACTIVATIONS
+from .class_weights import class_weight_spec
+from .dropout import check_input_dropout, dropout_rate
 from .errors import SpecError
 from .initializers import INITS, default_init
 from .losses import LOSSES
@@ -39,10 +41,11 @@ CLASSIFICATION_OUTPUTS = ("sigmoid", "softmax", "step")
 REGRESSION_LOSSES = ("huber", "mae", "mse")
 SCALINGS = ("none", "normalize", "standardize")
 DTYPES = ("float32", "float64")
-NETWORK_KEYS = ("init", "layers", "loss", "output_activation")
+NETWORK_KEYS = ("init", "input_dropout", "layers", "loss", "output_activation")
 TRAINING_KEYS = (
-    "batch_size", "bptt_steps", "clip_norm", "dtype", "early_stopping", "epochs", "l2",
-    "optimizer", "scaling", "schedule", "seed", "sequence", "shuffle", "validation_fraction",
+    "batch_size", "bptt_steps", "class_weight", "clip_norm", "dtype", "early_stopping", "epochs",
+    "l2", "optimizer", "scaling", "schedule", "seed", "sequence", "shuffle",
+    "validation_fraction",
 )  # fmt: skip
 EARLY_STOPPING = {
     "patience": Hyper(5, int, 1, 10**6, False, False),
@@ -74,6 +77,9 @@ def validate_spec(
     net = _network(network, task)
     _check_size(net, task, n_features, n_classes)
     train = _training(training, n_samples)
+    weights = class_weight_spec(train.pop("class_weight", None), task)
+    if weights is not None:
+        train["class_weight"] = weights
     check_recurrent(net, train)
     return net, train
 
@@ -115,7 +121,12 @@ def _network(spec: Any, task: str) -> dict:
     if init is None:
         init = default_init([x["activation"] for x in hidden if not is_recurrent(x)])
     _choice(init, INITS, "network.init", "an initializer")
-    return {"layers": hidden, "output_activation": output, "loss": loss, "init": init}
+    net = {"layers": hidden, "output_activation": output, "loss": loss, "init": init}
+    # Dropout appears only when set, so specs without it normalize as they always did.
+    if spec.get("input_dropout") is not None:
+        net["input_dropout"] = dropout_rate(spec["input_dropout"], "network.input_dropout")
+        check_input_dropout(net)
+    return net
 
 
 def _layer(layer: Any, field: str) -> dict:
@@ -140,7 +151,10 @@ def _layer(layer: Any, field: str) -> dict:
             f"{field}.activation softmax can only be the output activation; "
             "choose another activation for a hidden layer.",
         )
-    return {"units": int(units), "activation": activation}
+    out = {"units": int(units), "activation": activation}
+    if layer.get("dropout") is not None:
+        out["dropout"] = dropout_rate(layer["dropout"], f"{field}.dropout")
+    return out
 
 
 def _default_output(task: str, loss: str | None) -> str:
@@ -226,6 +240,7 @@ def _training(spec: Any, n_samples: int | None) -> dict:
         out["bptt_steps"] = bptt_steps(get("bptt_steps"))
     if get("sequence") is not None:
         out["sequence"] = sequence(get("sequence"))
+    out["class_weight"] = get("class_weight")  # checked by validate_spec, which knows the task
     return out
 
 

@@ -20,6 +20,8 @@ import numpy as np
 
 from .batches import _target_matrix, clip_gradient, count_correct, split_rows
 from .checkpoint import load_checkpoint, save_checkpoint
+from .class_weights import class_weights
+from .dropout import dense_rates, recurrent_rates
 from .errors import InputError
 from .model import Model
 from .network import Network
@@ -136,12 +138,15 @@ class Run:
         dense = [x for x in net_spec["layers"] if not is_recurrent(x)]
         acts = [*(x["activation"] for x in dense), net_spec["output_activation"]]
         sizes = [x["units"] for x in dense] + [n_out]
+        weights = None if classes is None else class_weights(
+            train_spec.get("class_weight"), classes, labels)  # fmt: skip
         self.net: Any
         if seq is None:
             self.Ltr = self.Lva = None
             X = self.prep.transform(table, order, dtype=self.dtype)
             self.Xtr, self.Xva = X[:n_train], X[n_train:]
-            self.net = Network([self.prep.n_inputs, *sizes], acts, net_spec["loss"], self.dtype)
+            self.net = Network([self.prep.n_inputs, *sizes], acts, net_spec["loss"], self.dtype,
+                               dropout=dense_rates(net_spec), class_weight=weights)  # fmt: skip
         else:
             L = seq.lengths[order]
             X = transform(self.prep, seq.X[order], L, self.dtype)  # time-major
@@ -150,7 +155,10 @@ class Run:
             recurrent = [x for x in net_spec["layers"] if is_recurrent(x)]
             self.net = SequenceNetwork(self.prep.n_inputs, seq.X.shape[1], recurrent, sizes,
                                        acts, net_spec["loss"], self.dtype,
-                                       train_spec.get("bptt_steps"))  # fmt: skip
+                                       train_spec.get("bptt_steps"),
+                                       dropout=recurrent_rates(net_spec),
+                                       dense_dropout=dense_rates(net_spec),
+                                       class_weight=weights)  # fmt: skip
         self.net.initialize(self.rng, net_spec["init"])
         opt = train_spec["optimizer"]
         self.opt = OPTIMIZERS[opt["name"]](self.net.params, opt)
@@ -198,7 +206,7 @@ class Run:
         l2, clip = self.spec["l2"], self.spec["clip_norm"]
         classify = self.task == "classification"
         softmax = self.net.activation_names[-1] == "softmax"
-        loss_sum, correct = 0.0, 0
+        loss_sum, weight_sum, correct = 0.0, 0.0, 0
         for start in range(0, n, batch):
             stop = min(start + batch, n)
             buf = net.buffers(stop - start)
@@ -212,10 +220,12 @@ class Run:
                 xb, yb = buf.x, buf.y
                 np.take(self.Xtr, idx, axis=0, out=xb, mode="clip")  # unbuffered
                 np.take(self.Ytr, idx, axis=0, out=yb, mode="clip")
-            loss = net.loss_and_grad(xb, yb, buf, l2)
+            loss = net.loss_and_grad(xb, yb, buf, l2, rng=self.rng)  # rng: dropout masks
             if self.initial_loss is None:
                 self.initial_loss = float(loss)
-            loss_sum += loss * (stop - start)
+            # each batch counts by its rows' class weights (by its rows without them)
+            loss_sum += loss * buf.weight_total
+            weight_sum += buf.weight_total
             if classify:
                 correct += count_correct(buf.a[-1], yb, softmax)
             if clip is not None:
@@ -224,7 +234,7 @@ class Run:
                 opt.step(net.grad, _recompute(net, xb, yb, buf, l2, clip))
             else:
                 opt.step(net.grad)
-        return loss_sum / n, correct
+        return loss_sum / weight_sum, correct
 
     def _divergence_advice(self) -> str:
         l2 = self.spec["l2"]
@@ -278,8 +288,9 @@ class Run:
         return row
 
     def evaluate(self, X, Y, L=None, n: int | None = None) -> tuple[float, int]:
-        """Mean loss and correct count over the first `n` rows with the prediction parameters."""
-        total, correct = 0.0, 0
+        """Mean loss (class-weighted like the training loss) and correct count over the first
+        `n` rows with the prediction parameters, without dropout."""
+        total, weight, correct = 0.0, 0.0, 0
         n = len(Y) if n is None else n
         chunk = EVAL_CHUNK if L is None else chunk_rows(X.shape[0], self.net.layers)
         for start in range(0, n, chunk):
@@ -290,10 +301,11 @@ class Run:
             else:
                 xb, yb = buf.load(X, Y, L, slice(start, stop))
             out = self.net.forward(xb, buf, params=self.eval_params)
-            total += self.net.loss.value(out, buf.z[-1], yb) * (stop - start)
+            total += self.net.batch_loss(out, yb, buf) * buf.weight_total
+            weight += buf.weight_total
             if self.task == "classification":
                 correct += count_correct(out, yb)
-        return total / n, correct
+        return total / weight, correct
 
     def model(self) -> Model:
         """The trained model (a copy of the prediction parameters)."""
@@ -313,7 +325,7 @@ class Run:
 
 def _recompute(net: Network, xb, yb, buf, l2: float, clip: float | None):
     def recompute() -> np.ndarray:
-        net.forward(xb, buf)
+        net.forward(xb, buf, dropout=True)  # under the step's own dropout masks
         net.backward(xb, yb, buf)
         if l2:
             net.add_l2(l2)

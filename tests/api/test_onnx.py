@@ -35,6 +35,12 @@ CASES: dict[str, tuple[str, str, dict[str, Any], dict[str, Any]]] = {
     "categorical-softmax-output": ("mixed", "relu", {"output_activation": "softmax"}, {}),
     "step-output": ("mixed", "relu", {"output_activation": "step"}, {}),
     "regression-linear-output": ("regression", "relu", {}, {}),
+    "dropout-and-class-weights": (
+        "iris",
+        "tanh",
+        {"layers": [{"units": 6, "activation": "tanh", "dropout": 0.5}], "input_dropout": 0.2},
+        {"class_weight": "balanced"},
+    ),
 }
 
 
@@ -208,3 +214,34 @@ def test_a_categorical_only_model_has_no_numeric_input() -> None:
     }
     proba = session.run(["probabilities"], feeds)[0]
     np.testing.assert_allclose(proba, model.predict_proba(rows), atol=TOLERANCE, rtol=0)
+
+
+def op_types(data: bytes) -> list[str]:
+    return [node.op_type for node in onnx.load_from_string(data).graph.node]
+
+
+@pytest.mark.parametrize("recurrent", [False, True], ids=["dense", "recurrent"])
+def test_dropout_leaves_no_trace_in_the_graph(recurrent: bool) -> None:
+    rng = np.random.default_rng(2)
+    hidden = {"units": 5, "activation": "tanh"}
+    if recurrent:
+        X, lengths = rng.normal(size=(60, 4, 3)), rng.integers(1, 5, 60)
+        y = np.where(X[:, 0, 0] > 0, "up", "down")
+        plain = {"layers": [{"type": "gru", "units": 4}, hidden]}
+        dropped = {"layers": [{"type": "gru", "units": 4, "dropout": 0.4},
+                              {**hidden, "dropout": 0.5}]}  # fmt: skip
+    else:
+        X, lengths = rng.normal(size=(60, 3)), None
+        y = np.where(X[:, 0] > 0, "up", "down")
+        plain = {"layers": [hidden]}
+        dropped = {"layers": [{**hidden, "dropout": 0.5}], "input_dropout": 0.3}
+    spec = {"epochs": 3, "batch_size": 8}
+    model, _ = fit(X, y, dropped, spec, lengths=lengths)
+    reference, _ = fit(X, y, plain, spec, lengths=lengths)
+    data = export_onnx(model)
+    assert "Dropout" not in op_types(data)
+    assert op_types(data) == op_types(export_onnx(reference))
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    feeds = {"sequences": X, "lengths": np.int64(lengths)} if recurrent else {"numeric": X}
+    proba = session.run(["probabilities"], feeds)[0]
+    np.testing.assert_allclose(proba, model.predict_proba(X, lengths), atol=TOLERANCE, rtol=0)

@@ -56,9 +56,9 @@ def test_recurrent_layers_normalize_and_dense_layers_keep_their_form():
             "output activation",
         ),
         (
-            [{"type": "gru", "units": 3, "dropout": 0.1}],
+            [{"type": "gru", "units": 3, "recurrent_dropout": 0.1}],
             {},
-            "network.layers[0].dropout",
+            "network.layers[0].recurrent_dropout",
             "unknown field",
         ),
         ([{"type": "gru", "units": 3}], {"bptt_steps": 0}, "training.bptt_steps", "at least 1"),
