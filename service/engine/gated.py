@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import lstm_steps
 from .recurrent import Recurrent
 
 SMALL = 2048  # elements per step below which one np.tanh pass beats the exp-based form
@@ -78,85 +79,66 @@ class Gated(Recurrent):
 
 
 class LSTM(Gated):
-    """Long short-term memory (Hochreiter & Schmidhuber, 1997), PyTorch's formulation."""
+    """Long short-term memory (Hochreiter & Schmidhuber, 1997), PyTorch's formulation.
+
+    Its time loops run feature-major (see `lstm_steps.py`); the buffers `h` and `c`
+    `(T + 1, n, H)` are views of those arrays, as for the other layers.
+    """
 
     kind = "lstm"
     gates = 4
+
+    def __init__(self, n_in: int, units: int, activation: str = "tanh") -> None:
+        super().__init__(n_in, units, activation)
+        self._order = lstm_steps.gate_order(units)
 
     def initialize(self, rng, p):
         super().initialize(rng, p)
         H = self.units
         p[2][H : 2 * H] = 1.0  # forget-gate bias
 
-    def _extra_buffers(self, T, n, dtype):
-        H = self.units
-        self._scale = self.scales(dtype)
-        self._shift = np.where(self._scale[2] == 1.0, 1.0, 0.0).astype(dtype)
-        return {
-            "c": np.zeros((T + 1, n, H), dtype),
-            "tc": np.zeros((T, n, H), dtype),
-            "dc": np.zeros((n, H), dtype),
-        }
+    def buffers(self, T, n, dtype, inference=False):
+        H, d, G = self.units, self.n_in, self.width
+        K = H + d + 1
+        Z = np.zeros((T + 1, K, n), dtype)  # step t: [h_{t-1}; x_t; 1]
+        Z[:, -1] = 1
+        C = np.zeros((T + 1, H, n), dtype)
+        buf = {
+            "Z": Z, "C": C, "A": np.zeros((T, G, n), dtype), "TC": np.zeros((T, H, n), dtype),
+            "w": np.zeros((H, n), dtype), "W": np.zeros((G, K), dtype),
+            "Ws": np.zeros((G, K), dtype),
+            "h": Z[:, :H].transpose(0, 2, 1), "c": C.transpose(0, 2, 1),
+        }  # fmt: skip
+        if not inference:
+            for key, shape in (("dz", (K, n)), ("dc", (H, n)), ("D", (G, n)), ("wg", (G, n)),
+                               ("dW", (G, K)), ("dW_step", (G, K))):  # fmt: skip
+                buf[key] = np.zeros(shape, dtype)
+        return buf
 
     def forward(self, X, buf, steps, p, initial=None):
-        H, n = self.units, steps.n
-        small = n * self.width <= SMALL
-        neg, half, mul, add = self._scale
-        W_hh = self.project(X, buf, p, half if small else neg)
-        x, h, c, tc, wG, wH = buf["x"], buf["h"], buf["c"], buf["tc"], buf["wG"], buf["wH"]
+        H, T = self.units, X.shape[0]
+        Z, W, Ws = buf["Z"], buf["W"], buf["Ws"]
+        np.copyto(Z[:T, H:-1], X.transpose(0, 2, 1))
         if initial is None:
-            h[0], c[0] = 0, 0
+            Z[0, :H], buf["C"][0] = 0, 0
         else:
-            h[0], c[0] = initial
-        rows = zip(x, h[:-1], h[1:], c[:-1], c[1:], tc, steps.active, strict=True)
-        for a, hp, hn, cp, cn, tct, k in rows:
-            wg, w = wG, wH
-            if k < n:
-                a, hp, hn, cp, cn, tct, wg, w = (v[:k] for v in (a, hp, hn, cp, cn, tct, wg, w))
-            np.matmul(hp, W_hh, out=wg)
-            a += wg
-            g = a[:, 2 * H : 3 * H]
-            if small:
-                _activate_tanh(a, mul, add)
-            else:
-                _activate_exp(a, [g])
-            np.multiply(a[:, H : 2 * H], cp, out=cn)
-            np.multiply(a[:, :H], g, out=w)
-            cn += w
-            tanh(cn, tct)
-            np.multiply(a[:, 3 * H :], tct, out=hn)
-        return h
+            buf["h"][0], buf["c"][0] = initial
+        lstm_steps.stack_weights(p, self._order, W)
+        np.multiply(W[: 3 * H], 0.5, out=Ws[: 3 * H])  # sigmoid(x) = 0.5 tanh(x / 2) + 0.5
+        Ws[3 * H :] = W[3 * H :]
+        lstm_steps.forward_steps(buf, Ws, steps.active)
+        return buf["h"]
 
-    def _backward_loop(self, buf, steps, p, dh_steps):
-        x, c, tc, dx = buf["x"], buf["c"], buf["tc"], buf["dx"]
-        dh, dc, wH, wG = buf["dh"], buf["dc"], buf["wH"], buf["wG"]
-        W_hh_T, H, s = p[1].T, self.units, self._shift
-        dc[...] = 0
-        for t in range(steps.T - 1, -1, -1):
-            lo, k = self.clear_outside(steps, t, dx)
-            if lo == k:
-                continue
-            a, d, tct, cp = x[t, lo:k], dx[t, lo:k], tc[t, lo:k], c[t, lo:k]
-            dht, dct, w, wg = dh[lo:k], dc[lo:k], wH[lo:k], wG[lo:k]
-            if dh_steps is not None:
-                dht += dh_steps[t, lo:k]
-            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-            np.multiply(dht, tct, out=d[:, 3 * H :])  # dL/do
-            np.multiply(tct, tct, out=w)
-            np.subtract(1.0, w, out=w)
-            w *= o
-            w *= dht
-            dct += w  # dL/dc
-            np.multiply(dct, g, out=d[:, :H])
-            np.multiply(dct, cp, out=d[:, H : 2 * H])
-            np.multiply(dct, i, out=d[:, 2 * H : 3 * H])
-            np.subtract(1.0, a, out=wg)  # each gate's derivative: (1 - a) (a + s)
-            d *= wg
-            np.add(a, s, out=wg)
-            d *= wg
-            dct *= f
-            if t:
-                np.matmul(d, W_hh_T, out=dht)
+    def backward(self, X, buf, steps, p, g, dh_final=None, dh_steps=None, dX=None):
+        H, W = self.units, buf["W"]
+        dh = buf["dz"][:H]
+        if dh_final is not None:
+            np.copyto(dh, dh_final.T)
+        else:
+            dh[...] = 0
+        lstm_steps.stack_weights(p, self._order, W)
+        dW = lstm_steps.backward_steps(buf, W, steps, dh_steps, dX)
+        lstm_steps.unstack_gradient(dW, self._order, g)
 
 
 class GRU(Gated):

@@ -43,8 +43,8 @@ class Steps:
         else:
             self.first = (n - np.searchsorted(ascending, t + bptt, side="right")).tolist()
         self.full = self.active[-1] == n and not any(self.first)
-        # flat row of each sequence's final state in an (T + 1) * n state array
-        self.final_rows = lengths.astype(np.intp) * n + np.arange(n)
+        # (step, row) of each sequence's final state in a (T + 1, n, H) state array
+        self.final_index = (lengths.astype(np.intp), np.arange(n))
 
 
 def orthogonal(rng: np.random.Generator, size: int) -> np.ndarray:
