@@ -46,27 +46,55 @@ def unstack_gradient(dW: np.ndarray, order: np.ndarray, g: tuple[np.ndarray, ...
     db[order] = dW[:, H + d]
 
 
+def _gates(a: np.ndarray, H: int) -> tuple[np.ndarray, ...]:
+    """The sigmoid block and the gates i, f, o, g of a step's `(4H, n)` gate array."""
+    return a[: 3 * H], a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
+
+
+def _forward_views(buf: dict, t: int, cols: slice) -> tuple[np.ndarray, ...]:
+    Z, A, C, TC = buf["Z"], buf["A"], buf["C"], buf["TC"]
+    H = C.shape[1]
+    a = A[t][:, cols]
+    cells = (C[t][:, cols], C[t + 1][:, cols], TC[t][:, cols])
+    return a, Z[t][:, cols], *_gates(a, H), *cells, Z[t + 1, :H][:, cols], buf["w"][:, cols]
+
+
 def forward_steps(buf: dict, W: np.ndarray, active: list[int]) -> None:
     """Every step's gates `A`, cells `C`, `tanh(C)` and states (rows `:H` of `Z`)."""
-    Z, A, C, TC, w = buf["Z"], buf["A"], buf["C"], buf["TC"], buf["w"]
-    H = C.shape[1]
-    n = Z.shape[2]
+    n = buf["Z"].shape[2]
+    full = buf.setdefault("forward_views", {})  # the views of full steps, made once
     for t, k in enumerate(active):
-        a, cp, cn, tc, hn, wk = A[t], C[t], C[t + 1], TC[t], Z[t + 1, :H], w
-        if k < n:
-            a, cp, cn, tc, hn, wk = (v[:, :k] for v in (a, cp, cn, tc, hn, w))
-            np.matmul(W, Z[t, :, :k], out=a)
+        if k == n:
+            views = full.get(t) or full.setdefault(t, _forward_views(buf, t, slice(None)))
         else:
-            np.matmul(W, Z[t], out=a)
+            views = _forward_views(buf, t, slice(0, k))
+        a, z, sig, i, f, o, g, cp, cn, tc, hn, w = views
+        np.matmul(W, z, out=a)
         np.tanh(a, out=a)
-        s = a[: 3 * H]
-        s *= 0.5
-        s += 0.5
-        np.multiply(a[H : 2 * H], cp, out=cn)
-        np.multiply(a[:H], a[3 * H :], out=wk)
-        cn += wk
+        sig *= 0.5
+        sig += 0.5
+        np.multiply(f, cp, out=cn)
+        np.multiply(i, g, out=w)
+        cn += w
         np.tanh(cn, out=tc)
-        np.multiply(a[2 * H : 3 * H], tc, out=hn)
+        np.multiply(o, tc, out=hn)
+
+
+def _backward_views(buf: dict, t: int, cols: slice) -> tuple[np.ndarray, ...]:
+    """Step `t`'s stored values: gates, sigmoid block, previous cell, tanh(cell), state, input."""
+    Z, A, C, TC = buf["Z"], buf["A"], buf["C"], buf["TC"]
+    H = C.shape[1]
+    a = A[t][:, cols]
+    stored = (C[t][:, cols], TC[t][:, cols], Z[t + 1, :H][:, cols], Z[t][:, cols])
+    return a, *_gates(a, H), *stored
+
+
+def _work_views(buf: dict, cols: slice, d_in: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-step gradient arrays: dh, dc, dA (and its gate blocks), scratch, `d_in`."""
+    H = buf["C"].shape[1]
+    d, wg = buf["D"][:, cols], buf["wg"][:, cols]
+    dh, dc, w = buf["dz"][:H, cols], buf["dc"][:, cols], buf["w"][:, cols]
+    return dh, dc, d, *_gates(d, H)[1:], w, wg, *_gates(wg, H)[:1], wg[3 * H :], d_in[:, cols]
 
 
 def backward_steps(buf: dict, W: np.ndarray, steps, dh_steps, dX) -> np.ndarray:
@@ -75,57 +103,50 @@ def backward_steps(buf: dict, W: np.ndarray, steps, dh_steps, dX) -> np.ndarray:
     `dh_steps` `(T, n, H)` adds each step's gradient from a layer above; `dX` `(T, n, d)`,
     if given, receives the gradient of the layer's input.
     """
-    Z, A, C, TC = buf["Z"], buf["A"], buf["C"], buf["TC"]
-    dz, dc, D, w, wg, dW, work = (
-        buf[k] for k in ("dz", "dc", "D", "w", "wg", "dW", "dW_step")
-    )
-    H, n = C.shape[1], Z.shape[2]
-    dh = dz[:H]
+    dW, work = buf["dW"], buf["dW_step"]
+    H, n = buf["C"].shape[1], buf["Z"].shape[2]
     W_back = W.T if dX is not None else W[:, :H].T
-    d_in = dz if dX is not None else dh
-    dc[...] = 0
+    d_in = buf["dz"] if dX is not None else buf["dz"][:H]
+    buf["dc"][...] = 0
     dW[...] = 0
     if dX is not None:
         dX[...] = 0
+    everything = slice(None)
+    full_work = _work_views(buf, everything, d_in)
     for t in range(steps.T - 1, -1, -1):
         lo, k = steps.first[t], steps.active[t]
         if lo == k:
             continue
-        a, cp, tc, z = A[t], C[t], TC[t], Z[t]
-        dht, dct, d, wt, wgt, dzt = dh, dc, D, w, wg, d_in
-        if lo or k < n:
-            cols = slice(lo, k)
-            a, cp, tc, z, dht, dct, d, wt, wgt, dzt = (
-                v[:, cols] for v in (a, cp, tc, z, dht, dct, d, wt, wgt, dzt)
-            )
+        cols = everything if lo == 0 and k == n else slice(lo, k)
+        views = _backward_views(buf, t, cols)
+        grads = full_work if cols is everything else _work_views(buf, cols, d_in)
         if dh_steps is not None:
-            dht += dh_steps[t, lo:k].T
-        _gate_gradients(a, cp, tc, dht, dct, d, wt, wgt, H)
-        np.matmul(d, z.T, out=work)
+            dh = grads[0]
+            dh += dh_steps[t, lo:k].T
+        _gate_gradients(views, grads)
+        np.matmul(grads[2], views[-1].T, out=work)
         dW += work
         if t or dX is not None:
-            np.matmul(W_back, d, out=dzt)
+            np.matmul(W_back, grads[2], out=grads[-1])
         if dX is not None:
-            dX[t, lo:k] = dzt[H : dX.shape[2] + H].T
+            dX[t, lo:k] = grads[-1][H : dX.shape[2] + H].T
     return dW
 
 
-def _gate_gradients(a, cp, tc, dh, dc, d, w, wg, H: int) -> None:
-    """`d` = gradient of the gates' pre-activations; `dc` carried back one step."""
-    i, f, o, g = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
-    np.multiply(dh, tc, out=d[2 * H : 3 * H])  # dL/do
-    np.multiply(tc, tc, out=w)
-    np.subtract(1.0, w, out=w)
-    w *= o
+def _gate_gradients(views: tuple, grads: tuple) -> None:
+    """`dA` = gradient of the gates' pre-activations; `dc` carried back one step."""
+    a, sig, i, f, o, g, cp, tc, h, _ = views
+    dh, dc, d, d_i, d_f, d_o, d_g, w, wg, wg_sig, wg_g, _ = grads
+    np.multiply(dh, tc, out=d_o)  # dL/do
+    np.multiply(h, tc, out=w)  # o tanh(c)^2
+    np.subtract(o, w, out=w)
     w *= dh
-    dc += w  # dL/dc
-    np.multiply(dc, g, out=d[:H])
-    np.multiply(dc, cp, out=d[H : 2 * H])
-    np.multiply(dc, i, out=d[3 * H :])
-    # sigmoid' = a (1 - a) on the i, f, o rows; tanh' = 1 - g^2 = (1 - g)(1 + g) on g's
-    np.subtract(1.0, a, out=wg)
+    dc += w  # dL/dc += dh o (1 - tanh(c)^2)
+    np.multiply(dc, g, out=d_i)
+    np.multiply(dc, cp, out=d_f)
+    np.multiply(dc, i, out=d_g)
+    np.multiply(a, a, out=wg)
+    np.subtract(sig, wg_sig, out=wg_sig)  # sigmoid' = a - a^2
+    np.subtract(1.0, wg_g, out=wg_g)  # tanh' = 1 - g^2
     d *= wg
-    d[: 3 * H] *= a[: 3 * H]
-    np.add(g, 1.0, out=wg[3 * H :])
-    d[3 * H :] *= wg[3 * H :]
     dc *= f
