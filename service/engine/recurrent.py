@@ -7,9 +7,10 @@ matmul serves every gate: `W_ih` `(d, G·H)`, `W_hh` `(H, G·H)`, `b` `(G·H,)` 
 in PyTorch's order (`torch` `weight_ih_l0` is `W_ih.T`; `b` is `bias_ih + bias_hh`, except the
 GRU's candidate gate, whose hidden bias `b_hn` stays apart because the reset gate scales it).
 
-The input projection of every step, `X @ W_ih + b`, is one matmul before the time loop; the
-loop does one `h @ W_hh` per step plus elementwise work on preallocated buffers; the weight
-gradients are one matmul each after the backward loop. The batch is sorted by length,
+In the Elman layer, the input projection of every step, `X @ W_ih + b`, is one matmul before
+the time loop; the loop does one `h @ W_hh` per step plus elementwise work on preallocated
+buffers; the weight gradients are one matmul each after the backward loop. The gated layers
+run feature-major instead (see `time_loop.py`). The batch is sorted by length,
 longest first, so the rows still running at step `t` are a prefix `[:active[t]]`: padding is
 never computed, never read and never reaches a gradient. Truncated BPTT (`bptt`) lets the
 gradient of each sequence flow back only through its last `bptt` real steps: at step `t` the
@@ -43,8 +44,8 @@ class Steps:
         else:
             self.first = (n - np.searchsorted(ascending, t + bptt, side="right")).tolist()
         self.full = self.active[-1] == n and not any(self.first)
-        # flat row of each sequence's final state in an (T + 1) * n state array
-        self.final_rows = lengths.astype(np.intp) * n + np.arange(n)
+        # (step, row) of each sequence's final state in a (T + 1, n, H) state array
+        self.final_index = (lengths.astype(np.intp), np.arange(n))
 
 
 def orthogonal(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -105,20 +106,12 @@ class Recurrent:
     def _extra_buffers(self, T: int, n: int, dtype) -> dict[str, np.ndarray]:
         return {}
 
-    def project(self, X: np.ndarray, buf: dict, p: tuple[np.ndarray, ...], scale=None):
-        """`buf["x"] = X @ W_ih + b` for every step at once; with a per-column `scale`, the
-        projection of scaled weights, and `W_hh * scale` (returned) for the time loop."""
+    def project(self, X: np.ndarray, buf: dict, p: tuple[np.ndarray, ...]) -> None:
+        """`buf["x"] = X @ W_ih + b` for every step at once."""
         T, n, d = X.shape
         x = buf["x"]
-        W_ih, W_hh, b = p[0], p[1], p[2]
-        if scale is not None:
-            pairs = (("s_ih", W_ih), ("s_hh", W_hh), ("s_b", b))
-            W_ih, W_hh, b = (
-                np.multiply(w, scale, out=buf.setdefault(key, np.empty_like(w))) for key, w in pairs
-            )
-        np.matmul(X.reshape(T * n, d), W_ih, out=x.reshape(T * n, self.width))
-        x += b
-        return W_hh
+        np.matmul(X.reshape(T * n, d), p[0], out=x.reshape(T * n, self.width))
+        x += p[2]
 
     def weight_gradients(self, X, buf, steps: Steps, g: tuple[np.ndarray, ...], dX) -> None:
         """Weight and bias gradients from the stored pre-activation gradients; `dX` if asked."""
@@ -126,14 +119,10 @@ class Recurrent:
         G = self.width
         dx = buf["dx"].reshape(T * n, G)
         np.matmul(X.reshape(T * n, d).T, dx, out=g[0])
-        np.matmul(buf["h"][:T].reshape(T * n, self.units).T, self._dhh(buf), out=g[1])
+        np.matmul(buf["h"][:T].reshape(T * n, self.units).T, dx, out=g[1])
         np.add.reduce(dx, axis=0, out=g[2])
         if dX is not None:
             np.matmul(dx, self._W_ih_T, out=dX.reshape(T * n, d))
-
-    def _dhh(self, buf: dict) -> np.ndarray:
-        T, n, G = buf["dx"].shape
-        return buf["dx"].reshape(T * n, G)
 
     @staticmethod
     def clear_outside(steps: Steps, t: int, *arrays: np.ndarray) -> tuple[int, int]:

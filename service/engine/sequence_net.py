@@ -190,8 +190,7 @@ class SequenceNetwork:
         if steps.full:
             buf.final_state = states[self.T]
         else:
-            flat = states.reshape(-1, states.shape[-1])
-            np.take(flat, steps.final_rows, axis=0, out=buf.final, mode="clip")
+            buf.final[...] = states[steps.final_index]
             buf.final_state = buf.final
         dense = None if own else params[self._dense]  # type: ignore[index]
         return self.dense.forward(buf.final_state, buf.dense, dense, dropout)
@@ -281,7 +280,7 @@ def predict_sequences(recurrent, dense_layers, X: np.ndarray, lengths: np.ndarra
     for layer, p in recurrent:
         states = layer.forward(inp, layer.buffers(T, n, X.dtype, inference=True), steps, p)
         inp = states[1:]
-    final = states[T] if steps.full else states.reshape(-1, states.shape[2])[steps.final_rows]
+    final = states[T] if steps.full else states[steps.final_index]
     out = predict_forward(dense_layers, final)
     if order is None:
         return out

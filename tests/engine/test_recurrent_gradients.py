@@ -10,16 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.engine import gated
 from service.engine.sequence_net import Buffers, SequenceNetwork
 
 T, N, D = 6, 5, 3
-
-
-@pytest.fixture(params=["exp", "tanh"], autouse=True)
-def gate_form(request, monkeypatch):
-    """Both ways the gated layers activate their gates (large batches, small batches)."""
-    monkeypatch.setattr(gated, "SMALL", 0 if request.param == "exp" else 10**9)
 
 
 VARIED = np.array([6, 6, 4, 2, 1])

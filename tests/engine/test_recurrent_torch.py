@@ -13,16 +13,9 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from service.engine import gated  # noqa: E402
 from service.engine.sequence_net import SequenceNetwork  # noqa: E402
 
 T, N, D, H = 7, 6, 4, 5
-
-
-@pytest.fixture(params=["exp", "tanh"], autouse=True)
-def gate_form(request, monkeypatch):
-    """Both ways the gated layers activate their gates (large batches, small batches)."""
-    monkeypatch.setattr(gated, "SMALL", 0 if request.param == "exp" else 10**9)
 
 
 TOL = 1e-8

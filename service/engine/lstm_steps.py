@@ -1,0 +1,100 @@
+"""The LSTM cell of the feature-major time loop (see `time_loop.py`).
+
+The rows of `W` put the gates in the order i, f, o, g (the parameters keep PyTorch's i, f,
+g, o), so the three sigmoid gates are one block: a sigmoid is `0.5 tanh(x / 2) + 0.5`, so
+one `tanh` over the step, with the sigmoid rows' weights halved, then one multiply-add over
+the sigmoid block activates every gate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# PyTorch gate block (i, f, g, o) of each row block of W (i, f, o, g)
+ROW_BLOCKS = (0, 1, 3, 2)
+
+
+def gate_order(H: int) -> np.ndarray:
+    """PyTorch's gate column of each row of `W`."""
+    return np.concatenate([np.arange(b * H, (b + 1) * H) for b in ROW_BLOCKS])
+
+
+def stack_weights(p: tuple[np.ndarray, ...], order: np.ndarray, W: np.ndarray) -> None:
+    """`W = [W_hh^T | W_ih^T | b]` `(4H, H + d + 1)`, rows in gate order i, f, o, g."""
+    W_ih, W_hh, b = p[0], p[1], p[2]
+    H, d = W_hh.shape[0], W_ih.shape[0]
+    W[:, :H] = np.take(W_hh, order, axis=1).T
+    W[:, H : H + d] = np.take(W_ih, order, axis=1).T
+    W[:, H + d] = b[order]
+
+
+def unstack_gradient(dW: np.ndarray, order: np.ndarray, g: tuple[np.ndarray, ...]) -> None:
+    """Scatter the gradient of `W` into the parameter-shaped gradients `(dW_ih, dW_hh, db)`."""
+    dW_ih, dW_hh, db = g[0], g[1], g[2]
+    H, d = dW_hh.shape[0], dW_ih.shape[0]
+    dW_hh[:, order] = dW[:, :H].T
+    dW_ih[:, order] = dW[:, H : H + d].T
+    db[order] = dW[:, H + d]
+
+
+def _gates(a: np.ndarray, H: int) -> tuple[np.ndarray, ...]:
+    """The sigmoid block and the gates i, f, o, g of a step's `(4H, n)` gate array."""
+    return a[: 3 * H], a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
+
+
+def forward_views(buf: dict, t: int, cols: slice) -> tuple[np.ndarray, ...]:
+    """Step `t`'s gates (then their blocks), input, cells, tanh(cell), state, scratch."""
+    Z, A, C, TC = buf["Z"], buf["A"], buf["C"], buf["TC"]
+    H = C.shape[1]
+    a = A[t][:, cols]
+    cells = (C[t][:, cols], C[t + 1][:, cols], TC[t][:, cols])
+    return a, Z[t][:, cols], *_gates(a, H), *cells, Z[t + 1, :H][:, cols], buf["w"][:, cols]
+
+
+def forward_step(views: tuple) -> None:
+    """The gates, cell, tanh(cell) and state of a step whose `a` holds `W z_t`."""
+    a, _, sig, i, f, o, g, cp, cn, tc, hn, w = views
+    np.tanh(a, out=a)
+    sig *= 0.5
+    sig += 0.5
+    np.multiply(f, cp, out=cn)
+    np.multiply(i, g, out=w)
+    cn += w
+    np.tanh(cn, out=tc)
+    np.multiply(o, tc, out=hn)
+
+
+def backward_views(buf: dict, t: int, cols: slice) -> tuple[np.ndarray, ...]:
+    """Step `t`'s stored values: gates, sigmoid block, previous cell, tanh(cell), state, input."""
+    Z, A, C, TC = buf["Z"], buf["A"], buf["C"], buf["TC"]
+    H = C.shape[1]
+    a = A[t][:, cols]
+    stored = (C[t][:, cols], TC[t][:, cols], Z[t + 1, :H][:, cols], Z[t][:, cols])
+    return a, *_gates(a, H), *stored
+
+
+def work_views(buf: dict, cols: slice, d_in: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per-step gradient arrays: dh, dA, `d_in`, no carry, dc, dA's gates, scratch."""
+    H = buf["C"].shape[1]
+    d, wg = buf["D"][:, cols], buf["wg"][:, cols]
+    dh, dc, w = buf["dz"][:H, cols], buf["dc"][:, cols], buf["w"][:, cols]
+    return dh, d, d_in[:, cols], None, dc, *_gates(d, H)[1:], w, wg, _gates(wg, H)[0], wg[3 * H :]
+
+
+def gate_gradients(views: tuple, grads: tuple) -> None:
+    """`dA` = gradient of the gates' pre-activations; `dc` carried back one step."""
+    a, sig, i, f, o, g, cp, tc, h, _ = views
+    dh, d, _, _, dc, d_i, d_f, d_o, d_g, w, wg, wg_sig, wg_g = grads
+    np.multiply(dh, tc, out=d_o)  # dL/do
+    np.multiply(h, tc, out=w)  # o tanh(c)^2
+    np.subtract(o, w, out=w)
+    w *= dh
+    dc += w  # dL/dc += dh o (1 - tanh(c)^2)
+    np.multiply(dc, g, out=d_i)
+    np.multiply(dc, cp, out=d_f)
+    np.multiply(dc, i, out=d_g)
+    np.multiply(a, a, out=wg)
+    np.subtract(sig, wg_sig, out=wg_sig)  # sigmoid' = a - a^2
+    np.subtract(1.0, wg_g, out=wg_g)  # tanh' = 1 - g^2
+    d *= wg
+    dc *= f
