@@ -18,7 +18,7 @@ from sqlalchemy import select
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
 from service.core.logs import bind_log_fields
-from service.core.queue import enqueue_prediction
+from service.core.queue import Enqueue
 from service.core.spreadsheet import safe_row
 from service.core.tables import ModelBlob, PredictionJob
 from service.domain.ingest import decode_columns
@@ -32,8 +32,16 @@ log = logging.getLogger("neuronal.worker")
 CHUNK_ROWS = 10_000
 
 
-def run_batch(job_id: str, *, worker: str, settings: Settings, chunk_rows: int = CHUNK_ROWS) -> str:
-    """Predict the rows of `job_id` if it can be claimed; returns what happened, for the logs."""
+def run_batch(
+    job_id: str,
+    *,
+    worker: str,
+    settings: Settings,
+    enqueue: Enqueue,
+    chunk_rows: int = CHUNK_ROWS,
+) -> str:
+    """Predict the rows of `job_id` if it can be claimed; returns what happened, for the logs.
+    A job handed back (the worker is stopping) is put on the queue again with `enqueue`."""
     attempt = claim(PredictionJob, job_id, worker)
     if attempt is None:
         return "skipped"
@@ -44,7 +52,7 @@ def run_batch(job_id: str, *, worker: str, settings: Settings, chunk_rows: int =
         with Heartbeat(PredictionJob, job_id, attempt, settings.heartbeat_seconds):
             model, columns, n_rows = retrying(lambda: _load(job_id))
             csv_gz = run.predict(model, columns, n_rows, chunk_rows)
-        return retrying(lambda: _conclude(run, worker, csv_gz, n_rows))
+        return retrying(lambda: _conclude(run, worker, csv_gz, n_rows, enqueue))
     except LostOwnership:
         return "lost"
     except MemoryError:  # over the process's limit (worker/memory_guard.py)
@@ -203,7 +211,7 @@ def _csv(rows: list[list[Any]]) -> bytes:
     return text.getvalue().encode()
 
 
-def _conclude(run: BatchRun, worker: str, csv_gz: bytes, n_rows: int) -> str:
+def _conclude(run: BatchRun, worker: str, csv_gz: bytes, n_rows: int, enqueue: Enqueue) -> str:
     if run.outcome == "succeeded":
         _store(run.job_id, run.attempt, csv_gz, n_rows)
     elif run.outcome == "cancelled":
@@ -211,7 +219,7 @@ def _conclude(run: BatchRun, worker: str, csv_gz: bytes, n_rows: int) -> str:
     elif run.outcome == "time_limit":
         _finish(run.job_id, run.attempt, "failed", error=run.message, code="time_limit")
     else:
-        _hand_back(run.job_id, run.attempt, worker)
+        _hand_back(run.job_id, run.attempt, worker, enqueue)
     return run.outcome
 
 
@@ -248,8 +256,8 @@ def _finish(
         )
 
 
-def _hand_back(job_id: str, attempt: int, worker: str) -> None:
+def _hand_back(job_id: str, attempt: int, worker: str, enqueue: Enqueue) -> None:
     """Give a running job back to the queue (worker shutting down); it starts over."""
     with transaction() as session:
         fencing.hand_back(session, PredictionJob, job_id, attempt, worker, rows_done=0)
-    enqueue_prediction(job_id)
+    enqueue(job_id)

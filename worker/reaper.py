@@ -14,17 +14,21 @@ from sqlalchemy.orm import Session
 
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
-from service.core.queue import enqueue_prediction, enqueue_training
+from service.core.queue import Producer
 from service.core.tables import PredictionJob, TrainingJob
 from worker.fencing import SHUTDOWN, JobTable
 
 log = logging.getLogger("neuronal.reaper")
 
 
-def reap_once(settings: Settings) -> list[str]:
+def reap_once(settings: Settings, producer: Producer) -> list[str]:
     """One sweep over training and prediction jobs; returns the ids re-enqueued."""
     requeued: list[str] = []
-    for table, enqueue in ((TrainingJob, enqueue_training), (PredictionJob, enqueue_prediction)):
+    sweeps = (
+        (TrainingJob, producer.enqueue_training),
+        (PredictionJob, producer.enqueue_prediction),
+    )
+    for table, enqueue in sweeps:
         with transaction() as session:
             to_enqueue = _sweep(session, table, settings)
         for job_id in to_enqueue:
@@ -78,9 +82,10 @@ def _sweep(session: Session, table: JobTable, settings: Settings) -> list[str]:
 class Reaper(threading.Thread):
     """Sweeps every `reaper_interval_seconds` in the worker's main process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, producer: Producer) -> None:
         super().__init__(daemon=True, name="neuronal-reaper")
         self.settings = settings
+        self.producer = producer
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -88,6 +93,6 @@ class Reaper(threading.Thread):
             if SHUTDOWN.is_set():  # what it would send now is for the workers that stay
                 return
             try:
-                reap_once(self.settings)
+                reap_once(self.settings, self.producer)
             except Exception as exc:  # a database outage: try again next sweep
                 log.warning("reaper sweep failed: %s", exc)

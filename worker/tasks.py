@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from celery import shared_task
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from service.core.config import get_settings
 from service.core.logs import log_context
 from service.core.queue import PREDICT_TASK, TRAIN_TASK
 from worker.batch_predictions import run_batch
-from worker.celery_app import celery
 from worker.training import run_job
 
+# shared tasks bind to the app that includes this module (worker.celery_app.make_celery), whose
+# settings and producer they use: importing them builds no app
 
-@celery.task(
+
+@shared_task(
     name=TRAIN_TASK,
     bind=True,
     autoretry_for=(OperationalError, InterfaceError),
@@ -23,10 +25,16 @@ from worker.training import run_job
 def train_job(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
     """Train job `job_id` if it is still waiting for a worker; a no-op otherwise."""
     with log_context(job_id=job_id, task_id=self.request.id):
-        return run_job(job_id, worker=str(self.request.hostname), settings=get_settings())
+        app = self.app
+        return run_job(
+            job_id,
+            worker=str(self.request.hostname),
+            settings=app.settings,
+            enqueue=app.producer.enqueue_training,
+        )
 
 
-@celery.task(
+@shared_task(
     name=PREDICT_TASK,
     bind=True,
     autoretry_for=(OperationalError, InterfaceError),
@@ -37,4 +45,10 @@ def train_job(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
 def predict_batch(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
     """Predict the rows of batch job `job_id` if it is still waiting; a no-op otherwise."""
     with log_context(prediction_job_id=job_id, task_id=self.request.id):
-        return run_batch(job_id, worker=str(self.request.hostname), settings=get_settings())
+        app = self.app
+        return run_batch(
+            job_id,
+            worker=str(self.request.hostname),
+            settings=app.settings,
+            enqueue=app.producer.enqueue_prediction,
+        )

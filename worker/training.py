@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from service.core.config import Settings
 from service.core.db import new_id, transaction, utcnow
 from service.core.logs import bind_log_fields
+from service.core.queue import Enqueue
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
 from service.domain.datasets import load_training_data
 from service.domain.trained_models import add_trained_model
@@ -26,8 +27,9 @@ from worker.memory_guard import out_of_memory_message, over_budget
 log = logging.getLogger("neuronal.worker")
 
 
-def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
-    """Train `job_id` if it can be claimed; returns what happened, for the logs."""
+def run_job(job_id: str, *, worker: str, settings: Settings, enqueue: Enqueue) -> str:
+    """Train `job_id` if it can be claimed; returns what happened, for the logs. A job handed
+    back (the worker is stopping) is put on the queue again with `enqueue`."""
     attempt = claim(job_id, worker)
     if attempt is None:
         return "skipped"
@@ -75,7 +77,7 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
         retrying(lambda: finish(job_id, attempt, "failed", error=message, code="memory_limit"))
         return "failed"
     recorder.flush()
-    return retrying(lambda: _conclude(job_id, attempt, worker, recorder, model, history))
+    return retrying(lambda: _conclude(job_id, attempt, worker, recorder, model, history, enqueue))
 
 
 def _conclude(
@@ -85,6 +87,7 @@ def _conclude(
     recorder: EpochRecorder,
     model: Model,
     history: list[dict[str, Any]],
+    enqueue: Enqueue,
 ) -> str:
     if recorder.outcome == "lost":
         return "lost"
@@ -93,7 +96,7 @@ def _conclude(
     elif recorder.outcome == "time_limit":
         finish(job_id, attempt, "failed", error=recorder.message, code="time_limit")
     elif recorder.outcome == "handed_back":
-        hand_back(job_id, attempt, worker)
+        hand_back(job_id, attempt, worker, enqueue)
     else:
         store_model(job_id, attempt, model, history)
     return recorder.outcome or "succeeded"
@@ -303,13 +306,11 @@ def finish(
         session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == job_id))
 
 
-def hand_back(job_id: str, attempt: int, worker: str) -> None:
+def hand_back(job_id: str, attempt: int, worker: str, enqueue: Enqueue) -> None:
     """Give a running job back to the queue (worker shutting down); its checkpoint stays."""
-    from service.core.queue import enqueue_training
-
     with transaction() as session:
         fencing.hand_back(session, TrainingJob, job_id, attempt, worker)
-    enqueue_training(job_id)
+    enqueue(job_id)
 
 
 class Heartbeat(fencing.Heartbeat):

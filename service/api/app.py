@@ -16,9 +16,11 @@ from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
 from service.core.blas import limit_blas_threads
 from service.core.config import Settings, get_settings
+from service.core.db import Database
 from service.core.logs import configure_logging
 from service.core.memory import return_large_frees_to_os
 from service.core.metrics import register_job_collector
+from service.core.queue import Producer
 from service.core.scratch import remove_leftovers
 from service.domain.keys import KeyVerifier
 from service.domain.trained_models import ModelCache
@@ -32,7 +34,8 @@ DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API for `settings` (default: read from the environment)."""
+    """Build the API for `settings` (default: read from the environment); its database and
+    broker are the ones these settings name, kept on `app.state` for the routes."""
     settings = settings or get_settings()
     configure_logging(settings)
     return_large_frees_to_os()
@@ -60,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},  # no call to an outside validator
     )
     app.state.settings = settings
+    app.state.database = Database(settings.database_url)
+    app.state.producer = Producer(settings)
     app.state.shutting_down = False
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     app.state.model_cache = ModelCache(settings.model_cache_size)

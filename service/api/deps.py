@@ -1,4 +1,5 @@
-"""Request-scoped dependencies: settings, the database session, the caller's tenant."""
+"""Request-scoped dependencies: settings, the database session, the broker producer (all
+built by `create_app` from its settings, on `app.state`), the caller's tenant."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service.core.config import Settings
-from service.core.db import session_factory
+from service.core.db import Database
 from service.core.errors import TooManyRequests, Unauthorized
 from service.core.logs import bind_log_fields
+from service.core.queue import Producer
 from service.core.ratelimit import RateLimiter
 from service.domain.keys import KeyVerifier, key_id_of
 
@@ -25,10 +27,20 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_producer(request: Request) -> Producer:
+    producer: Producer = request.app.state.producer
+    return producer
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """The request's one transaction, committed after the route returns and before the
     response is sent (so background tasks only ever see committed rows)."""
-    session = session_factory(request.app.state.settings.database_url)()
+    session = get_database(request).sessions()
     try:
         yield session
         session.commit()
@@ -110,7 +122,7 @@ def _invalid_key_limiter(state: Any) -> RateLimiter:
 
 
 def _verify(request: Request, verifier: KeyVerifier, token: str) -> str:
-    session = session_factory(request.app.state.settings.database_url)()
+    session = get_database(request).sessions()
     try:
         return verifier.verify(session, token)
     finally:
@@ -136,3 +148,4 @@ def rate_limiter(state: Any) -> RateLimiter:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 TenantDep = Annotated[str, Depends(current_tenant)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ProducerDep = Annotated[Producer, Depends(get_producer)]

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from service.api.deps import SessionDep, SettingsDep, TenantDep
+from service.api.deps import ProducerDep, SessionDep, SettingsDep, TenantDep
 from service.api.events import (
     STREAM_PROBLEMS,
     resume_point,
@@ -20,7 +20,6 @@ from service.api.events import (
 )
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
 from service.api.schemas import JobOut, JobPage, JobRequest, MetricsOut
-from service.core import queue
 from service.core.db import session_factory
 from service.domain import curves, jobs
 
@@ -35,6 +34,7 @@ def create_job(
     session: SessionDep,
     tenant_id: TenantDep,
     settings: SettingsDep,
+    producer: ProducerDep,
     idempotency_key: str | None = Header(None, max_length=200),
 ) -> dict[str, Any]:
     """Validate the spec against the dataset, queue the job, and start it on a worker."""
@@ -46,7 +46,7 @@ def create_job(
         idempotency_key=idempotency_key,
     )
     if created:  # the session commits before the response; the message is sent after it
-        background.add_task(queue.enqueue_training, job.id)
+        background.add_task(producer.enqueue_training, job.id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return jobs.job_view(job)
 

@@ -15,8 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from service.core import queue
-from service.core.db import get_engine
+from service.core.db import Database
 
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -75,19 +74,19 @@ def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     """Database and broker reachable: 200; otherwise 503 naming what is down."""
-    url = request.app.state.settings.database_url
+    database: Database = request.app.state.database
     checks: dict[str, Any] = {
-        "database": await run_in_threadpool(_database_ok, url),
-        "broker": await run_in_threadpool(queue.broker_reachable),
+        "database": await run_in_threadpool(_database_ok, database),
+        "broker": await run_in_threadpool(request.app.state.producer.reachable),
     }
     ready = all(checks.values())
     body = {"status": "ready" if ready else "unavailable", "checks": checks}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def _database_ok(url: str) -> bool:
+def _database_ok(database: Database) -> bool:
     try:
-        with get_engine(url).connect() as connection:
+        with database.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         return True
     except Exception:

@@ -12,7 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import SessionDep, SettingsDep, TenantDep
+from service.api.deps import ProducerDep, SessionDep, SettingsDep, TenantDep
 from service.api.events import (
     STREAM_PROBLEMS,
     resume_point,
@@ -22,7 +22,7 @@ from service.api.events import (
 )
 from service.api.problems import V1_PROBLEMS, problem_responses
 from service.api.uploads import multipart_body, receive_upload
-from service.core import queue, scratch
+from service.core import scratch
 from service.core.db import session_factory
 from service.domain import batch_predictions as predictions
 from service.domain import trained_models as models_registry
@@ -74,6 +74,7 @@ async def create_prediction_job(
     session: SessionDep,
     tenant_id: TenantDep,
     settings: SettingsDep,
+    producer: ProducerDep,
 ) -> dict[str, Any]:
     """Upload rows to predict (CSV, JSON records or NPZ `X`; columns matched by the model's
     feature names, others ignored) and queue them for a worker."""
@@ -93,7 +94,7 @@ async def create_prediction_job(
             settings=settings,
         )
     # the session commits before the response; the message is sent after it
-    background.add_task(queue.enqueue_prediction, job.id)
+    background.add_task(producer.enqueue_prediction, job.id)
     response.headers["Location"] = f"/v1/predictions/{job.id}"
     return predictions.prediction_view(job)
 

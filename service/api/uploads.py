@@ -189,10 +189,10 @@ class _MultipartParser:
     def _start_part(self, head: bytes) -> None:
         headers = {}
         for line in head.split(b"\r\n"):
-            name, colon, value = line.partition(b":")
+            header, colon, value = line.partition(b":")
             if not colon:
                 raise _Malformed(f"a part has a malformed header line {line[:80]!r}")
-            headers[name.strip().lower()] = value.strip()
+            headers[header.strip().lower()] = value.strip()
         disposition, options = parse_options_header(headers.get(b"content-disposition", b""))
         if disposition != b"form-data" or b"name" not in options:
             raise _Malformed("a part has no Content-Disposition: form-data; name=...")

@@ -17,6 +17,8 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer._click.globals import get_current_context
 from typer.main import get_command
 
+from service.core.config import InvalidSettings
+
 USAGE = 2
 
 
@@ -52,6 +54,9 @@ def run(app: typer.Typer) -> None:
     except typer.Abort:
         typer.echo("error: interrupted", err=True)
         code = 130
+    except InvalidSettings as exc:  # a NEURONAL_ variable the settings refuse
+        typer.echo(f"error: {exc}", err=True)
+        code = USAGE
     except OSError as exc:  # a file that cannot be read or written, a full disk
         typer.echo(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
         code = 1

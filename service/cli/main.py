@@ -81,15 +81,17 @@ def admin_session(*, create: bool) -> Iterator[Session]:
             "or create a key with `neuronal keys create --tenant NAME`"
         )
     try:
-        migrate_database()
-        with transaction() as session:
+        migrate_database(settings.database_url)
+        with transaction(settings.database_url) as session:
             yield session
     except OperationalError as exc:
         fail(f"cannot use the {describe_database(settings)}: {_one_line(exc.orig)}")
 
 
 def worker_command(concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
-    settings = get_settings()
+    """The worker's command line: the pool, queue, concurrency and the rest are configured in
+    worker/celery_app.py; only what the user chose here is passed on."""
+    chosen = ["-c", str(concurrency)] if concurrency else []
     return [
         sys.executable,
         "-m",
@@ -98,12 +100,7 @@ def worker_command(concurrency: int | None = None, loglevel: str = "INFO") -> li
         "worker.celery_app:celery",
         "--quiet",  # no banner: every line on the stream is a JSON log record
         "worker",
-        "-Q",
-        "neuronal",
-        "--pool",
-        "threads",
-        "-c",
-        str(concurrency or settings.worker_concurrency),
+        *chosen,
         "-n",
         f"neuronal-{os.getpid()}@{socket.gethostname()}",
         "--loglevel",
@@ -120,7 +117,7 @@ def migrate() -> None:
 
     settings = get_settings()
     try:
-        before, after = migrate_database()
+        before, after = migrate_database(settings.database_url)
     except OperationalError as exc:
         fail(f"cannot use the {describe_database(settings)}: {_one_line(exc.orig)}")
     where = describe_database(settings)
@@ -149,7 +146,7 @@ def serve(
     settings = get_settings()
     configure_logging(settings)
     log.info("serving from the %s; broker %s", describe_database(settings), _broker(settings))
-    migrate_database()
+    migrate_database(settings.database_url)
     start_worker = settings.embedded_broker if with_worker is None else with_worker
     worker = EmbeddedWorker(worker_command()) if start_worker else None
     try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,7 +15,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="NEURONAL_", extra="ignore")
 
-    environment: str = Field("development", description="development or production")
+    # a Literal, so that a misspelt value ("prod") stops start-up instead of silently
+    # skipping the production checks
+    environment: Literal["development", "production"] = Field(
+        "development", description="development or production"
+    )
     data_dir: Path = Field(
         Path("neuronal-data"), description="Where the embedded default keeps its files"
     )
@@ -100,7 +105,32 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
+class InvalidSettings(ValueError):
+    """The environment holds a value the settings refuse; the message names each variable."""
+
+
+def load_settings() -> Settings:
+    """Settings read from the environment now, or InvalidSettings naming what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise InvalidSettings(describe_invalid(error)) from None
+
+
+def describe_invalid(error: ValidationError) -> str:
+    """One line per refused variable: its name, the value given and what it should be."""
+    lines = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"])
+        where = f"NEURONAL_{field.upper()}" if field else "the settings"
+        given = f" (given {problem['input']!r})" if field else ""
+        lines.append(f"{where}{given}: {problem['msg']}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings()
+    """The process-wide settings, read once from the environment: only the entry points
+    (the `neuronal` command, the worker, the app factory's default) call this; everything
+    else is handed the settings it works with."""
+    return load_settings()

@@ -94,6 +94,13 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _driver(connection: Any | None) -> Any:
+    """The driver's connection under a checked-out SQLAlchemy one (never None while in use)."""
+    if connection is None:
+        raise RuntimeError("the database connection was released while in use")
+    return connection
+
+
 SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default, in pages
 BLOB_CHUNK = 1 << 20
 
@@ -109,7 +116,7 @@ def defer_checkpoint(session: Session) -> None:
     if connection.dialect.name != "sqlite":
         return
     connection.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-    dbapi_connection = connection.connection.dbapi_connection
+    dbapi_connection = _driver(connection.connection.dbapi_connection)
 
     def restore(_session: Session) -> None:
         dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
@@ -138,7 +145,7 @@ def insert_blob(session: Session, row: Any, column: str, data: bytes) -> None:
     table = row.__table__
     keys = [getattr(row, key.name) for key in table.primary_key.columns]
     where = " AND ".join(f"{key.name} = ?" for key in table.primary_key.columns)
-    driver = connection.connection.driver_connection
+    driver = _driver(connection.connection.driver_connection)
     (rowid,) = driver.execute(f"SELECT rowid FROM {table.name} WHERE {where}", keys).fetchone()
     with driver.blobopen(table.name, column, rowid) as blob, memoryview(data) as view:
         for start in range(0, len(data), BLOB_CHUNK):
@@ -146,7 +153,7 @@ def insert_blob(session: Session, row: Any, column: str, data: bytes) -> None:
     session.expire(row, [column])  # the attribute holds the SQL expression, not the bytes
 
 
-def checkpoint(url: str | None = None) -> None:
+def checkpoint(url: str) -> None:
     """Copy SQLite's write-ahead log into the database file without blocking anyone.
 
     Best effort: a checkpoint that cannot run now is done by the next commit instead.
@@ -156,7 +163,7 @@ def checkpoint(url: str | None = None) -> None:
         return
     connection = engine.raw_connection()  # outside any transaction, which would refuse it
     try:
-        connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        _driver(connection.driver_connection).execute("PRAGMA wal_checkpoint(PASSIVE)")
     except sqlite3.Error as error:
         logging.getLogger("neuronal.db").warning("checkpoint skipped: %s", error)
     finally:
@@ -165,14 +172,11 @@ def checkpoint(url: str | None = None) -> None:
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
+_bound_url: str | None = None
 
 
-def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for `url` (default: the configured database)."""
-    if url is None:
-        from service.core.config import get_settings
-
-        url = get_settings().database_url
+def get_engine(url: str) -> Engine:
+    """The process-wide engine (one connection pool) for `url`."""
     with _engines_lock:
         if url not in _engines:
             _engines[url] = make_engine(url)
@@ -187,14 +191,52 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+def use_database(url: str | None) -> None:
+    """Make `url` the database of this process's calls that name none (the worker's job
+    functions); None forgets it. Only a process's start-up calls this, with the settings it
+    was started with; nothing is bound at import."""
+    global _bound_url
+    _bound_url = url
+
+
+def _url_or_bound(url: str | None) -> str:
+    if url is not None:
+        return url
+    if _bound_url is None:
+        raise RuntimeError("no database: pass its URL, or bind one with use_database() at start-up")
+    return _bound_url
+
+
 def session_factory(url: str | None = None) -> sessionmaker[Session]:
-    return sessionmaker(get_engine(url), expire_on_commit=False)
+    """Sessions on `url` (default: the database bound with `use_database`)."""
+    return sessionmaker(get_engine(_url_or_bound(url)), expire_on_commit=False)
+
+
+class Database:
+    """One database's engine and session factory, built from the settings a process (the API,
+    a worker) was started with and handed to whatever needs sessions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = get_engine(url)  # lazy: no connection until the first session
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with _committed(self.sessions()) as session:
+            yield session
 
 
 @contextmanager
 def transaction(url: str | None = None) -> Iterator[Session]:
-    """A session whose work commits on success and rolls back on error."""
-    session = session_factory(url)()
+    """A session whose work commits on success and rolls back on error (default database:
+    the one bound with `use_database`)."""
+    with _committed(session_factory(url)()) as session:
+        yield session
+
+
+@contextmanager
+def _committed(session: Session) -> Iterator[Session]:
     try:
         yield session
         session.commit()

@@ -8,22 +8,29 @@ a lost message is re-sent by the worker's reaper.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
-from service.core.config import Settings, get_settings
+from service.core.config import Settings
 
 TRAIN_TASK = "neuronal.train_job"
 PREDICT_TASK = "neuronal.predict_batch"
 QUEUE = "neuronal"
+BROKER_FOLDERS = ("queue", "processed", "control")
 
 log = logging.getLogger(__name__)
 
+Enqueue = Callable[[str], bool]
+"""Publishes the task of one job id; False (logged) when the broker is unreachable."""
+
 
 def broker_options(settings: Settings) -> dict[str, Any]:
-    """Celery settings for reaching the broker, identical in the API and the workers."""
+    """Celery settings for reaching the broker, identical in the API and the workers.
+
+    Pure: the folders of the embedded broker are made by `make_broker_folders`, when a
+    producer or a worker is actually built."""
     options: dict[str, Any] = {
         "broker_url": settings.broker_url,
         "broker_connection_timeout": 3,
@@ -36,9 +43,6 @@ def broker_options(settings: Settings) -> dict[str, Any]:
     }
     if settings.embedded_broker:
         folder = settings.broker_folder
-        (folder / "queue").mkdir(parents=True, exist_ok=True)
-        (folder / "processed").mkdir(parents=True, exist_ok=True)
-        (folder / "control").mkdir(parents=True, exist_ok=True)
         options["broker_transport"] = "service.core.folder_broker:AtomicFilesystemTransport"
         options["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
@@ -59,38 +63,44 @@ def broker_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-@lru_cache
-def producer() -> Celery:
-    """A Celery app used only to publish messages."""
-    app = Celery("neuronal-api")
-    app.conf.update(broker_options(get_settings()))
-    return app
+def make_broker_folders(settings: Settings) -> None:
+    """The folders of the embedded broker (nothing for another broker)."""
+    if settings.embedded_broker:
+        for name in BROKER_FOLDERS:
+            (settings.broker_folder / name).mkdir(parents=True, exist_ok=True)
 
 
-def enqueue_training(job_id: str) -> bool:
-    """Publish the training task for `job_id`; False (logged) if the broker is unreachable."""
-    return _enqueue(TRAIN_TASK, job_id)
+class Producer:
+    """Publishes task messages, by name, to the broker of the settings it was built from."""
 
+    def __init__(self, settings: Settings) -> None:
+        make_broker_folders(settings)
+        # not made Celery's "current app": in a worker that is the worker's own app
+        self.celery = Celery("neuronal-api", set_as_current=False)
+        self.celery.conf.update(broker_options(settings))
 
-def enqueue_prediction(job_id: str) -> bool:
-    """Publish the batch prediction task for `job_id`; False (logged) if the broker is
-    unreachable."""
-    return _enqueue(PREDICT_TASK, job_id)
+    def enqueue_training(self, job_id: str) -> bool:
+        """Publish the training task for `job_id`; False (logged) if the broker is
+        unreachable."""
+        return self._enqueue(TRAIN_TASK, job_id)
 
+    def enqueue_prediction(self, job_id: str) -> bool:
+        """Publish the batch prediction task for `job_id`; False (logged) if the broker is
+        unreachable."""
+        return self._enqueue(PREDICT_TASK, job_id)
 
-def _enqueue(task: str, job_id: str) -> bool:
-    try:
-        producer().send_task(task, args=[job_id], queue=QUEUE, retry=False)
-    except Exception as exc:  # any broker failure: the reaper re-sends from the database
-        log.warning("could not enqueue job %s: %s", job_id, exc)
-        return False
-    return True
-
-
-def broker_reachable(timeout: float = 2.0) -> bool:
-    try:
-        with producer().connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+    def _enqueue(self, task: str, job_id: str) -> bool:
+        try:
+            self.celery.send_task(task, args=[job_id], queue=QUEUE, retry=False)
+        except Exception as exc:  # any broker failure: the reaper re-sends from the database
+            log.warning("could not enqueue job %s: %s", job_id, exc)
+            return False
         return True
-    except Exception:
-        return False
+
+    def reachable(self, timeout: float = 2.0) -> bool:
+        try:
+            with self.celery.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=timeout)
+            return True
+        except Exception:
+            return False

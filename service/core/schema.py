@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.core.config import get_settings
-
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def migrate_database(database_url: str | None = None) -> tuple[str | None, str | None]:
-    """Apply every migration (alembic upgrade head) to the configured database; return the
+def migrate_database(url: str) -> tuple[str | None, str | None]:
+    """Apply every migration (alembic upgrade head) to the database at `url`; return the
     schema's revision before (None: there was no schema) and after."""
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy.engine import make_url
 
-    settings = get_settings()
-    url = database_url or settings.database_url
-    if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = make_url(url).database
+    if url.startswith("sqlite") and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)  # the data directory
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["database_url"] = url

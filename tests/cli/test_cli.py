@@ -112,3 +112,16 @@ def test_a_database_server_that_is_down_is_one_line(tmp_path: Path) -> None:
         )  # fmt: skip
         line = assert_one_error_line(done)
         assert "cannot use the database" in line and "secret" not in line, line
+
+
+def test_a_misspelt_environment_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEURONAL_")}
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "service.cli"]
+    done = subprocess.run(
+        [*command, "migrate"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={**env, "NEURONAL_ENVIRONMENT": "prod", "NEURONAL_DATA_DIR": str(tmp_path / "data"),
+             "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    line = assert_one_error_line(done, code=2)
+    assert "NEURONAL_ENVIRONMENT" in line and "'prod'" in line and "'production'" in line, line
+    assert not (tmp_path / "data").exists()  # refused before anything was made

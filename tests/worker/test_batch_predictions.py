@@ -6,9 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,25 +15,14 @@ import pytest
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
 from service.core.errors import InvalidInput
+from service.core.queue import Producer
 from service.core.tables import ModelBlob, PredictionJob, Tenant, TrainedModel
 from service.domain.batch_predictions import select_features
 from service.domain.ingest import ParsedFeatures, encode_columns
 from service.engine import Model, fit
+from tests.worker.test_reaper import settings as settings  # noqa: F401  (the fixture)
 
 N_ROWS = 150
-
-
-@pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    from service.core.config import get_settings
-    from service.core.schema import migrate_database
-
-    monkeypatch.setenv("NEURONAL_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    settings = get_settings()
-    migrate_database(settings.database_url)
-    yield settings
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +82,19 @@ def job(job_id: str) -> PredictionJob:
         return found
 
 
+def run(job_id: str, settings: Settings, **options: Any) -> str:
+    """One attempt of `job_id` by worker "w", which re-enqueues on the settings' broker."""
+    from worker.batch_predictions import run_batch
+
+    enqueue = Producer(settings).enqueue_prediction
+    return run_batch(job_id, worker="w", settings=settings, enqueue=enqueue, **options)
+
+
 def test_chunks_make_one_csv_row_per_input_row(
     settings: Settings, model: Model, columns: dict[str, np.ndarray]
 ) -> None:
-    from worker.batch_predictions import run_batch
-
     job_id = add_job(model, columns, "pj_ok")
-    assert run_batch(job_id, worker="w", settings=settings, chunk_rows=40) == "succeeded"
+    assert run(job_id, settings, chunk_rows=40) == "succeeded"
     done = job(job_id)
     assert done.status == "succeeded" and done.rows_done == N_ROWS and done.attempts == 1
     assert done.output_data is not None
@@ -114,22 +107,20 @@ def test_chunks_make_one_csv_row_per_input_row(
     assert np.allclose(got, expected, atol=1e-6)
     assert [r["prediction"] for r in table] == [model.classes[i] for i in expected.argmax(1)]
     # a redelivered message for a finished job does nothing
-    assert run_batch(job_id, worker="w", settings=settings) == "skipped"
+    assert run(job_id, settings) == "skipped"
 
 
 def test_cancel_and_a_deleted_model_end_the_job(
     settings: Settings, model: Model, columns: dict[str, np.ndarray]
 ) -> None:
-    from worker.batch_predictions import run_batch
-
     cancelling = add_job(model, columns, "pj_cancel", cancel_requested=True)
-    assert run_batch(cancelling, worker="w", settings=settings, chunk_rows=40) == "cancelled"
+    assert run(cancelling, settings, chunk_rows=40) == "cancelled"
     assert job(cancelling).status == "cancelled" and job(cancelling).rows_done == 40
 
     orphan = add_job(model, columns, "pj_orphan")
     with transaction() as session:
         session.delete(session.get(TrainedModel, "mdl_1"))
-    assert run_batch(orphan, worker="w", settings=settings) == "failed"
+    assert run(orphan, settings) == "failed"
     failed = job(orphan)
     assert failed.status == "failed" and "'mdl_1' was deleted" in (failed.error or "")
 
@@ -146,10 +137,10 @@ def test_the_reaper_requeues_lost_prediction_jobs(
         heartbeat_at=old,
     )  # fmt: skip
     unsent = add_job(model, columns, "pj_unsent", enqueued_at=old)
-    assert set(reap_once(settings)) == {stale, unsent}
+    assert set(reap_once(settings, Producer(settings))) == {stale, unsent}
     assert job(stale).status == "queued"
     assert job(lost).status == "failed" and job(lost).error_code == "worker_lost"
-    assert reap_once(settings) == []
+    assert reap_once(settings, Producer(settings)) == []
 
 
 def test_submission_keeps_every_column_and_types_the_model_ones() -> None:

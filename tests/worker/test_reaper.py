@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from service.core.config import Settings
-from service.core.db import transaction, utcnow
+from service.core.db import transaction, use_database, utcnow
+from service.core.queue import Producer
 from service.core.tables import Tenant, TrainingJob
 
 
 @pytest.fixture
-def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings of a fresh embedded database and broker in `tmp_path`, bound as the worker's
+    start-up binds them."""
     from service.core.schema import migrate_database
 
-    monkeypatch.setenv("NEURONAL_DATA_DIR", str(tmp_path))
-    from service.core.config import get_settings
-
-    get_settings.cache_clear()
-    settings = get_settings()
+    settings = Settings(data_dir=tmp_path)
     migrate_database(settings.database_url)
+    use_database(settings.database_url)
     yield settings
-    get_settings.cache_clear()
+    use_database(None)
 
 
 def add_job(status: str, attempts: int, heartbeat_age: float, **extra: object) -> str:
@@ -66,11 +67,12 @@ def test_stale_running_jobs_are_requeued_then_failed_as_lost(settings: Settings)
     exhausted = add_job("running", settings.max_attempts, heartbeat_age=601)
     cancelling = add_job("running", 1, heartbeat_age=602, cancel_requested=True)
     lost_message = add_job("queued", 0, heartbeat_age=603)
-    requeued = reap_once(settings)
+    requeued = reap_once(settings, Producer(settings))
     assert set(requeued) == {stale, lost_message}
     assert status_of(fresh).status == "running"
     assert status_of(stale).status == "queued"
     lost = status_of(exhausted)
     assert lost.status == "failed" and lost.error_code == "worker_lost"
     assert status_of(cancelling).status == "cancelled"
-    assert reap_once(settings) == []  # the just re-sent ones are not re-sent at once
+    # the just re-sent ones are not re-sent at once
+    assert reap_once(settings, Producer(settings)) == []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -65,7 +66,7 @@ class PartsDisagree(Exception):
     in another piece, or a target that was not the column guessed): read it again."""
 
 
-Part = NumberPart | pa.ChunkedArray  # text: dictionary-encoded
+Part: TypeAlias = NumberPart | pa.ChunkedArray  # text: dictionary-encoded
 
 
 class ArrowChunks(Chunks):
