@@ -158,8 +158,9 @@ class Network:
             d *= weights[:, None]
         for i in range(last, -1, -1):
             mask = buf.mask[i] if buf.dropping else None
+            dropped = buf.dropped[i]
             inp = X if i == 0 else a[i - 1]
-            np.matmul(inp.T if mask is None else buf.dropped[i].T, d, out=self.gW[i])
+            np.matmul(inp.T if mask is None or dropped is None else dropped.T, d, out=self.gW[i])
             np.matmul(buf.ones, d, out=self.gb[i])
             if i:
                 prev = delta[i - 1]

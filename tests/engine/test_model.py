@@ -57,7 +57,9 @@ def test_predictions(model):
     assert (m.predict(X) == np.where(X[:, 0] + X[:, 1] > 0, "up", "down")).mean() > 0.9
     np.testing.assert_allclose(m.predict_proba(X[0].tolist()), proba[:1], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(m.predict_proba([X[0].tolist()]), proba[:1], rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(m.predict_proba(X[:2].astype(object)), proba[:2], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        m.predict_proba(X[:2].astype(object)), proba[:2], rtol=1e-6, atol=1e-9
+    )
 
 
 def test_prediction_input_errors(model):
