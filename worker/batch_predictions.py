@@ -1,7 +1,6 @@
-"""One attempt of one batch prediction job: claim it, load the model and the rows, predict
-chunk by chunk (recording progress and checking for cancellation after each), and store the
-CSV together with the job's success. Every write is fenced by (status, attempt), as for
-training, so a reclaimed or duplicate attempt never overwrites the one that owns the job."""
+"""The step of a batch prediction job: load the model and the rows, predict chunk by chunk
+(recording progress after each, where the harness may stop it), and store the CSV with the
+job's success. The harness (worker/harness.py) claims, fences and finishes it."""
 
 from __future__ import annotations
 
@@ -9,27 +8,27 @@ import csv
 import gzip
 import io
 import logging
-import time
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.core.config import Settings
-from service.core.db import transaction, utcnow
-from service.core.logs import bind_log_fields
+from service.core.db import transaction
+from service.core.lifecycle import LostOwnership
 from service.core.queue import Enqueue
 from service.core.spreadsheet import safe_row
 from service.core.tables import ModelBlob, PredictionJob
 from service.domain.ingest import decode_columns
 from service.engine import InputError, Model
-from worker import fencing
-from worker.fencing import SHUTDOWN, Heartbeat, LostOwnership, claim, owned, retrying
-from worker.memory_guard import out_of_memory_message
+from worker.fencing import retrying
+from worker.harness import JobKind, JobStep, Run, run_attempt
 
 log = logging.getLogger("neuronal.worker")
 
 CHUNK_ROWS = 10_000
+PREDICTION = JobKind(PredictionJob, noun="prediction job", log_field="prediction_job_id")
 
 
 def run_batch(
@@ -42,29 +41,11 @@ def run_batch(
 ) -> str:
     """Predict the rows of `job_id` if it can be claimed; returns what happened, for the logs.
     A job handed back (the worker is stopping) is put on the queue again with `enqueue`."""
-    attempt = claim(PredictionJob, job_id, worker)
-    if attempt is None:
-        return "skipped"
-    bind_log_fields(prediction_job_id=job_id, attempt=attempt)
-    log.info("prediction job %s attempt %d claimed by %s", job_id, attempt, worker)
-    run = BatchRun(job_id, attempt, settings)
-    try:
-        with Heartbeat(PredictionJob, job_id, attempt, settings.heartbeat_seconds):
-            model, columns, n_rows = retrying(lambda: _load(job_id))
-            csv_gz = run.predict(model, columns, n_rows, chunk_rows)
-        return retrying(lambda: _conclude(run, worker, csv_gz, n_rows, enqueue))
-    except LostOwnership:
-        return "lost"
-    except MemoryError:  # over the process's limit (worker/memory_guard.py)
-        advice = "split the rows into smaller files"
-        message, code = out_of_memory_message(settings, advice), "memory_limit"
-    except ValueError as exc:
-        message, code = str(exc), "prediction_error"
-    try:
-        retrying(lambda: _finish(job_id, attempt, "failed", error=message, code=code))
-    except LostOwnership:
-        return "lost"
-    return "failed"
+    step = BatchPrediction(chunk_rows)
+    return run_attempt(
+        PREDICTION, job_id, worker=worker, settings=settings, enqueue=enqueue,
+        step_for=lambda _: step,
+    )  # fmt: skip
 
 
 def _load(job_id: str) -> tuple[Model, dict[str, np.ndarray], int]:
@@ -82,65 +63,48 @@ def _load(job_id: str) -> tuple[Model, dict[str, np.ndarray], int]:
     return Model.from_bytes(data), columns, n_rows
 
 
-class BatchRun:
-    """Predicts chunk after chunk into a gzip-compressed CSV, recording progress after each
-    and stopping early on cancel, deploy shutdown or the time limit (`outcome`)."""
+class BatchPrediction(JobStep):
+    """Predicts chunk after chunk into a gzip-compressed CSV."""
 
-    def __init__(self, job_id: str, attempt: int, settings: Settings) -> None:
-        self.job_id, self.attempt, self.settings = job_id, attempt, settings
-        self.started = time.monotonic()
-        self.outcome = "succeeded"
-        self.message = ""
+    failure_code = "prediction_error"
+    memory_advice = "split the rows into smaller files"
 
-    def predict(
-        self, model: Model, columns: dict[str, np.ndarray], n_rows: int, chunk_rows: int
-    ) -> bytes:
-        """The CSV so far, gzip-compressed (all of it unless `outcome` says otherwise)."""
+    def __init__(self, chunk_rows: int = CHUNK_ROWS) -> None:
+        self.chunk_rows = chunk_rows
+
+    def execute(self, run: Run) -> tuple[bytes, int]:
+        """The CSV (gzip-compressed) and its number of rows; a part of it if the run stopped."""
+        model, columns, n_rows = retrying(lambda: _load(run.job_id))
         rows = _model_inputs(model, columns)
         buffer = io.BytesIO()
         with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as out:
             out.write(_csv([[*columns, *header(model)]]))
-            for start in range(0, n_rows, chunk_rows):
-                stop = min(start + chunk_rows, n_rows)
+            for start in range(0, n_rows, self.chunk_rows):
+                stop = min(start + self.chunk_rows, n_rows)
                 predicted = predict_chunk(model, rows, start, stop)
                 out.write(_csv(with_inputs(columns, start, stop, predicted)))
-                if self._stop_after(stop, n_rows):
+                if self._stop_after(run, stop, n_rows):
                     break
-        return buffer.getvalue()
+        return buffer.getvalue(), n_rows
 
-    def _stop_after(self, rows_done: int, n_rows: int) -> bool:
-        cancel = retrying(lambda: self._record(rows_done))
-        more_to_do = rows_done < n_rows
-        elapsed = time.monotonic() - self.started
-        if cancel:
-            self.outcome = "cancelled"
-        elif SHUTDOWN.is_set() and more_to_do:
-            self.outcome = "handed_back"
-        elif more_to_do and elapsed > self.settings.job_time_limit_seconds:
-            self.outcome = "time_limit"
-            self.message = (
+    def _stop_after(self, run: Run, rows_done: int, n_rows: int) -> bool:
+        cancel = run.write(rows_done=rows_done)
+        return run.decide(
+            cancel=cancel,
+            more_to_do=rows_done < n_rows,
+            over_time=lambda: (
                 f"Predicting passed this server's time limit of "
-                f"{self.settings.job_time_limit_seconds:g} s after {rows_done:,} of "
+                f"{run.settings.job_time_limit_seconds:g} s after {rows_done:,} of "
                 f"{n_rows:,} rows; split the file into smaller ones."
-            )
-        return self.outcome != "succeeded"
+            ),
+        )
 
-    def _record(self, rows_done: int) -> bool:
-        """Progress and heartbeat; returns whether a cancel was asked for."""
-        with transaction() as session:
-            owned(
-                session,
-                PredictionJob,
-                self.job_id,
-                self.attempt,
-                rows_done=rows_done,
-                heartbeat_at=utcnow(),
-            )
-            return bool(
-                session.scalar(
-                    select(PredictionJob.cancel_requested).where(PredictionJob.id == self.job_id)
-                )
-            )
+    def succeed(self, session: Session, run: Run, result: tuple[bytes, int]) -> dict[str, Any]:
+        csv_gz, n_rows = result
+        return {"rows_done": n_rows, "output_data": csv_gz}
+
+    def hand_back_values(self) -> dict[str, Any]:
+        return {"rows_done": 0}  # it starts over
 
 
 def _model_inputs(model: Model, columns: dict[str, np.ndarray]) -> Any:
@@ -209,55 +173,3 @@ def _csv(rows: list[list[Any]]) -> bytes:
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerows(safe_row(row) for row in rows)
     return text.getvalue().encode()
-
-
-def _conclude(run: BatchRun, worker: str, csv_gz: bytes, n_rows: int, enqueue: Enqueue) -> str:
-    if run.outcome == "succeeded":
-        _store(run.job_id, run.attempt, csv_gz, n_rows)
-    elif run.outcome == "cancelled":
-        _finish(run.job_id, run.attempt, "cancelled")
-    elif run.outcome == "time_limit":
-        _finish(run.job_id, run.attempt, "failed", error=run.message, code="time_limit")
-    else:
-        _hand_back(run.job_id, run.attempt, worker, enqueue)
-    return run.outcome
-
-
-def _store(job_id: str, attempt: int, csv_gz: bytes, n_rows: int) -> None:
-    """The CSV and the job's success, in one transaction."""
-    with transaction() as session:
-        owned(
-            session,
-            PredictionJob,
-            job_id,
-            attempt,
-            status="succeeded",
-            rows_done=n_rows,
-            output_data=csv_gz,
-            finished_at=utcnow(),
-            error=None,
-            error_code=None,
-        )
-
-
-def _finish(
-    job_id: str, attempt: int, status: str, *, error: str | None = None, code: str | None = None
-) -> None:
-    with transaction() as session:
-        owned(
-            session,
-            PredictionJob,
-            job_id,
-            attempt,
-            status=status,
-            error=error,
-            error_code=code,
-            finished_at=utcnow(),
-        )
-
-
-def _hand_back(job_id: str, attempt: int, worker: str, enqueue: Enqueue) -> None:
-    """Give a running job back to the queue (worker shutting down); it starts over."""
-    with transaction() as session:
-        fencing.hand_back(session, PredictionJob, job_id, attempt, worker, rows_done=0)
-    enqueue(job_id)

@@ -21,6 +21,7 @@ from service.api.events import (
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
 from service.api.schemas import JobOut, JobPage, JobRequest, MetricsOut
 from service.core.db import session_factory
+from service.core.lifecycle import TERMINAL
 from service.domain import curves, jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=V1_PROBLEMS)
@@ -114,7 +115,7 @@ async def job_events(
                 yield ServerSentEvent(
                     event="progress", id=str(watch.after), raw_data=_json(progress)
                 )
-            if job["status"] in jobs.FINISHED:
+            if job["status"] in TERMINAL:
                 yield ServerSentEvent(event="status", data=job)
                 return
 

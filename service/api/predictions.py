@@ -24,6 +24,7 @@ from service.api.problems import V1_PROBLEMS, problem_responses
 from service.api.uploads import multipart_body, receive_upload
 from service.core import scratch
 from service.core.db import session_factory
+from service.core.lifecycle import TERMINAL
 from service.domain import batch_predictions as predictions
 from service.domain import trained_models as models_registry
 
@@ -179,7 +180,7 @@ async def prediction_events(
             if progress["rows_done"] > watch.after:
                 watch.after = progress["rows_done"]
                 yield ServerSentEvent(event="progress", id=str(watch.after), data=progress)
-            if job["status"] in predictions.FINISHED:
+            if job["status"] in TERMINAL:
                 yield ServerSentEvent(event="status", data=job)
                 return
 

@@ -20,11 +20,10 @@ from prometheus_client.utils import floatToGoString
 from sqlalchemy import case, func, select
 
 from service.core.db import session_factory
+from service.core.lifecycle import STATUSES, TERMINAL, JobStatus
 from service.core.tables import EpochMetric, TrainingJob
 
 P = ParamSpec("P")
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINISHED = ("succeeded", "failed", "cancelled")
 TRAINING_SECONDS_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
 TRAINING_EPOCHS_BUCKETS = (1, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
@@ -94,7 +93,7 @@ class JobCollector(Collector):
         yield GaugeMetricFamily(
             "neuronal_queue_depth",
             "Jobs queued in the database and not yet claimed by a worker",
-            value=counts.get("queued", 0),
+            value=counts.get(JobStatus.QUEUED, 0),
         )
         yield _histogram(
             "neuronal_training_seconds",
@@ -122,7 +121,7 @@ def _finished_histograms(session: Any) -> tuple[Rows, Rows]:
             TrainingJob.epoch.label("epochs"),
         )
         .join(EpochMetric, EpochMetric.job_id == TrainingJob.id, isouter=True)
-        .where(TrainingJob.status.in_(FINISHED), TrainingJob.started_at.is_not(None))
+        .where(TrainingJob.status.in_(TERMINAL), TrainingJob.started_at.is_not(None))
         .group_by(TrainingJob.id, TrainingJob.status, TrainingJob.epoch)
         .subquery()
     )
@@ -144,7 +143,7 @@ def _finished_histograms(session: Any) -> tuple[Rows, Rows]:
 def _histogram(name: str, doc: str, buckets: Sequence[float], rows: Rows) -> Metric:
     family = HistogramMetricFamily(name, doc, labels=["status"])
     by_status = {status: (cumulative, count, total) for status, cumulative, count, total in rows}
-    for status in FINISHED:
+    for status in TERMINAL:
         cumulative, count, total = by_status.get(status, ([0] * len(buckets), 0, 0.0))
         pairs = [(floatToGoString(b), float(c)) for b, c in zip(buckets, cumulative, strict=True)]
         family.add_metric([status], [*pairs, ("+Inf", float(count))], sum_value=total)

@@ -7,19 +7,17 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     Float,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     String,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.core.db import Base, UTCDateTime, utcnow
+from service.core.lifecycle import JobLifecycle, reaper_index
 
 
 class CreatedAtMixin:
@@ -74,17 +72,14 @@ class DatasetBlob(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class TrainingJob(CreatedAtMixin, Base):
+class TrainingJob(JobLifecycle, CreatedAtMixin, Base):
     __tablename__ = "training_jobs"
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key"),
-        Index("ix_training_jobs_status_heartbeat_at", "status", "heartbeat_at"),
+        reaper_index("training_jobs"),
     )
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     dataset_id: Mapped[str] = mapped_column(String(40), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
     task: Mapped[str] = mapped_column(String(20))
     network: Mapped[dict[str, Any]] = mapped_column(JSON)
     training: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -92,17 +87,8 @@ class TrainingJob(CreatedAtMixin, Base):
     epoch: Mapped[int] = mapped_column(Integer, default=0)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     model_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class JobCheckpoint(Base):
@@ -160,7 +146,7 @@ class ModelBlob(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class PredictionJob(CreatedAtMixin, Base):
+class PredictionJob(JobLifecycle, CreatedAtMixin, Base):
     """A batch of rows to predict with one model, run on the workers like a training job.
 
     The rows (``encode_columns`` bytes, the model's features only) and the result (the CSV,
@@ -168,24 +154,12 @@ class PredictionJob(CreatedAtMixin, Base):
     """
 
     __tablename__ = "prediction_jobs"
-    __table_args__ = (Index("ix_prediction_jobs_status_heartbeat_at", "status", "heartbeat_at"),)
+    __table_args__ = (reaper_index("prediction_jobs"),)
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     model_id: Mapped[str] = mapped_column(String(40), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")
     filename: Mapped[str | None] = mapped_column(String(300), nullable=True)
     format: Mapped[str] = mapped_column(String(10))
     n_rows: Mapped[int] = mapped_column(Integer)
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     input_data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     output_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)

@@ -21,6 +21,7 @@ from service.core.errors import (
     PayloadTooLarge,
     field_error,
 )
+from service.core.lifecycle import ACTIVE, JobStatus, cancel
 from service.core.pagination import Page, paginate
 from service.core.tables import PredictionJob
 from service.domain.datasets import format_error_entry
@@ -33,13 +34,10 @@ from service.domain.ingest import (
     parse_features,
 )
 from service.domain.ingest.columns import MISSING_TOKENS
-from service.domain.jobs import check_active_jobs, request_cancel
+from service.domain.jobs import check_active_jobs
 from service.domain.trained_models import get_model
 from service.engine.hopfield import is_hopfield
 from service.engine.recurrent_spec import is_recurrent
-
-FINISHED = ("succeeded", "failed", "cancelled")
-ACTIVE = ("queued", "running")
 
 
 def create_prediction_job(
@@ -76,7 +74,7 @@ def create_prediction_job(
         id=new_id("pj"),
         tenant_id=tenant_id,
         model_id=model_id,
-        status="queued",
+        status=JobStatus.QUEUED,
         filename=filename,
         format=parsed.format,
         n_rows=parsed.n_rows,
@@ -191,16 +189,7 @@ def list_prediction_jobs(
 
 def cancel_prediction_job(session: Session, tenant_id: str, job_id: str) -> PredictionJob:
     """Cancel a queued job at once; ask a running one to stop after its current chunk."""
-    job = get_prediction_job(session, tenant_id, job_id)
-    if job.status in FINISHED:
-        if job.status == "cancelled":
-            return job
-        raise Conflict(
-            f"Prediction job {job_id!r} has already {job.status}; there is nothing to cancel."
-        )
-    request_cancel(session, PredictionJob, job_id)
-    session.refresh(job)
-    return job
+    return cancel(session, get_prediction_job(session, tenant_id, job_id), kind="Prediction job")
 
 
 def delete_prediction_job(session: Session, tenant_id: str, job_id: str) -> None:
@@ -211,7 +200,7 @@ def delete_prediction_job(session: Session, tenant_id: str, job_id: str) -> None
 def prediction_csv(session: Session, tenant_id: str, job_id: str) -> bytes:
     """The CSV of a succeeded job; 409 while it has none."""
     job = get_prediction_job(session, tenant_id, job_id)
-    if job.status != "succeeded" or job.output_data is None:
+    if job.status != JobStatus.SUCCEEDED or job.output_data is None:
         hint = (
             f"wait for it to succeed (GET /v1/predictions/{job_id})"
             if job.status in ACTIVE
@@ -239,5 +228,7 @@ def prediction_view(job: PredictionJob) -> dict[str, Any]:
         "created_at": iso_utc(job.created_at),
         "started_at": iso_utc(job.started_at),
         "finished_at": iso_utc(job.finished_at),
-        "result_url": f"/v1/predictions/{job.id}/result" if job.status == "succeeded" else None,
+        "result_url": (
+            f"/v1/predictions/{job.id}/result" if job.status == JobStatus.SUCCEEDED else None
+        ),
     }

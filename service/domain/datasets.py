@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.core.db import defer_checkpoint, insert_blob, new_id
 from service.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, field_error
+from service.core.lifecycle import ACTIVE
 from service.core.pagination import Page, paginate
 from service.core.tables import Dataset, DatasetBlob, TrainingJob
 from service.domain.ingest import (
@@ -123,7 +124,7 @@ def delete_dataset(session: Session, tenant_id: str, dataset_id: str) -> None:
     dataset = get_dataset(session, tenant_id, dataset_id)
     busy = session.scalar(
         select(TrainingJob.id).where(
-            TrainingJob.dataset_id == dataset_id, TrainingJob.status.in_(["queued", "running"])
+            TrainingJob.dataset_id == dataset_id, TrainingJob.status.in_(ACTIVE)
         )
     )
     if busy is not None:

@@ -7,13 +7,14 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
 from service.core.db import iso_utc, new_id, utcnow
-from service.core.errors import Conflict, InvalidInput, NotFound, TooManyRequests, field_error
+from service.core.errors import InvalidInput, NotFound, TooManyRequests, field_error
+from service.core.lifecycle import ACTIVE, STATUSES, JobStatus, cancel
 from service.core.pagination import Page, paginate
 from service.core.tables import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.domain.datasets import get_dataset
@@ -23,9 +24,6 @@ from service.domain.job_rules import check_dataset_rules, input_width
 from service.engine import SpecError, check_layout, validate_spec
 from service.engine.hopfield import is_hopfield
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-FINISHED = ("succeeded", "failed", "cancelled")
-ACTIVE = ("queued", "running")
 ACTIVE_JOBS_RETRY_SECONDS = 30
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
@@ -56,7 +54,7 @@ def create_job(
         id=new_id("job"),
         tenant_id=tenant_id,
         dataset_id=request["dataset_id"],
-        status="queued",
+        status=JobStatus.QUEUED,
         task=task,
         network=network,
         training=training,
@@ -260,31 +258,7 @@ def list_jobs(
 
 def cancel_job(session: Session, tenant_id: str, job_id: str) -> TrainingJob:
     """Cancel a queued job at once; ask a running one to stop after its current epoch."""
-    job = get_job(session, tenant_id, job_id)
-    if job.status in FINISHED:
-        if job.status == "cancelled":
-            return job
-        raise Conflict(f"Job {job_id!r} has already {job.status}; there is nothing to cancel.")
-    request_cancel(session, TrainingJob, job_id)
-    session.refresh(job)
-    return job
-
-
-def request_cancel(session: Session, table: type[TrainingJob | PredictionJob], job_id: str) -> None:
-    """Cancel a queued row of `table` at once; flag a running one for its worker to stop.
-
-    Both updates are conditional, so a worker claiming the job at the same moment either finds
-    it cancelled or sees the flag at its next progress write."""
-    session.execute(
-        update(table)
-        .where(table.id == job_id, table.status == "queued")
-        .values(status="cancelled", finished_at=utcnow(), cancel_requested=True)
-    )
-    session.execute(
-        update(table)
-        .where(table.id == job_id, table.status == "running")
-        .values(cancel_requested=True)
-    )
+    return cancel(session, get_job(session, tenant_id, job_id))
 
 
 def job_metrics(session: Session, job_id: str, *, after_epoch: int = 0) -> list[EpochMetric]:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.core.lifecycle import TERMINAL
 from service.core.tables import PredictionJob, TrainingJob
 from service.domain import batch_predictions as predictions
 from service.domain import jobs
@@ -28,7 +29,7 @@ def training_snapshots(session: Session, after: dict[str, int]) -> dict[str, Tra
         for job in session.scalars(select(TrainingJob).where(TrainingJob.id.in_(ids))):
             since = after[job.id]
             rows: list[dict[str, Any]] = []
-            if job.epoch > since or job.status in jobs.FINISHED:
+            if job.epoch > since or job.status in TERMINAL:
                 recorded = jobs.job_metrics(session, job.id, after_epoch=since)
                 rows = [jobs.metric_view(m) for m in recorded]
             found[job.id] = (jobs.job_view(job), rows)
