@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
+from service.core.errors import InvalidInput, NotFound
 from service.core.logs import bind_log_fields
 from service.core.queue import enqueue_prediction
 from service.core.spreadsheet import safe_row
@@ -24,7 +25,16 @@ from service.core.tables import ModelBlob, PredictionJob
 from service.domain.ingest import decode_columns
 from service.engine import InputError, Model
 from worker import fencing
-from worker.fencing import SHUTDOWN, Heartbeat, LostOwnership, claim, owned, retrying
+from worker.failures import PREDICTION_ERROR, classify
+from worker.fencing import (
+    SHUTDOWN,
+    TRANSIENT,
+    Heartbeat,
+    LostOwnership,
+    claim,
+    owned,
+    retrying,
+)
 from worker.memory_guard import out_of_memory_message
 
 log = logging.getLogger("neuronal.worker")
@@ -50,8 +60,11 @@ def run_batch(job_id: str, *, worker: str, settings: Settings, chunk_rows: int =
     except MemoryError:  # over the process's limit (worker/memory_guard.py)
         advice = "split the rows into smaller files"
         message, code = out_of_memory_message(settings, advice), "memory_limit"
-    except ValueError as exc:
-        message, code = str(exc), "prediction_error"
+    except TRANSIENT:
+        raise  # a database outage past the retries: the task is retried, the job stays
+    except Exception as exc:
+        failure = classify(exc, user_code=PREDICTION_ERROR)
+        message, code = failure.message, failure.code
     try:
         retrying(lambda: _finish(job_id, attempt, "failed", error=message, code=code))
     except LostOwnership:
@@ -66,7 +79,7 @@ def _load(job_id: str) -> tuple[Model, dict[str, np.ndarray], int]:
             raise LostOwnership(job_id)
         data = session.scalar(select(ModelBlob.data).where(ModelBlob.model_id == job.model_id))
         if data is None:
-            raise ValueError(
+            raise NotFound(
                 f"Model {job.model_id!r} was deleted before these rows were predicted; "
                 "submit them again to another model."
             )
@@ -184,14 +197,14 @@ def predict_chunk(model: Model, rows: Any, start: int, stop: int) -> list[list[A
         result: list[list[Any]] = values.tolist()
         return result
     except InputError as exc:
-        raise ValueError(f"In rows {start + 1}–{stop} of the file: {exc}") from exc
+        raise InvalidInput(f"In rows {start + 1}–{stop} of the file: {exc}") from exc
 
 
 def _check_finite(outputs: np.ndarray, start: int) -> None:
     bad = ~np.isfinite(outputs).all(axis=1)
     if bad.any():
         row = start + int(np.argmax(bad)) + 1
-        raise ValueError(
+        raise InvalidInput(
             f"Data row {row} gives no finite prediction: its values are too far outside the "
             "range the model was trained on; check their units and scale."
         )

@@ -16,13 +16,15 @@ from sqlalchemy import select
 
 from service.core.config import Settings
 from service.core.db import new_id, transaction, utcnow
+from service.core.errors import NotFound
 from service.core.tables import Dataset, TrainingJob
 from service.domain.datasets import load_arrays
 from service.domain.trained_models import add_trained_model
 from service.engine import HopfieldModel
 from service.engine.hopfield import is_hopfield, patterns_from_table
 from worker import fencing
-from worker.fencing import LostOwnership, retrying
+from worker.failures import TRAINING_ERROR, classify
+from worker.fencing import TRANSIENT, LostOwnership, retrying
 
 log = logging.getLogger("neuronal.worker")
 
@@ -47,9 +49,13 @@ def run_hopfield_job(job_id: str, attempt: int, settings: Settings) -> str:
             outcome: str = retrying(lambda: _store(job_id, attempt, model, metrics))
     except LostOwnership:
         return "lost"
-    except ValueError as exc:
-        message = str(exc)
-        retrying(lambda: _finish(job_id, attempt, "failed", error=message, code="training_error"))
+    except TRANSIENT:
+        raise  # a database outage past the retries: the task is retried, the job stays
+    except Exception as exc:
+        failure = classify(exc, user_code=TRAINING_ERROR)
+        retrying(
+            lambda: _finish(job_id, attempt, "failed", error=failure.message, code=failure.code)
+        )
         return "failed"
     log.info("job %s stored %d patterns of %d units", job_id, model.n_patterns, model.n_units)
     return outcome
@@ -61,7 +67,7 @@ def _load_patterns(job_id: str) -> dict[str, Any]:
         assert job is not None
         dataset = session.get(Dataset, job.dataset_id)
         if dataset is None:
-            raise ValueError(f"The data set {job.dataset_id!r} of this job has been deleted.")
+            raise NotFound(f"The data set {job.dataset_id!r} of this job has been deleted.")
         columns, target, features = load_arrays(session, job.dataset_id)
         patterns, names = patterns_from_table(columns, target, features, dataset.target["name"])
         return {"patterns": patterns, "names": names, "network": job.network}

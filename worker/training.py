@@ -13,13 +13,15 @@ from sqlalchemy.orm import Session
 
 from service.core.config import Settings
 from service.core.db import new_id, transaction, utcnow
+from service.core.errors import NotFound
 from service.core.logs import bind_log_fields
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
 from service.domain.datasets import load_training_data
 from service.domain.trained_models import add_trained_model
 from service.engine import Model, fit
 from worker import fencing
-from worker.fencing import SHUTDOWN, LostOwnership, retrying
+from worker.failures import TRAINING_ERROR, classify
+from worker.fencing import SHUTDOWN, TRANSIENT, LostOwnership, retrying
 from worker.hopfield_storage import is_hopfield_job, run_hopfield_job
 from worker.memory_guard import out_of_memory_message, over_budget
 
@@ -62,10 +64,14 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
         return "lost"
     except MemoryError:  # over the process's limit: the arrays go with the exception
         out_of_memory = True
-    except ValueError as exc:
-        message = str(exc)
+    except TRANSIENT:
+        raise  # a database outage past the retries: the task is retried, the job stays
+    except Exception as exc:
+        failure = classify(exc, user_code=TRAINING_ERROR)
         recorder.flush()  # the epochs before the failure stay visible
-        retrying(lambda: finish(job_id, attempt, "failed", error=message, code="training_error"))
+        retrying(
+            lambda: finish(job_id, attempt, "failed", error=failure.message, code=failure.code)
+        )
         return "failed"
     if out_of_memory:
         inputs = {}  # let the decoded data set go before writing the failure
@@ -110,7 +116,7 @@ def _load_inputs(job_id: str) -> dict[str, Any]:
         assert job is not None
         dataset = session.get(Dataset, job.dataset_id)
         if dataset is None:
-            raise ValueError(f"The dataset {job.dataset_id!r} of this job has been deleted.")
+            raise NotFound(f"The dataset {job.dataset_id!r} of this job has been deleted.")
         data = load_training_data(session, dataset)
         checkpoint = session.get(JobCheckpoint, job_id)
         resumed_epoch = checkpoint.epoch if checkpoint else 0
