@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from service.core.config import Settings
 from service.core.db import transaction
+from service.core.errors import InvalidInput, NotFound
 from service.core.lifecycle import LostOwnership
 from service.core.queue import Enqueue
 from service.core.spreadsheet import safe_row
@@ -55,7 +56,7 @@ def _load(job_id: str) -> tuple[Model, dict[str, np.ndarray], int]:
             raise LostOwnership(job_id)
         data = session.scalar(select(ModelBlob.data).where(ModelBlob.model_id == job.model_id))
         if data is None:
-            raise ValueError(
+            raise NotFound(
                 f"Model {job.model_id!r} was deleted before these rows were predicted; "
                 "submit them again to another model."
             )
@@ -156,14 +157,14 @@ def predict_chunk(model: Model, rows: Any, start: int, stop: int) -> list[list[A
         result: list[list[Any]] = values.tolist()
         return result
     except InputError as exc:
-        raise ValueError(f"In rows {start + 1}–{stop} of the file: {exc}") from exc
+        raise InvalidInput(f"In rows {start + 1}–{stop} of the file: {exc}") from exc
 
 
 def _check_finite(outputs: np.ndarray, start: int) -> None:
     bad = ~np.isfinite(outputs).all(axis=1)
     if bad.any():
         row = start + int(np.argmax(bad)) + 1
-        raise ValueError(
+        raise InvalidInput(
             f"Data row {row} gives no finite prediction: its values are too far outside the "
             "range the model was trained on; check their units and scale."
         )

@@ -34,7 +34,8 @@ from service.core.lifecycle import (
 )
 from service.core.logs import bind_log_fields
 from service.core.queue import Enqueue
-from worker.fencing import SHUTDOWN, Heartbeat, retrying
+from worker.failures import Failure, classify
+from worker.fencing import SHUTDOWN, TRANSIENT, Heartbeat, retrying
 from worker.memory_guard import TRAINING_ADVICE, out_of_memory_message
 
 log = logging.getLogger("neuronal.worker")
@@ -56,12 +57,6 @@ class JobKind:
     table: JobTable
     noun: str  # how log lines name one: "job", "prediction job"
     log_field: str  # the log field that carries its id
-
-
-@dataclass(frozen=True)
-class Failure:
-    message: str
-    code: str
 
 
 class Run:
@@ -122,7 +117,7 @@ class Run:
 class JobStep:
     """What one kind of job does between its claim and its end; the defaults do nothing."""
 
-    failure_code = "job_error"  # the error code of a ValueError from `execute`: bad input
+    failure_code = "job_error"  # the code of the user's own errors raised by `execute`
     memory_advice = TRAINING_ADVICE  # how to fit the job into the worker's memory
 
     def refusal(self, run: Run) -> Failure | None:
@@ -180,11 +175,14 @@ def run_attempt(
         run.ending = Ending.LOST
     except MemoryError:  # over the process's limit (worker/memory_guard.py)
         out_of_memory = True
-    except ValueError as exc:  # the job's own data or spec cannot be computed
-        failure = Failure(str(exc), step.failure_code)
+    except TRANSIENT:
+        raise  # a database outage past the retries: the task is retried, the job stays
+    except Exception as exc:  # the user's error, told to the user, or a bug (worker/failures.py)
+        failure = classify(exc, user_code=step.failure_code)
     if out_of_memory:  # the step's arrays went with the exception: there is room to write now
         log.warning("%s %s ran out of memory", kind.noun, job_id)
-        failure = Failure(out_of_memory_message(settings, step.memory_advice), "memory_limit")
+        message = out_of_memory_message(settings, step.memory_advice)
+        failure = Failure(code="memory_limit", message=message)
     # ---- Anything else propagates: the job stays running and the reaper retries it. ----
     return _conclude(run, step, result, failure)
 
@@ -216,7 +214,7 @@ def _conclude(run: Run, step: JobStep, result: Any, failure: Failure | None) -> 
         if run.ending is Ending.CANCELLED:
             retrying(lambda: _finish(run, step, JobStatus.CANCELLED))
         elif run.ending is Ending.TIME_LIMIT:
-            time_limit = Failure(run.message, "time_limit")
+            time_limit = Failure(code="time_limit", message=run.message)
             retrying(lambda: _finish(run, step, JobStatus.FAILED, time_limit))
         elif run.ending is Ending.HANDED_BACK:
             retrying(lambda: _hand_back(run, step))

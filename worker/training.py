@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.core.config import Settings
 from service.core.db import new_id, transaction, utcnow
+from service.core.errors import NotFound
 from service.core.lifecycle import LostOwnership
 from service.core.queue import Enqueue
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
@@ -60,7 +61,7 @@ class Training(JobStep):
 
     def refusal(self, run: Run) -> Failure | None:
         reason = over_budget(run.job_id, run.settings)
-        return Failure(reason, "memory_limit") if reason is not None else None
+        return Failure(code="memory_limit", message=reason) if reason is not None else None
 
     def execute(self, run: Run) -> Trained | None:
         self.recorder = EpochRecorder(run.job_id, run.attempt, run.settings, run=run)
@@ -114,7 +115,7 @@ def _load_inputs(job_id: str) -> dict[str, Any]:
         assert job is not None
         dataset = session.get(Dataset, job.dataset_id)
         if dataset is None:
-            raise ValueError(f"The dataset {job.dataset_id!r} of this job has been deleted.")
+            raise NotFound(f"The dataset {job.dataset_id!r} of this job has been deleted.")
         data = load_training_data(session, dataset)
         checkpoint = session.get(JobCheckpoint, job_id)
         resumed_epoch = checkpoint.epoch if checkpoint else 0

@@ -18,9 +18,9 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from service.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from service.core.config import get_settings
-
-_REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
+from service.core.errors import HeadersTooLarge, NeuronalError, RequestTimeout
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -50,9 +50,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > self.max_head_bytes:
                 self._refuse(
-                    431,
-                    f"The request line and headers are over this server's limit of "
-                    f"{self.max_head_bytes:,} bytes; send shorter headers.",
+                    HeadersTooLarge(
+                        f"The request line and headers are over this server's limit of "
+                        f"{self.max_head_bytes:,} bytes; send shorter headers."
+                    )
                 )
 
     def on_message_begin(self) -> None:
@@ -64,9 +65,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_count += 1
         if self._header_count > self.max_header_count:
             self._refuse(
-                431,
-                f"The request has more than this server's limit of {self.max_header_count} "
-                "headers; send fewer.",
+                HeadersTooLarge(
+                    f"The request has more than this server's limit of {self.max_header_count} "
+                    "headers; send fewer."
+                )
             )
             raise httptools.HttpParserError("too many headers")  # stops parsing this chunk
         super().on_header(name, value)
@@ -105,30 +107,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self._in_head and not self.transport.is_closing():
             self._refuse(
-                408,
-                f"The request line and headers did not arrive within {self.head_timeout:g} s; "
-                "send the whole head at once.",
+                RequestTimeout(
+                    f"The request line and headers did not arrive within {self.head_timeout:g} s; "
+                    "send the whole head at once."
+                )
             )
 
-    def _refuse(self, status: int, detail: str) -> None:
-        """Answer `status` as problem+json and close, without involving the application."""
+    def _refuse(self, error: NeuronalError) -> None:
+        """Answer `error` as problem+json and close, without involving the application."""
         self._end_of_head()
         if self.transport.is_closing():
             return
-        self.logger.warning("refused a request head: %s", detail)
-        title = _REASONS[status]
-        slug = "headers-too-large" if status == 431 else "request-timeout"
-        body = json.dumps(
-            {
-                "type": f"https://neuronal.dev/problems/{slug}",
-                "title": title,
-                "status": status,
-                "detail": detail,
-            }
-        ).encode()
+        self.logger.warning("refused a request head: %s", error.detail)
+        body = json.dumps(problem_body(error, None)).encode()  # no request id yet
         head = (
-            f"HTTP/1.1 {status} {title}\r\n"
-            "content-type: application/problem+json\r\n"
+            f"HTTP/1.1 {error.status} {error.title}\r\n"
+            f"content-type: {PROBLEM_MEDIA_TYPE}\r\n"
             f"content-length: {len(body)}\r\n"
             "connection: close\r\n\r\n"
         ).encode()

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.problems import render_bug, render_problem
+from service.core.errors import NeuronalError, PayloadTooLarge, UnsupportedMediaType
 from service.core.logs import log_context
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestIdMiddleware:
-    """Echo a client's X-Request-ID (when sane) or make one; expose it on request.state."""
+    """Echo a client's X-Request-ID (when sane) or make one; expose it on request.state.
+
+    A bug (an exception no handler took) is answered here, as the 500 `render_bug` makes, so
+    that its answer carries the request id too; the framework's own last-resort handler sits
+    outside every middleware.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -28,13 +33,22 @@ class RequestIdMiddleware:
         request_id = given if given and _SAFE_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
         with log_context(request_id=request_id):
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                if started:  # too late for another answer; the server closes the connection
+                    raise
+                await render_bug(exc, request_id)(scope, receive, send_with_id)
 
 
 class BodyTooLarge(Exception):
@@ -65,11 +79,13 @@ class BodyLimitMiddleware:
         limit = self.upload_limit if upload else self.body_limit
         encoding = (_header(scope, b"content-encoding") or "identity").strip().lower()
         if encoding != "identity":
-            await _send_problem(scope, send, 415, _encoding_detail(encoding))
+            await _send_problem(
+                scope, receive, send, UnsupportedMediaType(_encoding_detail(encoding))
+            )
             return
         declared = _header(scope, b"content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            await _send_problem(scope, send, 413, _too_large_detail(limit, upload))
+            await _send_problem(scope, receive, send, _too_large(limit, upload))
             return
         received = 0
         exceeded = started = passing = False
@@ -90,7 +106,7 @@ class BodyLimitMiddleware:
                 started = True
                 passing = not exceeded or message["status"] == 413
                 if not passing:
-                    await _send_problem(scope, send, 413, _too_large_detail(limit, upload))
+                    await _send_problem(scope, receive, send, _too_large(limit, upload))
             if passing:
                 await send(message)
 
@@ -100,7 +116,7 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
             if not started:
-                await _send_problem(scope, send, 413, _too_large_detail(limit, upload))
+                await _send_problem(scope, receive, send, _too_large(limit, upload))
 
 
 UPLOAD_TYPES = ("multipart/form-data", "multipart/mixed")
@@ -112,13 +128,13 @@ def is_upload(content_type: str | None) -> bool:
     return media in UPLOAD_TYPES
 
 
-def _too_large_detail(limit: int, upload: bool) -> str:
+def _too_large(limit: int, upload: bool) -> PayloadTooLarge:
     if upload:
-        return (
+        return PayloadTooLarge(
             f"The upload is over this server's limit of {limit:,} bytes "
             "(NEURONAL_MAX_UPLOAD_BYTES); send a smaller file or a sample of the rows."
         )
-    return (
+    return PayloadTooLarge(
         f"The request body is over this server's limit of {limit:,} bytes for JSON requests; "
         "send fewer rows per request."
     )
@@ -131,34 +147,12 @@ def _encoding_detail(encoding: str) -> str:
     )
 
 
-_TITLES = {
-    413: ("Content Too Large", "payload-too-large"),
-    415: ("Unsupported Media Type", "unsupported-media-type"),
-}
-
-
-async def _send_problem(scope: Scope, send: Send, status: int, detail: str) -> None:
-    title, slug = _TITLES[status]
-    body: dict[str, Any] = {
-        "type": f"https://neuronal.dev/problems/{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "request_id": scope.get("state", {}).get("request_id"),
-    }
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+async def _send_problem(scope: Scope, receive: Receive, send: Send, error: NeuronalError) -> None:
+    """Answer `error` before the application has read the body, and close the connection:
+    the rest of the body is not read, so the connection cannot carry another request."""
+    error.headers["Connection"] = "close"
+    response = render_problem(error, scope.get("state", {}).get("request_id"))
+    await response(scope, receive, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

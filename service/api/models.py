@@ -6,14 +6,15 @@ import time
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import SessionDep, TenantDep
 from service.api.predict_body import PREDICT_BODY, Rows, parse_predict_body
-from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
+from service.api.problems import BODY_PROBLEMS, UNREADABLE_BODY, V1_PROBLEMS, problem_responses
 from service.api.schemas import ModelOut, ModelPage, PredictResponse
 from service.core.db import session_factory
+from service.core.errors import BadRequest
 from service.core.metrics import instrument_prediction
 from service.domain import evaluation
 from service.domain import trained_models as models_registry
@@ -123,7 +124,7 @@ async def _body(request: Request) -> bytes:
     try:
         return await request.body()
     except Exception as exc:  # as FastAPI answers; the body-limit middleware turns it to 413
-        raise HTTPException(400, "There was an error parsing the body") from exc
+        raise BadRequest(UNREADABLE_BODY) from exc
 
 
 @router.get("/{model_id}/confusion", response_model=evaluation.ConfusionOut)

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 import orjson
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from service.api.problems import invalid_request
 from service.api.schemas import PredictRequest
 from service.core.errors import BadRequest, InvalidInput, field_error
 from service.domain.bulk_bodies import BULK_TYPES, CSV_TYPE, NPY_TYPE, BulkBody, read_bulk_body
@@ -47,8 +47,8 @@ INPUTS_KEY = b'{"inputs":}'
 
 
 def parse_predict_body(body: bytes, headers: Mapping[str, str]) -> Body:
-    """Return (inputs, records, sequences) from a predict body; raise FastAPI's errors for a
-    bad one."""
+    """Return (inputs, records, sequences) from a predict body; raise the errors FastAPI would
+    give for a bad one."""
     content_type = headers.get("content-type")
     bulk = _bulk_type(content_type)
     if bulk is not None:
@@ -106,28 +106,24 @@ def _is_json(content_type: str | None) -> bool:
 
 
 def _validated(body: bytes, headers: Mapping[str, str]) -> Body:
-    """FastAPI's own reading of a JSON body declared as `PredictRequest`."""
+    """FastAPI's own reading of a JSON body declared as `PredictRequest`, with its errors."""
+    content_type = headers.get("content-type")
     if not body:
-        raise RequestValidationError(
-            [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]
-        )
+        missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
+        raise invalid_request([missing], content_type)
     data: Any = body
-    if _is_json(headers.get("content-type")):
+    if _is_json(content_type):
         try:
             data = json.loads(body)
         except json.JSONDecodeError as exc:
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "json_invalid",
-                        "loc": ("body", exc.pos),
-                        "msg": "JSON decode error",
-                        "input": {},
-                        "ctx": {"error": exc.msg},
-                    }
-                ],
-                body=exc.doc,
-            ) from exc
+            not_json = {
+                "type": "json_invalid",
+                "loc": ("body", exc.pos),
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": exc.msg},
+            }
+            raise invalid_request([not_json], content_type) from exc
         except UnicodeDecodeError as exc:
             raise BadRequest(
                 f"The body is not UTF-8 text (byte {exc.start}); send JSON encoded as UTF-8."
@@ -144,5 +140,5 @@ def _validated(body: bytes, headers: Mapping[str, str]) -> Body:
         errors = [
             {**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)
         ]
-        raise RequestValidationError(errors, body=data) from None
+        raise invalid_request(errors, content_type) from None
     return parsed.inputs, parsed.records, parsed.sequences

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.core.errors import InvalidInput, field_error
+from service.core.errors import InvalidInput, field_error, from_engine
 from service.core.tables import Dataset
 from service.domain.datasets import load_arrays
 from service.engine import InputError, SpecError, validate_hopfield_spec
@@ -57,7 +57,7 @@ def validate_hopfield_job(
     try:
         network = validate_hopfield_spec(request["network"])
     except SpecError as exc:
-        raise InvalidInput(str(exc), errors=[field_error(exc.field, str(exc))]) from exc
+        raise from_engine(exc) from exc
     _check_dataset(dataset, network["rule"])
     _check_values(session, dataset)
     return TASK, network, {}

@@ -13,7 +13,7 @@ from service.engine.stored import model_format
 
 
 def is_hopfield_model(data: bytes) -> bool:
-    """Whether stored model bytes hold a Hopfield network (ValueError if they are corrupt)."""
+    """Whether stored model bytes hold a Hopfield network (CorruptModel if they are corrupt)."""
     return model_format(data) == HOPFIELD_FORMAT
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.core.errors import Conflict, InvalidInput, field_error
+from service.core.errors import Conflict, InvalidInput, field_error, from_engine
 from service.domain.hopfield_models import feedforward_cannot_recall, is_hopfield_model
 from service.domain.trained_models import get_model, model_bytes
-from service.engine import HopfieldModel, InputError, SpecError
+from service.engine import CorruptModel, HopfieldModel, InputError, SpecError
 
 MAX_RECALL_WORK = 5 * 10**10  # about 10-30 s of one core in the worst case
 PLAIN_NUMBERS = frozenset((int, float))  # bool is neither: type(True) is bool
@@ -48,7 +48,7 @@ class HopfieldCache:
             if not is_hopfield_model(data):
                 raise feedforward_cannot_recall(model_id)
             model = HopfieldModel.from_bytes(data)
-        except ValueError as exc:
+        except CorruptModel as exc:
             raise Conflict(
                 f"Model {model_id!r} cannot be loaded: {exc} Delete it "
                 f"(DELETE /v1/models/{model_id}) and store it again."
@@ -92,14 +92,9 @@ def recall(
     try:
         result = model.recall(patterns, max_iterations=sweeps, seed=0 if seed is None else seed)
     except SpecError as exc:
-        raise _invalid(["body", exc.field], str(exc)) from exc
+        raise from_engine(exc, ["body"]) from exc
     except InputError as exc:
-        loc: list[str | int] = ["body", "patterns"]
-        if exc.row is not None:
-            loc.append(exc.row)
-        if exc.feature is not None:
-            loc.append(exc.feature)
-        raise _invalid(loc, str(exc)) from exc
+        raise from_engine(exc, ["body", "patterns"]) from exc
     return {"model_id": model_id, **result.to_dict()}
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.core.config import Settings
 from service.core.db import iso_utc, new_id, utcnow
-from service.core.errors import InvalidInput, NotFound, TooManyRequests, field_error
+from service.core.errors import InvalidInput, NotFound, TooManyRequests, field_error, from_engine
 from service.core.lifecycle import ACTIVE, STATUSES, JobStatus, cancel
 from service.core.pagination import Page, paginate
 from service.core.tables import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
@@ -138,7 +138,7 @@ def validate_job_request(
         )
         check_layout_fits(dataset, network, training)
     except SpecError as exc:
-        raise InvalidInput(str(exc), errors=[field_error(exc.field, str(exc))]) from exc
+        raise from_engine(exc) from exc
     check_dataset_rules(dataset, training, task, batch_size_given="batch_size" in requested)
     check_cost(estimate(dataset, network, training, task, settings), training, settings)
     budget = training["epochs"] * dataset.n_rows

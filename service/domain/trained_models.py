@@ -12,13 +12,13 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.core.errors import Conflict, InvalidInput, NotFound, field_error
+from service.core.errors import Conflict, InvalidInput, NotFound, field_error, from_engine
 from service.core.pagination import Page, paginate
 from service.core.tables import ModelBlob, TrainedModel, TrainingJob
 from service.domain.bulk_bodies import BulkBody, bulk_rows
 from service.domain.hopfield_models import hopfield_cannot_predict, is_hopfield_model
 from service.domain.sequence_inputs import sequence_batch
-from service.engine import InputError, Model
+from service.engine import CorruptModel, InputError, Model
 
 log = logging.getLogger("neuronal.models")
 FLOAT_MAX = float(np.finfo(np.float64).max)
@@ -103,7 +103,7 @@ class ModelCache:
             if is_hopfield_model(data):
                 raise hopfield_cannot_predict(model_id)
             model = Model.from_bytes(data)
-        except ValueError as exc:
+        except CorruptModel as exc:
             log.warning("model %s refused on load: %s", model_id, exc)
             raise Conflict(
                 f"Model {model_id!r} cannot be loaded: {exc} Delete it "
@@ -197,12 +197,7 @@ def predict(
         _check_finite_outputs(values, key)
         return {"model_id": model_id, "predictions": values.tolist()}
     except InputError as exc:
-        loc: list[str | int] = ["body", key]
-        if exc.row is not None:
-            loc.append(exc.row)
-        if exc.feature is not None:
-            loc.append(exc.feature)
-        raise InvalidInput(str(exc), errors=[field_error(loc, str(exc))]) from exc
+        raise from_engine(exc, ["body", key]) from exc
 
 
 def _check_answer_size(

@@ -9,7 +9,14 @@ samples. `HopfieldModel.store` builds a Hopfield network from binary patterns (s
 """
 
 from .activations import ACTIVATIONS
-from .errors import InputError, SpecError
+from .errors import (
+    CheckpointMismatch,
+    CorruptModel,
+    DivergenceError,
+    EngineError,
+    InputError,
+    SpecError,
+)
 from .hopfield import HopfieldModel, validate_hopfield_spec
 from .initializers import INITS
 from .losses import LOSSES
@@ -28,6 +35,10 @@ __all__ = [
     "LIMITS",
     "LOSSES",
     "OPTIMIZERS",
+    "CheckpointMismatch",
+    "CorruptModel",
+    "DivergenceError",
+    "EngineError",
     "HopfieldModel",
     "InputError",
     "Model",

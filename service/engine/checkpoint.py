@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .errors import CheckpointMismatch
 from .optimizers import Optimizer
 from .schedules import Schedule
 from .serialization import pack, unpack
@@ -39,6 +40,7 @@ class Run(Protocol):
     best_epoch: int
     fingerprint: dict[str, Any]
     initial_loss: float | None
+
 
 FORMAT = "neuronal-checkpoint"
 WHAT = "The checkpoint is corrupt or not a Neuronal checkpoint"
@@ -71,14 +73,14 @@ def save_checkpoint(run: Run) -> bytes:
 
 
 def load_checkpoint(run: Run, data: bytes) -> None:
-    """Restore `run` to the state saved in `data`; `ValueError` if it does not fit the run."""
-    arrays, meta = unpack(data, WHAT)
+    """Restore `run` to the state saved in `data`; `CheckpointMismatch` if it does not fit."""
+    arrays, meta = unpack(data, WHAT, CheckpointMismatch)
     if meta.get("format") != FORMAT or meta.get("version") != 1:
-        raise ValueError(f"{WHAT}: it does not carry the checkpoint format marker.")
+        raise CheckpointMismatch(f"{WHAT}: it does not carry the checkpoint format marker.")
     saved = meta.get("fingerprint", {})
     for key, value in run.fingerprint.items():
         if _jsonable(value) != saved.get(key):
-            raise ValueError(
+            raise CheckpointMismatch(
                 f"The checkpoint does not match this training run ({key} differs); resume "
                 "only with the same data, network and training spec."
             )
@@ -96,7 +98,7 @@ def load_checkpoint(run: Run, data: bytes) -> None:
         initial = meta.get("initial_loss")
         run.initial_loss = math.inf if initial is None else float(initial)
     except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{WHAT}: {e!r}") from None
+        raise CheckpointMismatch(f"{WHAT}: {e!r}") from None
 
 
 def _restore_arrays(run: Run, arrays: dict[str, np.ndarray]) -> None:

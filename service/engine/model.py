@@ -17,7 +17,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .data import NUMERIC, _check_finite, read_table
-from .errors import InputError
+from .errors import CorruptModel, InputError
 from .network import predict_forward
 from .preprocessing import Preprocessor
 from .recurrent_spec import is_recurrent
@@ -202,16 +202,16 @@ class Model:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Model:
-        """Load what `to_bytes` wrote; anything else raises `ValueError`, never runs code."""
+        """Load what `to_bytes` wrote; anything else raises `CorruptModel`, never runs code."""
         try:
-            arrays, meta = unpack(data, CORRUPT)
+            arrays, meta = unpack(data, CORRUPT, CorruptModel)
             return cls._restore(arrays, meta)
+        except CorruptModel:
+            raise
         except ValueError as e:
-            if str(e).startswith(CORRUPT):
-                raise
-            raise ValueError(f"{CORRUPT}: {e}") from None
+            raise CorruptModel(f"{CORRUPT}: {e}") from None
         except (KeyError, TypeError, IndexError, AttributeError, AssertionError) as e:
-            raise ValueError(f"{CORRUPT}: missing or malformed entry ({e!r}).") from None
+            raise CorruptModel(f"{CORRUPT}: missing or malformed entry ({e!r}).") from None
 
     @classmethod
     def _restore(cls, arrays: dict[str, np.ndarray], meta: dict) -> Model:

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import EngineError
+
 META = "__meta__"
 ALLOWED_KINDS = "biuf"
 
@@ -26,19 +28,21 @@ def pack(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(data: bytes, what: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Inverse of `pack`; anything malformed raises `ValueError` naming `what`."""
+def unpack(
+    data: bytes, what: str, error: type[EngineError]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Inverse of `pack`; anything malformed raises `error` naming `what`."""
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise ValueError(f"{what} must be bytes, not {type(data).__name__}.")
+        raise error(f"{what} must be bytes, not {type(data).__name__}.")
     try:
         with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         meta = json.loads(arrays.pop(META).tobytes().decode())
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeDecodeError) as e:
-        raise ValueError(f"{what}: {e}") from None
+        raise error(f"{what}: {e}") from None
     for name, array in arrays.items():
         if array.dtype.kind not in ALLOWED_KINDS:
-            raise ValueError(f"{what}: array {name!r} has unsupported dtype {array.dtype}.")
+            raise error(f"{what}: array {name!r} has unsupported dtype {array.dtype}.")
     if not isinstance(meta, dict):
-        raise ValueError(f"{what}: the metadata is not a JSON object.")
+        raise error(f"{what}: the metadata is not a JSON object.")
     return arrays, meta

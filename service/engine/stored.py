@@ -12,6 +12,7 @@ import zipfile
 
 import numpy as np
 
+from .errors import CorruptModel
 from .hopfield.model import FORMAT as HOPFIELD_FORMAT
 from .hopfield.model import HopfieldModel
 from .model import FORMAT as MODEL_FORMAT
@@ -22,21 +23,21 @@ UNKNOWN = "The stored model is corrupt or not a Neuronal model"
 
 
 def model_format(data: bytes) -> str:
-    """The format marker of stored model bytes, or `ValueError` if there is none."""
+    """The format marker of stored model bytes, or `CorruptModel` if there is none."""
     try:
         with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as archive:
             meta = json.loads(archive[META].tobytes().decode())
         marker = meta["format"]
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
             UnicodeDecodeError, AttributeError) as e:  # fmt: skip
-        raise ValueError(f"{UNKNOWN}: {e}") from None
+        raise CorruptModel(f"{UNKNOWN}: {e}") from None
     if marker not in (MODEL_FORMAT, HOPFIELD_FORMAT):
-        raise ValueError(f"{UNKNOWN}: unknown format {marker!r}.")
+        raise CorruptModel(f"{UNKNOWN}: unknown format {marker!r}.")
     return str(marker)
 
 
 def load_model(data: bytes) -> Model | HopfieldModel:
-    """The model stored in `data`, of whichever kind it is; `ValueError` if it is corrupt."""
+    """The model stored in `data`, of whichever kind it is; `CorruptModel` if it is corrupt."""
     if model_format(data) == HOPFIELD_FORMAT:
         return HopfieldModel.from_bytes(data)
     return Model.from_bytes(data)

@@ -22,7 +22,7 @@ from .batches import _target_matrix, clip_gradient, count_correct, split_rows
 from .checkpoint import load_checkpoint, save_checkpoint
 from .class_weights import class_weights
 from .dropout import dense_rates, recurrent_rates
-from .errors import InputError
+from .errors import DivergenceError, InputError
 from .model import Model
 from .network import Network
 from .optimizers import OPTIMIZERS
@@ -249,18 +249,20 @@ class Run:
 
     def _metrics(self, train_loss: float, train_correct: int) -> dict[str, Any]:
         if not np.isfinite(train_loss):
-            raise ValueError(
+            raise DivergenceError(
                 f"Training diverged at epoch {self.epoch}: the loss became infinite or NaN. "
-                f"{self._divergence_advice()}."
+                f"{self._divergence_advice()}.",
+                epoch=self.epoch,
             )
         # Saturating units (tanh, sigmoid, softmax) keep an exploded loss finite, so a loss far
         # above the untrained network's also counts as divergence; learning never gets there.
         initial = self.initial_loss if self.initial_loss is not None else math.inf
         if train_loss > DIVERGENCE_FACTOR * max(initial, 1.0):
-            raise ValueError(
+            raise DivergenceError(
                 f"Training diverged at epoch {self.epoch}: the loss grew to {train_loss:.3g}, "
                 f"over {DIVERGENCE_FACTOR:g} times the untrained network's "
-                f"{initial:.3g}. {self._divergence_advice()}."
+                f"{initial:.3g}. {self._divergence_advice()}.",
+                epoch=self.epoch,
             )
         row: dict[str, Any] = {"epoch": self.epoch, "train_loss": train_loss, "val_loss": None}
         classify = self.task == "classification"

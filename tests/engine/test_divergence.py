@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from service.engine import fit
+from service.engine import DivergenceError, fit
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
 def test_divergence_from_a_huge_l2_says_to_lower_l2(linear_data, blobs, optimizer):
     for X, y in (linear_data, blobs):
-        with pytest.raises(ValueError) as caught:
+        with pytest.raises(DivergenceError) as caught:
             fit(
                 X,
                 y,
@@ -22,13 +22,13 @@ def test_divergence_from_a_huge_l2_says_to_lower_l2(linear_data, blobs, optimize
                 },
             )
         message = str(caught.value)
-        assert message.startswith("Training diverged at epoch")
+        assert message.startswith(f"Training diverged at epoch {caught.value.epoch}:")
         assert "Lower l2 (now 1e+06)" in message and "learning rate" not in message
 
 
 def test_divergence_with_a_modest_l2_still_names_the_learning_rate(linear_data):
     X, y = linear_data
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(DivergenceError) as caught:
         fit(
             X,
             y * 1e3,

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from service.engine import InputError, Model, fit
+from service.engine import CorruptModel, InputError, Model, fit
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,9 @@ def test_round_trip_with_categories_and_regression():
 def test_tampered_models_are_refused(model, mutate):
     arrays = contents(model[0].to_bytes())
     mutate(arrays)
-    with pytest.raises(ValueError, match="^The stored model is corrupt or not a Neuronal model: "):
+    with pytest.raises(
+        CorruptModel, match="^The stored model is corrupt or not a Neuronal model: "
+    ):
         Model.from_bytes(archive(arrays))
 
 

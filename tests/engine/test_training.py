@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 
-from service.engine import InputError, SpecError, fit
+from service.engine import CheckpointMismatch, InputError, SpecError, fit
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
 XOR_Y = np.array([0, 1, 1, 0])
@@ -165,11 +165,11 @@ def test_checkpoint_must_match_the_run(blobs):
         {"epochs": 2},
         on_epoch=lambda p: saved.append(p.checkpoint()),
     )
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(CheckpointMismatch, match="does not match"):
         fit(X, y, {"layers": [{"units": 4}]}, {"epochs": 2}, resume=saved[0])
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(CheckpointMismatch, match="does not match"):
         fit(X + 1, y, {"layers": [{"units": 3}]}, {"epochs": 2}, resume=saved[0])
-    with pytest.raises(ValueError, match="corrupt"):
+    with pytest.raises(CheckpointMismatch, match="corrupt"):
         fit(X, y, {"layers": [{"units": 3}]}, {"epochs": 2}, resume=b"not a checkpoint")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import CorruptModel, InputError
 from ..serialization import pack, unpack
 from .dynamics import Trace, energy, fixed_points, settle, update_matrix
 from .patterns import ENCODINGS, encode, read_patterns
@@ -164,9 +164,9 @@ class HopfieldModel:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> HopfieldModel:
-        """Load what `to_bytes` wrote; anything else raises `ValueError`, never runs code."""
+        """Load what `to_bytes` wrote; anything else raises `CorruptModel`, never runs code."""
         try:
-            arrays, meta = unpack(data, CORRUPT)
+            arrays, meta = unpack(data, CORRUPT, CorruptModel)
             if meta.get("format") != FORMAT or meta.get("version") != 1:
                 raise ValueError("it does not carry the Neuronal Hopfield format marker")
             if set(arrays) != {"weights", "thresholds", "patterns"}:
@@ -176,12 +176,12 @@ class HopfieldModel:
                 raise ValueError("an array has the wrong type")
             return cls(network=meta["network"], encoding=meta["encoding"],
                        feature_names=meta["features"], **arrays)  # fmt: skip
+        except CorruptModel:
+            raise
         except ValueError as e:
-            if str(e).startswith(CORRUPT):
-                raise
-            raise ValueError(f"{CORRUPT}: {e}") from None
+            raise CorruptModel(f"{CORRUPT}: {e}") from None
         except (KeyError, TypeError, AttributeError) as e:
-            raise ValueError(f"{CORRUPT}: missing or malformed entry ({e!r}).") from None
+            raise CorruptModel(f"{CORRUPT}: missing or malformed entry ({e!r}).") from None
 
 
 def _check_parts(W: np.ndarray, theta: np.ndarray, patterns: np.ndarray, names: list) -> None:
