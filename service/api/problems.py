@@ -141,8 +141,9 @@ def framework_error(exc: HTTPException) -> NeuronalError:
     """An answer Starlette or FastAPI chose itself (no such route, an unreadable body)."""
     detail = exc.detail if isinstance(exc.detail, str) else "The request cannot be served."
     if exc.status_code == 400:  # FastAPI could not read the body (e.g. it is not UTF-8)
-        return BadRequest(f"{detail.rstrip('.')}{SEND_JSON}", headers=exc.headers)
-    return HttpError(exc.status_code, _status_phrase(exc.status_code), detail, exc.headers)
+        return BadRequest(f"{detail.rstrip('.')}{SEND_JSON}", headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    return HttpError(exc.status_code, _status_phrase(exc.status_code), detail, headers)
 
 
 def _status_phrase(status: int) -> str:

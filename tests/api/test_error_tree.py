@@ -120,7 +120,7 @@ def test_an_unexpected_exception_is_a_500_problem_naming_the_request(
     def broken() -> bool:
         raise KeyError("secret internal detail")
 
-    monkeypatch.setattr("service.api.ops.queue.broker_reachable", broken)
+    monkeypatch.setattr(app.state.producer, "reachable", broken)
     with caplog.at_level(logging.ERROR, logger="neuronal.api"):
         response = asyncio.run(_get(app, "/readyz", "req-bug-1"))
     assert response.status_code == 500
