@@ -23,6 +23,7 @@ from neuronal_client.errors import (
     RateLimitError,
     ServerError,
     ServerUnreachable,
+    UnsendableRequest,
 )
 from neuronal_client.transport import DEFAULT_URL
 from neuronal_client.types import (
@@ -63,4 +64,5 @@ __all__ = [
     "RecallResult",
     "ServerError",
     "ServerUnreachable",
+    "UnsendableRequest",
 ]

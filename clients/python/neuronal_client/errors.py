@@ -52,6 +52,15 @@ class ServerUnreachable(ApiError):
         self.base_url = base_url
 
 
+class UnsendableRequest(ApiError, ValueError):
+    """Status 0: the request cannot be sent at all (an id with a control character, a URL
+    too long); nothing reached the server."""
+
+    def __init__(self, method: str, path: str, cause: httpx.InvalidURL) -> None:
+        shown = path if len(path) <= 80 else path[:77] + "..."
+        super().__init__(0, {"detail": f"cannot send {method} {shown!r}: {cause}"})
+
+
 class AuthenticationError(ApiError):
     """401: the API key is missing, unknown or revoked."""
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from neuronal_client.errors import ServerUnreachable, error_for
+from neuronal_client.errors import ServerUnreachable, UnsendableRequest, error_for
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TRANSIENT_STATUSES = (502, 503, 504)
@@ -68,6 +68,8 @@ class Transport:
         while True:
             try:
                 response = self.http.request(method, path, **kwargs)
+            except httpx.InvalidURL as exc:
+                raise UnsendableRequest(method, path, exc) from exc
             except httpx.TransportError as exc:
                 # a connection that never opened sent nothing: safe to retry any request
                 if attempt >= self.retries or not (retry or isinstance(exc, httpx.ConnectError)):
@@ -106,5 +108,7 @@ class Transport:
                 for event in source.iter_sse():
                     if event.data:
                         yield event.event, event.json()
+        except httpx.InvalidURL as exc:
+            raise UnsendableRequest("GET", path, exc) from exc
         except httpx.TransportError as exc:
             raise ServerUnreachable(self.base_url, exc) from exc

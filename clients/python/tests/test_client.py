@@ -16,6 +16,7 @@ from neuronal_client import (
     NeuronalClient,
     NotFoundError,
     ServerUnreachable,
+    UnsendableRequest,
 )
 
 from tests.stack import Stack, free_port
@@ -195,6 +196,9 @@ def test_a_server_that_is_not_there_is_one_error() -> None:
         client.list_jobs()
     assert down.value.status == 0 and f"cannot reach the server at {url}" in str(down.value)
     assert isinstance(down.value.__cause__, httpx.ConnectError)
+    with NeuronalClient(url, "k") as client, pytest.raises(UnsendableRequest) as unsendable:
+        client.get_job("job_\x01")
+    assert unsendable.value.status == 0 and isinstance(unsendable.value, ValueError)
     for address in ("localhost:8000", "http://", "ftp://example.org"):
         with pytest.raises(ValueError, match="http:// or https://"):
             NeuronalClient(address)
