@@ -68,8 +68,8 @@ async def upload_dataset(
             )
         finally:
             stream.close()
-    # the commit skipped SQLite's checkpoint so the reply is not kept waiting for it
-    background.add_task(db.checkpoint, settings.database_url)
+    # the commit skipped SQLite's WAL checkpoint so the reply is not kept waiting for it
+    background.add_task(db.wal_checkpoint, settings.database_url)
     return datasets.dataset_view(dataset)
 
 

@@ -1,24 +1,23 @@
 """`neuronal datasets|jobs|models|predict`: the service for humans, over HTTP with the client.
 
-The server and key come from NEURONAL_URL / NEURONAL_API_KEY or --url / --key. An error
-answer prints the problem's detail (and any field errors it does not already say) to stderr
-and exits 1; a usage mistake prints one `error:` line and exits 2; commands that create
-something print its id alone on the last line, for scripts.
+The server and key come from NEURONAL_URL / NEURONAL_API_KEY or --url / --key
+(`service.cli.connect`). An error answer prints the problem's detail (and any field errors
+it does not already say) to stderr and exits 1; a usage mistake prints one `error:` line and
+exits 2; commands that create something print its id alone on the last line, for scripts.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
-from neuronal_client import DEFAULT_URL, Job, NeuronalClient, NeuronalError
+from neuronal_client import JobInfo, NeuronalClient
 
+from service.cli.connect import DEFAULT_URL, Key, Url, connected
 from service.cli.errors import fail, usage_error
 from service.cli.job_spec import job_request, read_spec
 from service.core.spreadsheet import safe_cell
@@ -28,13 +27,6 @@ datasets_app = typer.Typer(help="Upload, list and delete data sets.", no_args_is
 jobs_app = typer.Typer(help="Create, list, watch and cancel training jobs.", no_args_is_help=True)
 models_app = typer.Typer(help="List, download and delete trained models.", no_args_is_help=True)
 
-Url = Annotated[
-    str, typer.Option("--url", envvar="NEURONAL_URL", help="Server URL.", show_default=True)
-]
-Key = Annotated[
-    str | None,
-    typer.Option("--key", envvar="NEURONAL_API_KEY", help="API key.", show_default=False),
-]
 PREDICT_CHUNK = 1000
 
 
@@ -44,36 +36,6 @@ def register_client_commands(app: typer.Typer) -> None:
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(models_app, name="models")
     app.command("predict")(predict)
-
-
-@contextmanager
-def _client(url: str, key: str | None) -> Iterator[NeuronalClient]:
-    """A client whose failures end the command with the problem's detail and exit code 1."""
-    _check_url(url)
-    if not key:
-        usage_error("--key", "an API key: set NEURONAL_API_KEY or pass --key KEY")
-    try:
-        with NeuronalClient(url, key) as client:
-            yield client
-    except NeuronalError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        for item in exc.errors:
-            message = str(item.get("msg", ""))
-            if message and message not in (exc.detail or ""):
-                where = ".".join(str(p) for p in item.get("loc", []))
-                typer.echo(f"  {where}: {message}", err=True)
-        raise typer.Exit(1) from exc
-    except (httpx.TransportError, httpx.InvalidURL) as exc:
-        fail(f"cannot reach the server at {url} ({exc}); is it running? (NEURONAL_URL or --url)")
-
-
-def _check_url(url: str) -> None:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        usage_error("--url", f"an http:// or https:// address such as {DEFAULT_URL}, not {url!r}")
 
 
 def _table(title: str, columns: Sequence[str], rows: list[list[Any]]) -> None:
@@ -118,7 +80,7 @@ def datasets_upload(
     key: Key = None,
 ) -> None:
     """Upload a data set; its id is printed alone on the last line."""
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         dataset = client.upload_dataset(
             file, name=name, target=target, layout=layout, time_column=time_column,
             group_column=group_column,
@@ -141,7 +103,7 @@ def datasets_upload(
 @datasets_app.command("list")
 def datasets_list(url: Url = DEFAULT_URL, key: Key = None) -> None:
     """List your data sets."""
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         rows = [
             [
                 d["id"],
@@ -160,7 +122,7 @@ def datasets_list(url: Url = DEFAULT_URL, key: Key = None) -> None:
 @datasets_app.command("delete")
 def datasets_delete(dataset_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
     """Delete a data set."""
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         client.delete_dataset(dataset_id)
     typer.echo(f"deleted {dataset_id}")
 
@@ -216,7 +178,7 @@ def jobs_create(
     dataset_id: str = dataset or base.get("dataset_id") or ""
     if not dataset_id:
         usage_error("--dataset", "a dataset id (ds_...), or dataset_id in the --spec file")
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         job = client.create_job(dataset_id, network, training, task=task or base.get("task"))
         typer.echo(f"queued job {job['id']} on {dataset_id}: {training['epochs']} epochs")
         if wait:
@@ -234,7 +196,7 @@ def jobs_list(
     key: Key = None,
 ) -> None:
     """List your training jobs, newest first."""
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         rows = [
             [
                 j["id"],
@@ -253,7 +215,7 @@ def jobs_list(
 @jobs_app.command("watch")
 def jobs_watch(job_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
     """Follow a job live (epoch, loss, accuracy) until it ends; exit 1 unless it succeeded."""
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         final = _watch(client, job_id)
     if final["status"] != "succeeded":
         raise typer.Exit(1)
@@ -262,7 +224,7 @@ def jobs_watch(job_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
     """Cancel a job (it stops within one epoch)."""
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         job = client.cancel_job(job_id)
     if job["status"] in ("queued", "running"):
         typer.echo(f"job {job_id}: cancelling (it stops within one epoch; see jobs watch)")
@@ -270,7 +232,7 @@ def jobs_cancel(job_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
         typer.echo(f"job {job_id}: {job['status']}")
 
 
-def _watch(client: NeuronalClient, job_id: str) -> Job:
+def _watch(client: NeuronalClient, job_id: str) -> JobInfo:
     """A live progress bar on a terminal, one line per epoch otherwise; then the outcome."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -319,7 +281,7 @@ def _short(row: dict[str, Any]) -> str:
     return text + (f" acc {_figure(accuracy)}" if accuracy is not None else "")
 
 
-def _outcome(job: Job) -> str:
+def _outcome(job: JobInfo) -> str:
     progress = job["progress"]
     line = f"job {job['id']} {job['status']} after {progress['epoch']}/{progress['epochs']} epochs"
     if job.get("metrics"):
@@ -337,7 +299,7 @@ def _outcome(job: Job) -> str:
 @models_app.command("list")
 def models_list(url: Url = DEFAULT_URL, key: Key = None) -> None:
     """List your trained models."""
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         rows = [
             [
                 m["id"],
@@ -361,7 +323,7 @@ def models_download(
     key: Key = None,
 ) -> None:
     """Save the model's weights and preprocessing as .npz."""
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         data = client.download_weights(model_id)
     target = output or Path(f"{model_id}.npz")
     target.write_bytes(data)
@@ -371,7 +333,7 @@ def models_download(
 @models_app.command("delete")
 def models_delete(model_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
     """Delete a model."""
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         client.delete_model(model_id)
     typer.echo(f"deleted {model_id}")
 
@@ -404,7 +366,7 @@ def predict(
     import pandas as pd
 
     frame = _read_rows(file)
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         model = client.get_model(model_id)
         names = [f["name"] for f in model["features"]]
         missing = [n for n in names if n not in frame.columns]
@@ -444,7 +406,7 @@ def _read_rows(file: Path) -> Any:
 def _predict_batch(
     model_id: str, file: Path, output: Path | None, url: str, key: str | None
 ) -> None:
-    with _client(url, key) as client:
+    with connected(url, key) as client:
         job = client.predict_batch(model_id, file)
         typer.echo(f"queued prediction job {job['id']}: {job['progress']['n_rows']} rows", err=True)
         final = client.wait_for_prediction_job(job["id"])

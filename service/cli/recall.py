@@ -2,8 +2,8 @@
 
 The CSV's header names the units, as the columns of the data set the network was stored from
 (any order; other columns are ignored). The output CSV has the recalled state of every unit,
-then `converged`, `iterations`, `nearest_pattern` and `hamming` per row. Every failure is one
-`error: ...` line on stderr and exit code 1.
+then `converged`, `iterations`, `nearest_pattern` and `hamming` per row. Every failure is an
+`error: ...` message on stderr and exit code 1 (a missing key or a malformed --url: exit 2).
 """
 
 from __future__ import annotations
@@ -13,18 +13,13 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
-from neuronal_client import DEFAULT_URL, NeuronalClient, NeuronalError
+
+from service.cli.connect import DEFAULT_URL, Key, Url, connected
+from service.cli.errors import fail
 
 CHUNK = 1000  # the server's default NEURONAL_MAX_RECALL_PATTERNS
 RESULT_COLUMNS = ("converged", "iterations", "nearest_pattern", "hamming")
-
-Url = Annotated[str, typer.Option("--url", envvar="NEURONAL_URL", help="Server URL.")]
-Key = Annotated[
-    str | None,
-    typer.Option("--key", envvar="NEURONAL_API_KEY", help="API key.", show_default=False),
-]
 
 
 def recall(
@@ -41,24 +36,20 @@ def recall(
     key: Key = None,
 ) -> None:
     """Recall stored patterns from the rows of a CSV (damaged or partial patterns)."""
-    try:
-        with NeuronalClient(url, key) as client:
-            model = client.get_model(model_id)
-            if (model.get("network") or {}).get("kind") != "hopfield":
-                _fail(f"model {model_id} is not a Hopfield network; use neuronal predict")
-            names = [str(f["name"]) for f in model.get("features") or []]
-            rows = read_probes(file, names)
-            results: list[list[Any]] = []
-            for start in range(0, len(rows), CHUNK):
-                answer = client.recall(model_id, rows[start : start + CHUNK], max_iterations, seed)
-                results.extend(
-                    [*state, *(answer[column][i] for column in RESULT_COLUMNS)]
-                    for i, state in enumerate(answer["states"])
-                )
-    except NeuronalError as exc:
-        _fail(exc.detail)
-    except httpx.TransportError as exc:
-        _fail(f"cannot reach {url} ({exc}); set NEURONAL_URL or --url")
+    with connected(url, key) as client:
+        model = client.get_model(model_id)
+        if (model.get("network") or {}).get("kind") != "hopfield":
+            fail(f"model {model_id} is not a Hopfield network; use neuronal predict")
+        names = [str(f["name"]) for f in model.get("features") or []]
+        rows = read_probes(file, names)
+        results: list[list[Any]] = []
+        for start in range(0, len(rows), CHUNK):
+            answer = client.recall(model_id, rows[start : start + CHUNK], max_iterations, seed)
+            results.extend(
+                [*state, answer["converged"][i], answer["iterations"][i],
+                 answer["nearest_pattern"][i], answer["hamming"][i]]  # RESULT_COLUMNS
+                for i, state in enumerate(answer["states"])
+            )  # fmt: skip
     write_results(output, [*names, *RESULT_COLUMNS], results)
     if output is not None:
         converged = sum(1 for row in results if row[len(names)])
@@ -73,12 +64,12 @@ def read_probes(file: Path, names: list[str]) -> list[list[int | float]]:
             reader = csv.reader(handle)
             first = next(reader, None)
             if first is None:
-                _fail(f"{file} is empty; it needs a header row of unit names")
+                fail(f"{file} is empty; it needs a header row of unit names")
             header = [name.strip() for name in first or []]
             missing = [name for name in names if name not in header]
             if missing:
                 shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
-                _fail(f"{file} lacks the network's unit column(s): {shown}")
+                fail(f"{file} lacks the network's unit column(s): {shown}")
             where = [header.index(name) for name in names]
             rows = [
                 _numbers(file, line, row, where, names)
@@ -86,9 +77,9 @@ def read_probes(file: Path, names: list[str]) -> list[list[int | float]]:
                 if any(cell.strip() for cell in row)
             ]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        _fail(f"cannot read {file}: {exc}")
+        fail(f"cannot read {file}: {exc}")
     if not rows:
-        _fail(f"{file} has no rows to recall")
+        fail(f"{file} has no rows to recall")
     return rows
 
 
@@ -101,7 +92,7 @@ def _numbers(
         try:
             number = float(cell)
         except ValueError:
-            _fail(f"{file} line {line}, column {name!r}: {cell!r} is not a number")
+            fail(f"{file} line {line}, column {name!r}: {cell!r} is not a number")
         values.append(int(number) if number.is_integer() else number)
     return values
 
@@ -110,7 +101,7 @@ def write_results(output: Path | None, header: list[str], rows: list[list[Any]])
     try:
         handle = sys.stdout if output is None else output.open("w", newline="")
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc}")
+        fail(f"cannot write {output}: {exc}")
     writer = csv.writer(handle)
     writer.writerow(header)
     writer.writerows(
@@ -118,8 +109,3 @@ def write_results(output: Path | None, header: list[str], rows: list[list[Any]])
     )
     if output is not None:
         handle.close()
-
-
-def _fail(message: str) -> Any:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)

@@ -105,8 +105,9 @@ SQLITE_AUTOCHECKPOINT = 1000  # SQLite's default, in pages
 BLOB_CHUNK = 1 << 20
 
 
-def defer_checkpoint(session: Session) -> None:
-    """Commit this transaction without SQLite's automatic checkpoint; call `checkpoint` later.
+def defer_wal_checkpoint(session: Session) -> None:
+    """Commit this transaction without SQLite's automatic WAL checkpoint; call
+    `wal_checkpoint` later.
 
     After a large write (a 50 MB data set) the commit would otherwise copy it again from the
     write-ahead log into the database file and sync it before the reply: 0.3-0.6 s here.
@@ -153,10 +154,10 @@ def insert_blob(session: Session, row: Any, column: str, data: bytes) -> None:
     session.expire(row, [column])  # the attribute holds the SQL expression, not the bytes
 
 
-def checkpoint(url: str) -> None:
+def wal_checkpoint(url: str) -> None:
     """Copy SQLite's write-ahead log into the database file without blocking anyone.
 
-    Best effort: a checkpoint that cannot run now is done by the next commit instead.
+    Best effort: a WAL checkpoint that cannot run now is done by the next commit instead.
     """
     engine = get_engine(url)
     if engine.dialect.name != "sqlite":
@@ -165,7 +166,7 @@ def checkpoint(url: str) -> None:
     try:
         _driver(connection.driver_connection).execute("PRAGMA wal_checkpoint(PASSIVE)")
     except sqlite3.Error as error:
-        logging.getLogger("neuronal.db").warning("checkpoint skipped: %s", error)
+        logging.getLogger("neuronal.db").warning("WAL checkpoint skipped: %s", error)
     finally:
         connection.close()
 

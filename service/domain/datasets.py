@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.core.db import defer_checkpoint, insert_blob, new_id
+from service.core.db import defer_wal_checkpoint, insert_blob, new_id
 from service.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, field_error
 from service.core.lifecycle import ACTIVE
 from service.core.pagination import Page, paginate
@@ -91,7 +91,7 @@ def create_dataset(
     else:
         blob = encode_dataset(parsed, consume=True)  # each column freed once in the blob
     del parsed
-    defer_checkpoint(session)
+    defer_wal_checkpoint(session)
     session.add(dataset)
     session.flush()
     insert_blob(session, DatasetBlob(dataset_id=dataset.id), "data", blob)

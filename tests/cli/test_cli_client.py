@@ -128,6 +128,10 @@ def test_errors_print_the_detail_and_exit_1(
     invalid = cli(embedded_stack, key, "jobs", "create", "--dataset", dataset_id, "--layers", "0")
     assert invalid.returncode == 1 and "units" in invalid.stderr
 
+    unsendable = cli(embedded_stack, key, "jobs", "watch", "job_\x01")
+    assert unsendable.returncode == 1 and "error: cannot send" in unsendable.stderr
+    assert "Traceback" not in unsendable.stderr
+
     denied = cli(embedded_stack, "nrl_key_wrong", "models", "list")
     assert denied.returncode == 1 and denied.stderr.startswith("error: ")
     assert "Traceback" not in denied.stderr

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from neuronal_client import NeuronalClient, ValidationError
+from neuronal_client import InvalidRequestError, NeuronalClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.stack import Stack
@@ -50,7 +50,7 @@ def test_predictions_and_training_figures(embedded_stack: Stack, iris_bytes: byt
         assert model_id
         for rows in ([[5.1, 3.5, 1.4, 0.2]], [[6.7, 3.0, 5.2, 2.3]] * 3, [[5.9, 3.0, 4.2, 1.5]]):
             client.predict(model_id, inputs=rows)
-        with pytest.raises(ValidationError):
+        with pytest.raises(InvalidRequestError):
             client.predict(model_id, inputs=[[1.0, 2.0]])
     after = scrape(embedded_stack.url)
 

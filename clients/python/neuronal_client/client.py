@@ -1,196 +1,38 @@
-"""A typed Python client for Neuronal's HTTP API (API.md), on httpx.
-
-    with NeuronalClient("http://127.0.0.1:8000", api_key) as client:
-        dataset = client.upload_dataset("iris.csv", target="species")
-        job = client.create_job(dataset["id"], {"layers": [{"units": 16, "activation": "relu"}]},
-                                {"epochs": 20, "optimizer": {"name": "adam"}})
-        job = client.wait_for_job(job["id"], on_progress=print)
-        client.predict(job["model_id"], records=[{"sepal_length": 5.1, ...}])
-        batch = client.predict_batch(job["model_id"], "rows.csv")  # a file of many rows
-        client.wait_for_prediction_job(batch["id"])
-        csv_bytes = client.download_predictions(batch["id"])
-
-Every error answer becomes a `NeuronalError` subclass carrying the problem+json. Reads, job
-submission (always under an Idempotency-Key) and predictions are retried on connection errors
-and 502/503/504; uploads and deletes are retried only when the connection never opened.
-"""
+"""`NeuronalClient`: every route of Neuronal's HTTP API (docs/api.md), one method each."""
 
 from __future__ import annotations
 
 import mimetypes
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, Generic, Literal, TypedDict, TypeVar
+from typing import IO, Any, cast
 
 import httpx
-from httpx_sse import connect_sse
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-TRANSIENT_STATUSES = (502, 503, 504)
-FINISHED = ("succeeded", "failed", "cancelled")
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-T = TypeVar("T")
+from neuronal_client.transport import DEFAULT_URL, Transport
+from neuronal_client.types import (
+    FINISHED,
+    DatasetInfo,
+    EpochProgress,
+    JobInfo,
+    JobStatus,
+    ListPage,
+    ModelInfo,
+    PredictionJobInfo,
+    PredictionProgress,
+    PredictionResult,
+    RecallResult,
+)
+from neuronal_client.waiting import Deadline, follow, poll
 
-
-class Page(TypedDict, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
-
-
-class Dataset(TypedDict, total=False):
-    id: str
-    name: str
-    format: str
-    layout: str
-    n_rows: int
-    n_features: int
-    sequence_length: int | None
-    series: dict[str, Any] | None
-    features: list[dict[str, Any]]
-    target: dict[str, Any]
-    size_bytes: int
-    sha256: str
-    created_at: str
-
-
-class Job(TypedDict, total=False):
-    id: str
-    status: JobStatus
-    dataset_id: str
-    task: str
-    network: dict[str, Any]
-    training: dict[str, Any]
-    progress: dict[str, Any]
-    metrics: dict[str, Any]
-    model_id: str | None
-    error: str | None
-    error_code: str | None
-    attempts: int
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-
-
-class Model(TypedDict, total=False):
-    id: str
-    job_id: str
-    dataset_id: str
-    task: str
-    network: dict[str, Any]
-    training: dict[str, Any]
-    features: list[dict[str, Any]]
-    classes: list[Any] | None
-    metrics: dict[str, Any]
-    size_bytes: int
-    created_at: str
-
-
-class PredictionJob(TypedDict, total=False):
-    id: str
-    status: JobStatus
-    model_id: str
-    filename: str | None
-    format: str
-    progress: dict[str, Any]
-    error: str | None
-    error_code: str | None
-    attempts: int
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    result_url: str | None
-
-
-class Prediction(TypedDict, total=False):
-    model_id: str
-    predictions: list[Any]
-    probabilities: list[list[float]]
-    classes: list[Any]
-
-
-class NeuronalError(Exception):
-    """An error answer from the service (or a failure to reach it, with status 0)."""
-
-    def __init__(
-        self,
-        status: int,
-        problem: dict[str, Any],
-        *,
-        request_id: str | None = None,
-        headers: httpx.Headers | None = None,
-    ) -> None:
-        self.status = status
-        self.problem = problem
-        self.detail: str = str(problem.get("detail") or problem.get("title") or f"HTTP {status}")
-        self.request_id = request_id or problem.get("request_id")
-        self.headers = headers or httpx.Headers()
-        super().__init__(f"{status}: {self.detail}")
-
-    @property
-    def errors(self) -> list[dict[str, Any]]:
-        """The problem's per-field errors (`loc`, `msg`), if any."""
-        return list(self.problem.get("errors") or [])
-
-
-class AuthenticationError(NeuronalError):
-    """401: the API key is missing, unknown or revoked."""
-
-
-class NotFoundError(NeuronalError):
-    """404: no such id for this tenant."""
-
-
-class ConflictError(NeuronalError):
-    """409: the resource is busy (a dataset with a running job, say)."""
-
-
-class ValidationError(NeuronalError):
-    """422: the request was understood but refused; `.errors` names the fields."""
-
-
-class RateLimitError(NeuronalError):
-    """429: slow down; `.retry_after` is the server's hint in seconds."""
-
-    @property
-    def retry_after(self) -> float | None:
-        value = self.headers.get("retry-after")
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
-
-
-class ServerError(NeuronalError):
-    """5xx: a server fault or an unavailable dependency; report the request id."""
-
-
-_ERRORS: dict[int, type[NeuronalError]] = {
-    401: AuthenticationError,
-    404: NotFoundError,
-    409: ConflictError,
-    422: ValidationError,
-    429: RateLimitError,
-}
-
-
-def error_for(response: httpx.Response) -> NeuronalError:
-    """The typed error for an error response."""
-    try:
-        body = response.json()
-        problem = body if isinstance(body, dict) else {"detail": str(body)}
-    except ValueError:
-        problem = {"detail": response.text.strip() or response.reason_phrase}
-    problem.setdefault("status", response.status_code)
-    status = response.status_code
-    cls = _ERRORS.get(status, ServerError if status >= 500 else NeuronalError)
-    request_id = problem.get("request_id") or response.headers.get("x-request-id")
-    return cls(status, problem, request_id=request_id, headers=response.headers)
+FileLike = str | Path | bytes | IO[bytes]
 
 
 class NeuronalClient:
-    """One connection pool to a Neuronal server, authenticated with one API key."""
+    """One connection pool to a Neuronal server, authenticated with one API key.
+
+    Raises ValueError for a `base_url` that is not an http:// or https:// address."""
 
     def __init__(
         self,
@@ -205,12 +47,10 @@ class NeuronalClient:
         headers = {"User-Agent": "neuronal-client/0.1"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self.retries = max(0, retries)
-        self.backoff = backoff
-        self.timeout = timeout
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
-        )
+        self._api = Transport(
+            base_url, headers, timeout=timeout, retries=retries, backoff=backoff,
+            transport=transport,
+        )  # fmt: skip
 
     def __enter__(self) -> NeuronalClient:
         return self
@@ -219,68 +59,23 @@ class NeuronalClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
-
-    # -- transport ---------------------------------------------------------------------------
-
-    def _request(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> Any:
-        """Send, retrying transient failures; the decoded JSON (None for 204), or raise."""
-        response = self._send(method, path, retry=retry, **kwargs)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
-
-    def _send(self, method: str, path: str, *, retry: bool, **kwargs: Any) -> httpx.Response:
-        if "params" in kwargs:
-            kwargs["params"] = {k: v for k, v in kwargs["params"].items() if v is not None}
-        attempt = 0
-        while True:
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                # a connection that never opened sent nothing: safe to retry any request
-                if attempt >= self.retries or not (retry or isinstance(exc, httpx.ConnectError)):
-                    raise
-            else:
-                if response.status_code < 400:
-                    return response
-                if not (retry and response.status_code in TRANSIENT_STATUSES) or (
-                    attempt >= self.retries
-                ):
-                    raise error_for(response)
-            time.sleep(self.backoff * 2**attempt)
-            attempt += 1
-
-    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[Any]:
-        cursor: str | None = None
-        while True:
-            page = self._request("GET", path, params={**params, "cursor": cursor})
-            yield from page["items"]
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return
-
-    # -- operations --------------------------------------------------------------------------
+        self._api.close()
 
     def health(self) -> dict[str, Any]:
         """GET /healthz: the API process is up."""
-        result: dict[str, Any] = self._request("GET", "/healthz")
-        return result
+        return cast(dict[str, Any], self._api.json("GET", "/healthz"))
 
     def ready(self) -> dict[str, Any]:
         """GET /readyz: `{"status": "ready"|"unavailable", "checks": {...}}`, never raising
         for a 503 (that answer is the information)."""
-        response = self._http.get("/readyz")
-        if response.status_code not in (200, 503):
-            raise error_for(response)
-        result: dict[str, Any] = response.json()
-        return result
+        response = self._api.send("GET", "/readyz", retry=False, answers=(503,))
+        return cast(dict[str, Any], response.json())
 
     # -- datasets ----------------------------------------------------------------------------
 
     def upload_dataset(
         self,
-        path_or_bytes: str | Path | bytes | IO[bytes],
+        path_or_bytes: FileLike,
         *,
         name: str | None = None,
         target: str | None = None,
@@ -288,45 +83,30 @@ class NeuronalClient:
         layout: str | None = None,
         time_column: str | None = None,
         group_column: str | None = None,
-    ) -> Dataset:
+    ) -> DatasetInfo:
         """Upload a CSV, JSON-records or NPZ file (a path, bytes, or a binary file object);
         `filename` names bytes so the server can tell the format (default `data.csv`).
         `layout="series"` (with `time_column`, `group_column`) uploads a time series."""
         fields = (("name", name), ("target", target), ("layout", layout),
                   ("time_column", time_column), ("group_column", group_column))  # fmt: skip
         data = {k: v for k, v in fields if v}
-        if isinstance(path_or_bytes, str | Path):
-            path = Path(path_or_bytes)
-            with path.open("rb") as handle:
-                return self._upload(handle, filename or path.name, data)
-        if isinstance(path_or_bytes, bytes):
-            return self._upload(path_or_bytes, filename or "data.csv", data)
-        return self._upload(path_or_bytes, filename or "data.csv", data)
+        return cast(DatasetInfo, self._upload("/v1/datasets", path_or_bytes, filename, data))
 
-    def _upload(self, content: bytes | IO[bytes], filename: str, data: dict[str, str]) -> Dataset:
-        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        files = {"file": (filename, content, content_type)}
-        result: Dataset = self._request("POST", "/v1/datasets", files=files, data=data, retry=False)
-        return result
+    def list_datasets(self, limit: int = 50, cursor: str | None = None) -> ListPage[DatasetInfo]:
+        params = {"limit": limit, "cursor": cursor}
+        return cast(ListPage[DatasetInfo], self._api.json("GET", "/v1/datasets", params=params))
 
-    def list_datasets(self, limit: int = 50, cursor: str | None = None) -> Page[Dataset]:
-        result: Page[Dataset] = self._request(
-            "GET", "/v1/datasets", params={"limit": limit, "cursor": cursor}
-        )
-        return result
-
-    def iter_datasets(self, page_size: int = 100) -> Iterator[Dataset]:
+    def iter_datasets(self, page_size: int = 100) -> Iterator[DatasetInfo]:
         """Every dataset of the tenant, following cursors."""
-        return self._pages("/v1/datasets", {"limit": page_size})
+        return self._api.pages("/v1/datasets", {"limit": page_size})
 
-    def get_dataset(self, dataset_id: str) -> Dataset:
-        result: Dataset = self._request("GET", f"/v1/datasets/{dataset_id}")
-        return result
+    def get_dataset(self, dataset_id: str) -> DatasetInfo:
+        return cast(DatasetInfo, self._api.json("GET", f"/v1/datasets/{dataset_id}"))
 
     def delete_dataset(self, dataset_id: str) -> None:
-        self._request("DELETE", f"/v1/datasets/{dataset_id}", retry=False)
+        self._api.json("DELETE", f"/v1/datasets/{dataset_id}", retry=False)
 
-    # -- jobs --------------------------------------------------------------------------------
+    # -- training jobs -----------------------------------------------------------------------
 
     def create_job(
         self,
@@ -335,131 +115,98 @@ class NeuronalClient:
         training: dict[str, Any],
         task: str | None = None,
         idempotency_key: str | None = None,
-    ) -> Job:
+    ) -> JobInfo:
         """Submit a training job. Sent under an Idempotency-Key (a fresh one unless given) so
         the retries of a transient failure can never create a second job."""
         body: dict[str, Any] = {"dataset_id": dataset_id, "network": network, "training": training}
         if task is not None:
             body["task"] = task
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
-        result: Job = self._request("POST", "/v1/jobs", json=body, headers=headers)
-        return result
+        return cast(JobInfo, self._api.json("POST", "/v1/jobs", json=body, headers=headers))
 
     def list_jobs(
         self, status: JobStatus | None = None, limit: int = 50, cursor: str | None = None
-    ) -> Page[Job]:
+    ) -> ListPage[JobInfo]:
         params = {"status": status, "limit": limit, "cursor": cursor}
-        result: Page[Job] = self._request("GET", "/v1/jobs", params=params)
-        return result
+        return cast(ListPage[JobInfo], self._api.json("GET", "/v1/jobs", params=params))
 
-    def iter_jobs(self, status: JobStatus | None = None, page_size: int = 100) -> Iterator[Job]:
+    def iter_jobs(self, status: JobStatus | None = None, page_size: int = 100) -> Iterator[JobInfo]:
         """Every job of the tenant (optionally with one status), following cursors."""
-        return self._pages("/v1/jobs", {"limit": page_size, "status": status})
+        return self._api.pages("/v1/jobs", {"limit": page_size, "status": status})
 
-    def get_job(self, job_id: str) -> Job:
-        result: Job = self._request("GET", f"/v1/jobs/{job_id}")
-        return result
+    def get_job(self, job_id: str) -> JobInfo:
+        return cast(JobInfo, self._api.json("GET", f"/v1/jobs/{job_id}"))
 
     def get_metrics(self, job_id: str) -> list[dict[str, Any]]:
         """The job's per-epoch metrics rows, oldest first."""
-        result: list[dict[str, Any]] = self._request("GET", f"/v1/jobs/{job_id}/metrics")["items"]
-        return result
+        rows = self._api.json("GET", f"/v1/jobs/{job_id}/metrics")["items"]
+        return cast(list[dict[str, Any]], rows)
 
-    def cancel_job(self, job_id: str) -> Job:
-        result: Job = self._request("POST", f"/v1/jobs/{job_id}/cancel")
-        return result
+    def cancel_job(self, job_id: str) -> JobInfo:
+        return cast(JobInfo, self._api.json("POST", f"/v1/jobs/{job_id}/cancel"))
 
     def iter_events(
         self, job_id: str, *, last_event_id: str | None = None, read_timeout: float = 60.0
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """The job's server-sent events as `(event, data)`: `progress` once per epoch (after
         `last_event_id`, an epoch number), then `status` with the finished job."""
-        return self._sse(f"/v1/jobs/{job_id}/events", last_event_id, read_timeout)
-
-    def _sse(
-        self, path: str, last_event_id: str | None, read_timeout: float
-    ) -> Iterator[tuple[str, dict[str, Any]]]:
-        headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-        timeout = httpx.Timeout(self.timeout, read=read_timeout)
-        with connect_sse(self._http, "GET", path, headers=headers, timeout=timeout) as source:
-            if source.response.status_code >= 400:
-                source.response.read()
-                raise error_for(source.response)
-            for event in source.iter_sse():
-                if event.data:
-                    yield event.event, event.json()
+        return self._api.events(f"/v1/jobs/{job_id}/events", last_event_id, read_timeout)
 
     def wait_for_job(
         self,
         job_id: str,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        on_progress: Callable[[EpochProgress], None] | None = None,
         timeout: float | None = None,
         *,
         poll_interval: float = 1.0,
-    ) -> Job:
+    ) -> JobInfo:
         """Block until the job finishes and return it. `on_progress` gets every epoch's row
         once, in order. Follows the event stream; if the stream fails, polls instead.
         Raises TimeoutError after `timeout` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(job_id, timeout)
         seen = 0
-        try:
-            read_timeout = 60.0 if timeout is None else max(min(timeout, 60.0), 0.1)
-            for event, data in self.iter_events(job_id, read_timeout=read_timeout):
-                if event == "progress" and data.get("epoch", 0) > seen:
-                    seen = data["epoch"]
-                    if on_progress is not None:
-                        on_progress(data)
-                elif event == "status":
-                    job: Job = data  # type: ignore[assignment]
-                    return job
-                _check_deadline(deadline, job_id)
-        except (httpx.TransportError, ServerError):
-            _check_deadline(deadline, job_id)
-        return self._poll_job(job_id, on_progress, deadline, seen, poll_interval)
 
-    def _poll_job(
-        self,
-        job_id: str,
-        on_progress: Callable[[dict[str, Any]], None] | None,
-        deadline: float | None,
-        seen: int,
-        interval: float,
-    ) -> Job:
-        while True:
+        def report(row: dict[str, Any]) -> None:
+            nonlocal seen
+            if row.get("epoch", 0) > seen:
+                seen = row["epoch"]
+                if on_progress is not None:
+                    on_progress(cast(EpochProgress, row))
+
+        events = self.iter_events(job_id, read_timeout=deadline.read_timeout)
+        finished = follow(events, report, deadline)
+        if finished is not None:
+            return cast(JobInfo, finished)
+
+        def fetch() -> JobInfo:
             job = self.get_job(job_id)
             if on_progress is not None and job["progress"]["epoch"] > seen:
                 epochs = max(job["progress"]["epochs"], 1)
                 for row in self.get_metrics(job_id):
-                    if row["epoch"] > seen:
-                        seen = row["epoch"]
-                        on_progress({**row, "epochs": epochs, "fraction": seen / epochs})
-            if job["status"] in FINISHED:
-                return job
-            _check_deadline(deadline, job_id)
-            time.sleep(interval)
+                    report({**row, "epochs": epochs, "fraction": row["epoch"] / epochs})
+            return job
+
+        return poll(fetch, lambda job: job["status"] in FINISHED, deadline, poll_interval)
 
     # -- models ------------------------------------------------------------------------------
 
-    def list_models(self, limit: int = 50, cursor: str | None = None) -> Page[Model]:
-        result: Page[Model] = self._request(
-            "GET", "/v1/models", params={"limit": limit, "cursor": cursor}
-        )
-        return result
+    def list_models(self, limit: int = 50, cursor: str | None = None) -> ListPage[ModelInfo]:
+        params = {"limit": limit, "cursor": cursor}
+        return cast(ListPage[ModelInfo], self._api.json("GET", "/v1/models", params=params))
 
-    def iter_models(self, page_size: int = 100) -> Iterator[Model]:
+    def iter_models(self, page_size: int = 100) -> Iterator[ModelInfo]:
         """Every model of the tenant, following cursors."""
-        return self._pages("/v1/models", {"limit": page_size})
+        return self._api.pages("/v1/models", {"limit": page_size})
 
-    def get_model(self, model_id: str) -> Model:
-        result: Model = self._request("GET", f"/v1/models/{model_id}")
-        return result
+    def get_model(self, model_id: str) -> ModelInfo:
+        return cast(ModelInfo, self._api.json("GET", f"/v1/models/{model_id}"))
 
     def delete_model(self, model_id: str) -> None:
-        self._request("DELETE", f"/v1/models/{model_id}", retry=False)
+        self._api.json("DELETE", f"/v1/models/{model_id}", retry=False)
 
     def download_weights(self, model_id: str) -> bytes:
         """The model as `.npz` bytes (load with `numpy.load(io.BytesIO(b), allow_pickle=False)`)."""
-        return self._send("GET", f"/v1/models/{model_id}/weights", retry=True).content
+        return self._api.send("GET", f"/v1/models/{model_id}/weights", retry=True).content
 
     def predict(
         self,
@@ -467,94 +214,75 @@ class NeuronalClient:
         inputs: list[list[Any]] | None = None,
         records: list[dict[str, Any]] | None = None,
         sequences: list[list[list[Any]]] | None = None,
-    ) -> Prediction:
+    ) -> PredictionResult:
         """Predictions for raw rows (`inputs`, in feature order), `records` (by name), or
         `sequences` of steps (a recurrent model)."""
         body: dict[str, Any] = {"inputs": inputs} if inputs is not None else {"records": records}
         if sequences is not None:
             body = {"sequences": sequences}
-        result: Prediction = self._request("POST", f"/v1/models/{model_id}/predict", json=body)
-        return result
+        path = f"/v1/models/{model_id}/predict"
+        return cast(PredictionResult, self._api.json("POST", path, json=body))
 
     # -- batch predictions -------------------------------------------------------------------
 
     def predict_batch(
-        self,
-        model_id: str,
-        path_or_bytes: str | Path | bytes | IO[bytes],
-        *,
-        filename: str | None = None,
-    ) -> PredictionJob:
+        self, model_id: str, path_or_bytes: FileLike, *, filename: str | None = None
+    ) -> PredictionJobInfo:
         """Queue a file of rows (CSV, JSON records or NPZ `X`; columns matched by the model's
-        feature names, others ignored) for prediction on the workers; returns the job."""
-        if isinstance(path_or_bytes, str | Path):
-            path = Path(path_or_bytes)
-            with path.open("rb") as handle:
-                return self._upload_rows(model_id, handle, filename or path.name)
-        return self._upload_rows(model_id, path_or_bytes, filename or "rows.csv")
-
-    def _upload_rows(
-        self, model_id: str, content: bytes | IO[bytes], filename: str
-    ) -> PredictionJob:
-        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        files = {"file": (filename, content, content_type)}
+        feature names, others ignored) for prediction on the workers; returns the job.
+        `filename` names bytes so the server can tell the format (default `rows.csv`)."""
         path = f"/v1/models/{model_id}/predictions"
-        result: PredictionJob = self._request("POST", path, files=files, retry=False)
-        return result
+        name = filename or ("rows.csv" if not isinstance(path_or_bytes, str | Path) else None)
+        return cast(PredictionJobInfo, self._upload(path, path_or_bytes, name, {}))
 
     def list_prediction_jobs(
         self, limit: int = 50, cursor: str | None = None
-    ) -> Page[PredictionJob]:
+    ) -> ListPage[PredictionJobInfo]:
         params = {"limit": limit, "cursor": cursor}
-        result: Page[PredictionJob] = self._request("GET", "/v1/predictions", params=params)
-        return result
+        page = self._api.json("GET", "/v1/predictions", params=params)
+        return cast(ListPage[PredictionJobInfo], page)
 
-    def get_prediction_job(self, job_id: str) -> PredictionJob:
-        result: PredictionJob = self._request("GET", f"/v1/predictions/{job_id}")
-        return result
+    def get_prediction_job(self, job_id: str) -> PredictionJobInfo:
+        return cast(PredictionJobInfo, self._api.json("GET", f"/v1/predictions/{job_id}"))
 
-    def cancel_prediction_job(self, job_id: str) -> PredictionJob:
-        result: PredictionJob = self._request("POST", f"/v1/predictions/{job_id}/cancel")
-        return result
+    def cancel_prediction_job(self, job_id: str) -> PredictionJobInfo:
+        return cast(PredictionJobInfo, self._api.json("POST", f"/v1/predictions/{job_id}/cancel"))
 
     def delete_prediction_job(self, job_id: str) -> None:
-        self._request("DELETE", f"/v1/predictions/{job_id}", retry=False)
+        self._api.json("DELETE", f"/v1/predictions/{job_id}", retry=False)
 
     def wait_for_prediction_job(
         self,
         job_id: str,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        on_progress: Callable[[PredictionProgress], None] | None = None,
         timeout: float | None = None,
         *,
         poll_interval: float = 1.0,
-    ) -> PredictionJob:
+    ) -> PredictionJobInfo:
         """Block until the prediction job finishes and return it; `on_progress` gets
         `{"rows_done", "n_rows", "fraction"}` as rows get done. Follows the event stream, and
         polls if it fails. Raises TimeoutError after `timeout` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            read_timeout = 60.0 if timeout is None else max(min(timeout, 60.0), 0.1)
-            for event, data in self._sse(f"/v1/predictions/{job_id}/events", None, read_timeout):
-                if event == "progress" and on_progress is not None:
-                    on_progress(data)
-                elif event == "status":
-                    job: PredictionJob = data  # type: ignore[assignment]
-                    return job
-                _check_deadline(deadline, job_id)
-        except (httpx.TransportError, ServerError):
-            _check_deadline(deadline, job_id)
-        while True:
-            job = self.get_prediction_job(job_id)
+        deadline = Deadline(job_id, timeout)
+
+        def report(progress: Any) -> None:
             if on_progress is not None:
-                on_progress(job["progress"])
-            if job["status"] in FINISHED:
-                return job
-            _check_deadline(deadline, job_id)
-            time.sleep(poll_interval)
+                on_progress(cast(PredictionProgress, progress))
+
+        events = self._api.events(f"/v1/predictions/{job_id}/events", None, deadline.read_timeout)
+        finished = follow(events, report, deadline)
+        if finished is not None:
+            return cast(PredictionJobInfo, finished)
+
+        def fetch() -> PredictionJobInfo:
+            job = self.get_prediction_job(job_id)
+            report(job["progress"])
+            return job
+
+        return poll(fetch, lambda job: job["status"] in FINISHED, deadline, poll_interval)
 
     def download_predictions(self, job_id: str) -> bytes:
         """The CSV of a succeeded prediction job (ConflictError before it has succeeded)."""
-        return self._send("GET", f"/v1/predictions/{job_id}/result", retry=True).content
+        return self._api.send("GET", f"/v1/predictions/{job_id}/result", retry=True).content
 
     # -- Hopfield networks -------------------------------------------------------------------
 
@@ -564,7 +292,7 @@ class NeuronalClient:
         patterns: list[list[int | float]],
         max_iterations: int | None = None,
         seed: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> RecallResult:
         """Settle each probe in a stored Hopfield network: `states`, `energy` (per sweep),
         `iterations`, `converged`, `nearest_pattern` and `hamming`, one entry per probe."""
         body: dict[str, Any] = {"patterns": patterns}
@@ -572,10 +300,20 @@ class NeuronalClient:
             body["max_iterations"] = max_iterations
         if seed is not None:
             body["seed"] = seed
-        result: dict[str, Any] = self._request("POST", f"/v1/models/{model_id}/recall", json=body)
-        return result
+        answer = self._api.json("POST", f"/v1/models/{model_id}/recall", json=body)
+        return cast(RecallResult, answer)
 
+    # -- uploads -----------------------------------------------------------------------------
 
-def _check_deadline(deadline: float | None, job_id: str) -> None:
-    if deadline is not None and time.monotonic() > deadline:
-        raise TimeoutError(f"job {job_id} has not finished within the timeout")
+    def _upload(
+        self, route: str, source: FileLike, filename: str | None, data: dict[str, str]
+    ) -> Any:
+        """POST one file as multipart; not retried once sent (it is not idempotent)."""
+        if isinstance(source, str | Path):
+            path = Path(source)
+            with path.open("rb") as handle:
+                return self._upload(route, handle, filename or path.name, data)
+        name = filename or "data.csv"
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        files = {"file": (name, source, content_type)}
+        return self._api.json("POST", route, files=files, data=data, retry=False)

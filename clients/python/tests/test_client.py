@@ -1,4 +1,4 @@
-"""The Python client against a real `neuronal serve` (embedded default), over real HTTP."""
+"""The client against a real `neuronal serve` (embedded default), over real HTTP."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ import httpx
 import numpy as np
 import pytest
 from neuronal_client import (
+    ApiError,
     AuthenticationError,
+    InvalidRequestError,
     NeuronalClient,
-    NeuronalError,
     NotFoundError,
-    ValidationError,
+    ServerUnreachable,
+    UnsendableRequest,
 )
 
-from tests.stack import Stack
+from tests.stack import Stack, free_port
 
 NETWORK = {"layers": [{"units": 16, "activation": "relu"}]}
 TRAINING = {
@@ -53,13 +55,8 @@ class DropFirst(httpx.BaseTransport):
 
 
 @pytest.fixture(scope="module")
-def key(embedded_stack: Stack) -> str:
-    return embedded_stack.create_key("client-sdk")
-
-
-@pytest.fixture(scope="module")
-def client(embedded_stack: Stack, key: str) -> Iterator[NeuronalClient]:
-    with NeuronalClient(embedded_stack.url, key, backoff=0.05) as c:
+def client(server: Stack, key: str) -> Iterator[NeuronalClient]:
+    with NeuronalClient(server.url, key, backoff=0.05) as c:
         yield c
 
 
@@ -104,7 +101,7 @@ def test_upload_train_watch_predict_download(
 
 
 def test_typed_errors_carry_the_problem(
-    embedded_stack: Stack, client: NeuronalClient, dataset: dict[str, Any]
+    server: Stack, client: NeuronalClient, dataset: dict[str, Any]
 ) -> None:
     with pytest.raises(NotFoundError) as missing:
         client.get_job("job_does_not_exist")
@@ -112,7 +109,7 @@ def test_typed_errors_carry_the_problem(
     assert "job_does_not_exist" in missing.value.detail and missing.value.request_id
 
     bad = {"layers": [{"units": 0, "activation": "relu"}]}
-    with pytest.raises(ValidationError) as invalid:
+    with pytest.raises(InvalidRequestError) as invalid:
         client.create_job(dataset["id"], bad, TRAINING)
     assert invalid.value.status == 422
     assert invalid.value.problem["type"].endswith("invalid-input")
@@ -120,19 +117,17 @@ def test_typed_errors_carry_the_problem(
 
     for key in (None, "nrl_key_not_a_real_key"):
         with (
-            NeuronalClient(embedded_stack.url, key) as anonymous,
+            NeuronalClient(server.url, key) as anonymous,
             pytest.raises(AuthenticationError) as denied,
         ):
             anonymous.list_datasets()
-        assert denied.value.status == 401 and isinstance(denied.value, NeuronalError)
+        assert denied.value.status == 401 and isinstance(denied.value, ApiError)
 
 
-def test_a_retried_submission_never_creates_a_second_job(
-    embedded_stack: Stack, iris_bytes: bytes
-) -> None:
-    key = embedded_stack.create_key("client-retry")
+def test_a_retried_submission_never_creates_a_second_job(server: Stack, iris_bytes: bytes) -> None:
+    key = server.create_key("client-retry")
     transport = DropFirst("/v1/jobs")
-    with NeuronalClient(embedded_stack.url, key, backoff=0.05, transport=transport) as client:
+    with NeuronalClient(server.url, key, backoff=0.05, transport=transport) as client:
         dataset = client.upload_dataset(iris_bytes, filename="iris.csv")
         job = client.create_job(dataset["id"], NETWORK, {**TRAINING, "epochs": 2})
         assert transport.dropped == 1  # the first answer was lost after the server acted
@@ -152,10 +147,10 @@ def test_a_retried_submission_never_creates_a_second_job(
 
 
 def test_waiting_falls_back_to_polling_and_still_reports_every_epoch(
-    embedded_stack: Stack, key: str, dataset: dict[str, Any]
+    server: Stack, key: str, dataset: dict[str, Any]
 ) -> None:
     transport = DropFirst("/events", after_sending=False, times=100)
-    with NeuronalClient(embedded_stack.url, key, retries=0, transport=transport) as client:
+    with NeuronalClient(server.url, key, retries=0, transport=transport) as client:
         job = client.create_job(dataset["id"], NETWORK, {**TRAINING, "epochs": 5})
         seen: list[int] = []
         final = client.wait_for_job(
@@ -174,3 +169,47 @@ def test_wait_times_out_and_cancel_stops_the_job(
         client.wait_for_job(job["id"], timeout=0.5)
     assert client.cancel_job(job["id"])["id"] == job["id"]
     assert client.wait_for_job(job["id"], timeout=60)["status"] == "cancelled"
+
+
+def test_an_upload_is_resent_only_if_it_never_left(server: Stack, iris_bytes: bytes) -> None:
+    key = server.create_key("client-upload-retry")
+    never_sent = DropFirst("/v1/datasets", after_sending=False)
+    with NeuronalClient(server.url, key, backoff=0.05, transport=never_sent) as client:
+        dataset = client.upload_dataset(iris_bytes, filename="iris.csv")
+        assert never_sent.dropped == 1
+        assert [d["id"] for d in client.list_datasets()["items"]] == [dataset["id"]]
+
+    lost_answer = DropFirst("/v1/datasets")
+    with NeuronalClient(server.url, key, backoff=0.05, transport=lost_answer) as client:
+        with pytest.raises(ServerUnreachable) as lost:
+            client.upload_dataset(iris_bytes, filename="iris.csv")
+        assert lost.value.status == 0 and isinstance(lost.value.__cause__, httpx.ReadError)
+        assert len(client.list_datasets()["items"]) == 2  # the server stored it once
+
+
+def test_a_server_that_is_not_there_is_one_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with (
+        NeuronalClient(url, "k", retries=1, backoff=0.01) as client,
+        pytest.raises(ServerUnreachable) as down,
+    ):
+        client.list_jobs()
+    assert down.value.status == 0 and f"cannot reach the server at {url}" in str(down.value)
+    assert isinstance(down.value.__cause__, httpx.ConnectError)
+    with NeuronalClient(url, "k") as client, pytest.raises(UnsendableRequest) as unsendable:
+        client.get_job("job_\x01")
+    assert unsendable.value.status == 0 and isinstance(unsendable.value, ValueError)
+    for address in ("localhost:8000", "http://", "ftp://example.org"):
+        with pytest.raises(ValueError, match="http:// or https://"):
+            NeuronalClient(address)
+
+
+def test_describe_names_each_field_the_detail_leaves_out(
+    client: NeuronalClient, dataset: dict[str, Any]
+) -> None:
+    not_a_network: Any = [16]
+    with pytest.raises(InvalidRequestError) as invalid:
+        client.create_job(dataset["id"], not_a_network, TRAINING, task="clasification")
+    detail, *more = invalid.value.describe().splitlines()
+    assert detail == invalid.value.detail and "body.task" in detail
+    assert more == ["  body.network: Input should be a valid dictionary"]

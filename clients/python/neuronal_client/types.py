@@ -1,0 +1,126 @@
+"""What the API answers, as TypedDicts (plain dicts at run time); docs/api.md has every field.
+
+The names end in `Info`, `Result` or `Progress` so that none is mistaken for the server's own
+classes of the same things."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypedDict, TypeVar
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FINISHED: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
+T = TypeVar("T")
+
+
+class ListPage(TypedDict, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class DatasetInfo(TypedDict, total=False):
+    id: str
+    name: str
+    format: str
+    layout: str
+    n_rows: int
+    n_features: int
+    sequence_length: int | None
+    series: dict[str, Any] | None
+    features: list[dict[str, Any]]
+    target: dict[str, Any]
+    size_bytes: int
+    sha256: str
+    created_at: str
+
+
+class JobProgress(TypedDict):
+    epoch: int
+    epochs: int
+    fraction: float
+
+
+class EpochProgress(TypedDict, total=False):
+    """One finished epoch, as `wait_for_job` hands it to `on_progress`."""
+
+    epoch: int
+    epochs: int
+    fraction: float
+    train_loss: float
+    val_loss: float | None
+    train_accuracy: float | None
+    val_accuracy: float | None
+    learning_rate: float
+    seconds: float
+
+
+class JobInfo(TypedDict, total=False):
+    id: str
+    status: JobStatus
+    dataset_id: str
+    task: str
+    network: dict[str, Any]
+    training: dict[str, Any]
+    progress: JobProgress
+    metrics: dict[str, Any]
+    model_id: str | None
+    error: str | None
+    error_code: str | None
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class ModelInfo(TypedDict, total=False):
+    id: str
+    job_id: str
+    dataset_id: str
+    task: str
+    network: dict[str, Any]
+    training: dict[str, Any]
+    features: list[dict[str, Any]]
+    classes: list[Any] | None
+    metrics: dict[str, Any]
+    size_bytes: int
+    created_at: str
+
+
+class PredictionProgress(TypedDict):
+    rows_done: int
+    n_rows: int
+    fraction: float
+
+
+class PredictionJobInfo(TypedDict, total=False):
+    id: str
+    status: JobStatus
+    model_id: str
+    filename: str | None
+    format: str
+    progress: PredictionProgress
+    error: str | None
+    error_code: str | None
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    result_url: str | None
+
+
+class PredictionResult(TypedDict, total=False):
+    model_id: str
+    predictions: list[Any]
+    probabilities: list[list[float]]
+    classes: list[Any]
+
+
+class RecallResult(TypedDict):
+    """One entry per probe in each list; `energy` holds one list of values per probe."""
+
+    model_id: str
+    states: list[list[int]]
+    energy: list[list[float]]
+    iterations: list[int]
+    converged: list[bool]
+    nearest_pattern: list[int]
+    hamming: list[int]
