@@ -19,6 +19,9 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = tmp_path_factory.mktemp("tree")
     for part in ("service", "worker", "scripts"):
         shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    client = ROOT / "clients" / "python" / "neuronal_client"
+    shutil.copytree(client, copy / "clients" / "python" / "neuronal_client",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
     shutil.copy(ROOT / "pyproject.toml", copy / "pyproject.toml")
     return copy
 
@@ -26,7 +29,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lint(tree: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(LINT), "--no-cache"], cwd=tree, capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tree)},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tree}/clients/python:{tree}"},
     )
 
 
@@ -56,6 +59,10 @@ def test_the_unchanged_tree_keeps_every_contract(tree: Path) -> None:
         ("service/domain/jobs.py", "import service.cli.main", "layers"),
         ("service/api/app.py", "import worker.tasks", "never imports worker"),
         ("service/domain/ingest/detect.py", "import service.domain.ingest.formats", "circle"),
+        ("service/cli/client_commands.py", "import httpx", "only through neuronal_client"),
+        ("clients/python/neuronal_client/waiting.py", "import numpy", "the client imports only"),
+        ("clients/python/neuronal_client/errors.py", "import service.core.errors",
+         "the client imports only"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(
