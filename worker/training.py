@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -15,7 +16,7 @@ from service.core.config import Settings
 from service.core.db import new_id, transaction, utcnow
 from service.core.logs import bind_log_fields
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
-from service.domain.datasets import load_training_data
+from service.domain.datasets import TrainingData, load_training_data
 from service.domain.trained_models import add_trained_model
 from service.engine import Model, fit
 from worker import fencing
@@ -41,22 +42,23 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
         return "failed"
     recorder = EpochRecorder(job_id, attempt, settings)
     out_of_memory = False
+    inputs: TrainingInputs | None = None
     try:
         with Heartbeat(job_id, attempt, settings.heartbeat_seconds):
             loading = time.perf_counter()
             inputs = retrying(lambda: _load_inputs(job_id))
             log.info("job %s inputs loaded in %.6f s", job_id, time.perf_counter() - loading)
             model, history = fit(
-                inputs["X"],
-                inputs["y"],
-                inputs["network"],
-                inputs["training"],
-                task=inputs["task"],
-                features=inputs["features"],
+                inputs.data.X,
+                inputs.data.y,
+                inputs.network,
+                inputs.training,
+                task=inputs.task,
+                features=inputs.data.features,
                 on_epoch=recorder,
-                resume=inputs["checkpoint"],
-                lengths=inputs["lengths"],
-                groups=inputs["groups"],
+                resume=inputs.checkpoint,
+                lengths=inputs.data.lengths,
+                groups=inputs.data.groups,
             )
     except LostOwnership:
         return "lost"
@@ -68,7 +70,7 @@ def run_job(job_id: str, *, worker: str, settings: Settings) -> str:
         retrying(lambda: finish(job_id, attempt, "failed", error=message, code="training_error"))
         return "failed"
     if out_of_memory:
-        inputs = {}  # let the decoded data set go before writing the failure
+        inputs = None  # let the decoded data set go before writing the failure
         log.warning("job %s ran out of memory", job_id)
         recorder.flush()
         message = out_of_memory_message(settings)
@@ -104,7 +106,19 @@ def claim(job_id: str, worker: str) -> int | None:
     return fencing.claim(TrainingJob, job_id, worker)
 
 
-def _load_inputs(job_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainingInputs:
+    """Everything one attempt trains from: the data set's arrays, the job's spec, and the
+    checkpoint of an earlier attempt to resume from (None to start afresh)."""
+
+    data: TrainingData
+    network: dict[str, Any]
+    training: dict[str, Any]
+    task: str
+    checkpoint: bytes | None
+
+
+def _load_inputs(job_id: str) -> TrainingInputs:
     with transaction() as session:
         job = session.get(TrainingJob, job_id)
         assert job is not None
@@ -119,13 +133,13 @@ def _load_inputs(job_id: str) -> dict[str, Any]:
                 EpochMetric.job_id == job_id, EpochMetric.epoch > resumed_epoch
             )
         )
-        return {
-            **data,
-            "network": job.network,
-            "training": job.training,
-            "task": job.task,
-            "checkpoint": checkpoint.data if checkpoint else None,
-        }
+        return TrainingInputs(
+            data=data,
+            network=job.network,
+            training=job.training,
+            task=job.task,
+            checkpoint=checkpoint.data if checkpoint else None,
+        )
 
 
 def _owned(session: Session, job_id: str, attempt: int, **values: Any) -> None:
