@@ -398,8 +398,9 @@ class NeuronalClient:
         poll_interval: float = 1.0,
     ) -> Job:
         """Block until the job finishes and return it. `on_progress` gets every epoch's row
-        once, in order. Follows the event stream; if the stream fails, polls instead.
-        Raises TimeoutError after `timeout` seconds."""
+        once, in order, with the job's `epochs` and `fraction` done as the server sends them.
+        Follows the event stream; if the stream fails, polls instead (rows caught up by one
+        poll share that poll's fraction). Raises TimeoutError after `timeout` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         seen = 0
         try:
@@ -427,12 +428,15 @@ class NeuronalClient:
     ) -> Job:
         while True:
             job = self.get_job(job_id)
-            if on_progress is not None and job["progress"]["epoch"] > seen:
-                epochs = max(job["progress"]["epochs"], 1)
+            progress = job["progress"]
+            if on_progress is not None and progress["epoch"] > seen:
                 for row in self.get_metrics(job_id):
                     if row["epoch"] > seen:
                         seen = row["epoch"]
-                        on_progress({**row, "epochs": epochs, "fraction": seen / epochs})
+                        # the job's progress as the server wrote it when this poll read it
+                        on_progress(
+                            {**row, "epochs": progress["epochs"], "fraction": progress["fraction"]}
+                        )
             if job["status"] in FINISHED:
                 return job
             _check_deadline(deadline, job_id)
