@@ -170,7 +170,9 @@ class DatasetSummary(FromRow):
     @classmethod
     def _class_count_only(cls, target: dict[str, Any]) -> dict[str, Any]:
         """The target without its list of classes, which can be long: their count instead."""
-        summary = {key: target[key] for key in ("name", "kind", "n_classes") if key in target}
+        summary: dict[str, Any] = {
+            key: target[key] for key in ("name", "kind", "n_classes") if key in target
+        }
         if target.get("classes") is not None:
             summary["n_classes"] = len(target["classes"])
         return summary

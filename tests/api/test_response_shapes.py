@@ -21,8 +21,7 @@ FIELDS = {
     "DatasetSummary": "id name format layout? n_rows n_features sequence_length? series? target "
     "size_bytes sha256 created_at",
     "DatasetPage": "items next_cursor",
-    "SeriesOut": "time_column group_column n_series shortest_series shortest_group? "
-    "longest_series",
+    "SeriesOut": "time_column group_column n_series shortest_series shortest_group? longest_series",
     "FeatureOut": "name kind missing?",
     "JobOut": "id status dataset_id task network training progress metrics model_id error "
     "error_code? attempts created_at started_at finished_at",
@@ -133,8 +132,8 @@ def documented(text: str, start: int) -> tuple[dict[str, Any], int]:
         if char in "{[" and depth == 0 and last_key is not None:
             opening = text.index("{", i) if char == "[" else i
             if char == "{" or text[i + 1 : opening].strip() == "":
-                keys[last_key], i = documented(text, opening)
-                i += 1
+                keys[last_key], end = documented(text, opening)
+                i = end + 1 if char == "{" else text.index("]", end) + 1
                 continue
         depth += char in "{[("
         depth -= char in "}])"
