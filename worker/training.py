@@ -19,7 +19,7 @@ from service.core.errors import NotFound
 from service.core.lifecycle import LostOwnership
 from service.core.queue import Enqueue
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
-from service.domain.datasets import load_training_data
+from service.domain.datasets import TrainingData, load_training_data
 from service.domain.trained_models import add_trained_model
 from service.engine import fit
 from worker.fencing import SHUTDOWN, retrying
@@ -69,16 +69,16 @@ class Training(JobStep):
         inputs = retrying(lambda: _load_inputs(run.job_id))
         log.info("job %s inputs loaded in %.6f s", run.job_id, time.perf_counter() - loading)
         model, history = fit(
-            inputs["X"],
-            inputs["y"],
-            inputs["network"],
-            inputs["training"],
-            task=inputs["task"],
-            features=inputs["features"],
+            inputs.data.X,
+            inputs.data.y,
+            inputs.network,
+            inputs.training,
+            task=inputs.task,
+            features=inputs.data.features,
             on_epoch=self.recorder,
-            resume=inputs["checkpoint"],
-            lengths=inputs["lengths"],
-            groups=inputs["groups"],
+            resume=inputs.checkpoint,
+            lengths=inputs.data.lengths,
+            groups=inputs.data.groups,
         )
         if run.ending is not None:
             return None
@@ -109,7 +109,19 @@ class Training(JobStep):
     # a job handed back keeps its checkpoint: the next attempt resumes from it
 
 
-def _load_inputs(job_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainingInputs:
+    """Everything one attempt trains from: the data set's arrays, the job's spec, and the
+    checkpoint of an earlier attempt to resume from (None to start afresh)."""
+
+    data: TrainingData
+    network: dict[str, Any]
+    training: dict[str, Any]
+    task: str
+    checkpoint: bytes | None
+
+
+def _load_inputs(job_id: str) -> TrainingInputs:
     with transaction() as session:
         job = session.get(TrainingJob, job_id)
         assert job is not None
@@ -124,13 +136,13 @@ def _load_inputs(job_id: str) -> dict[str, Any]:
                 EpochMetric.job_id == job_id, EpochMetric.epoch > resumed_epoch
             )
         )
-        return {
-            **data,
-            "network": job.network,
-            "training": job.training,
-            "task": job.task,
-            "checkpoint": checkpoint.data if checkpoint else None,
-        }
+        return TrainingInputs(
+            data=data,
+            network=job.network,
+            training=job.training,
+            task=job.task,
+            checkpoint=checkpoint.data if checkpoint else None,
+        )
 
 
 class EpochRecorder:

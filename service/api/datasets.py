@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +33,7 @@ async def upload_dataset(
     session: SessionDep,
     tenant_id: TenantDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> DatasetOut:
     """Upload a CSV, JSON-records or NPZ file; it is parsed, summarised and stored."""
     with scratch.upload_folder(settings, "dataset") as folder:
         path = Path(folder) / "upload"
@@ -70,7 +69,7 @@ async def upload_dataset(
             stream.close()
     # the commit skipped SQLite's WAL checkpoint so the reply is not kept waiting for it
     background.add_task(db.wal_checkpoint, settings.database_url)
-    return datasets.dataset_view(dataset)
+    return DatasetOut.model_validate(dataset)
 
 
 @router.get("", response_model=DatasetPage)
@@ -79,19 +78,16 @@ def list_datasets(
     tenant_id: TenantDep,
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> DatasetPage:
     """Your data sets in summary form (no per-feature summaries: those are on
     GET /v1/datasets/{id})."""
     page = datasets.list_datasets(session, tenant_id, limit=limit, cursor=cursor)
-    return {
-        "items": [datasets.dataset_summary(d) for d in page.items],
-        "next_cursor": page.next_cursor,
-    }
+    return DatasetPage.model_validate(page)
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
-def get_dataset(dataset_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
-    return datasets.dataset_view(datasets.get_dataset(session, tenant_id, dataset_id))
+def get_dataset(dataset_id: str, session: SessionDep, tenant_id: TenantDep) -> DatasetOut:
+    return DatasetOut.model_validate(datasets.get_dataset(session, tenant_id, dataset_id))
 
 
 @router.delete(

@@ -21,14 +21,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Header, Request
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import TenantDep
 from service.api.problems import problem_responses
+from service.api.schemas import EpochMetricOut, JobOut
+from service.api.schemas_models import PredictionJobOut
 from service.core.config import Settings
 from service.core.db import session_factory
 from service.core.errors import BadRequest, TooManyRequests
 from service.domain import streams
+
+TrainingSnapshot = tuple[JobOut, list[EpochMetricOut]]  # the job, its epochs not yet seen
 
 POLL_SECONDS = 0.25
 RETRY_AFTER_SECONDS = 5
@@ -64,7 +69,7 @@ class Watcher:
     job_id: str
     after: int
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    snapshot: Any = None
+    snapshot: Any = None  # a TrainingSnapshot or a PredictionJobOut
     gone: bool = False
 
     async def next_poll(self) -> None:
@@ -143,7 +148,9 @@ class StreamHub:
                     watcher.snapshot = found
             await asyncio.sleep(POLL_SECONDS)
 
-    def _read(self, watching: list[Watcher]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _read(
+        self, watching: list[Watcher]
+    ) -> tuple[dict[str, TrainingSnapshot], dict[str, PredictionJobOut]]:
         training_after: dict[str, int] = {}
         prediction_ids: set[str] = set()
         for watcher in watching:
@@ -153,9 +160,23 @@ class StreamHub:
             else:
                 prediction_ids.add(watcher.job_id)
         with session_factory(self.database_url)() as session:
-            training = streams.training_snapshots(session, training_after)
-            prediction = streams.prediction_snapshots(session, sorted(prediction_ids))
+            training = _training_answers(session, training_after)
+            prediction = _prediction_answers(session, sorted(prediction_ids))
         return training, prediction
+
+
+def _training_answers(session: Session, after: dict[str, int]) -> dict[str, TrainingSnapshot]:
+    """Each watched training job as GET /v1/jobs/{id} answers it, with its new epoch rows."""
+    return {
+        job_id: (JobOut.model_validate(job), [EpochMetricOut.model_validate(r) for r in rows])
+        for job_id, (job, rows) in streams.training_snapshots(session, after).items()
+    }
+
+
+def _prediction_answers(session: Session, job_ids: list[str]) -> dict[str, PredictionJobOut]:
+    """Each watched prediction job as GET /v1/predictions/{id} answers it."""
+    found = streams.prediction_snapshots(session, job_ids)
+    return {job_id: PredictionJobOut.model_validate(job) for job_id, job in found.items()}
 
 
 def _news(watcher: Watcher, found: Any) -> bool:
@@ -163,12 +184,9 @@ def _news(watcher: Watcher, found: Any) -> bool:
     if watcher.snapshot is None:
         return True
     if watcher.kind == "training":
-        view, rows = found
-        return bool(rows) or view["status"] != watcher.snapshot[0]["status"]
-    return bool(
-        found["progress"]["rows_done"] > watcher.after
-        or found["status"] != watcher.snapshot["status"]
-    )
+        job, rows = found
+        return bool(rows) or job.status != watcher.snapshot[0].status
+    return bool(found.progress.rows_done > watcher.after or found.status != watcher.snapshot.status)
 
 
 def stream_hub(request: Request) -> StreamHub:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -19,10 +18,15 @@ from service.api.events import (
     stream_slot,
 )
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
-from service.api.schemas import JobOut, JobPage, JobRequest, MetricsOut
+from service.api.schemas import EpochMetricOut, JobOut, JobPage, JobRequest, MetricsOut
 from service.core.db import session_factory
 from service.core.lifecycle import TERMINAL
+from service.core.progress import EpochProgress
 from service.domain import curves, jobs
+
+# a progress event's metrics, in the order the stream has always sent them
+EVENT_ROW = ("epoch", "train_loss", "val_loss", "learning_rate", "seconds")
+ACCURACIES = ("train_accuracy", "val_accuracy")
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=V1_PROBLEMS)
 
@@ -37,7 +41,7 @@ def create_job(
     settings: SettingsDep,
     producer: ProducerDep,
     idempotency_key: str | None = Header(None, max_length=200),
-) -> dict[str, Any]:
+) -> JobOut:
     """Validate the spec against the dataset, queue the job, and start it on a worker."""
     job, created = jobs.create_job(
         session,
@@ -49,7 +53,7 @@ def create_job(
     if created:  # the session commits before the response; the message is sent after it
         background.add_task(producer.enqueue_training, job.id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
-    return jobs.job_view(job)
+    return JobOut.model_validate(job)
 
 
 @router.get("", response_model=JobPage)
@@ -59,28 +63,29 @@ def list_jobs(
     status: str | None = None,
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> JobPage:
     page = jobs.list_jobs(session, tenant_id, status=status, limit=limit, cursor=cursor)
-    return {"items": [jobs.job_view(j) for j in page.items], "next_cursor": page.next_cursor}
+    return JobPage.model_validate(page)
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
-    return jobs.job_view(jobs.get_job(session, tenant_id, job_id))
+def get_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> JobOut:
+    return JobOut.model_validate(jobs.get_job(session, tenant_id, job_id))
 
 
 @router.get("/{job_id}/metrics", response_model=MetricsOut)
-def get_metrics(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+def get_metrics(job_id: str, session: SessionDep, tenant_id: TenantDep) -> MetricsOut:
     jobs.get_job(session, tenant_id, job_id)
-    return {"items": [jobs.metric_view(m) for m in jobs.job_metrics(session, job_id)]}
+    rows = jobs.job_metrics(session, job_id)
+    return MetricsOut(items=[EpochMetricOut.model_validate(row) for row in rows])
 
 
 @router.post(
     "/{job_id}/cancel", status_code=202, response_model=JobOut, responses=problem_responses(409)
 )
-def cancel_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+def cancel_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> JobOut:
     """Cancel the job: at once if queued, after the current epoch if running."""
-    return jobs.job_view(jobs.cancel_job(session, tenant_id, job_id))
+    return JobOut.model_validate(jobs.cancel_job(session, tenant_id, job_id))
 
 
 def _existing_job(job_id: str, request: Request, tenant_id: TenantDep) -> str:
@@ -106,32 +111,35 @@ async def job_events(
             if watch.snapshot is None:
                 continue
             job, rows = watch.snapshot
-            epochs = max(job["progress"]["epochs"], 1)
             for row in rows:
-                if row["epoch"] <= watch.after:
+                if row.epoch <= watch.after:
                     continue
-                watch.after = row["epoch"]
-                progress = {**row, "epochs": epochs, "fraction": round(watch.after / epochs, 6)}
+                watch.after = row.epoch
                 yield ServerSentEvent(
-                    event="progress", id=str(watch.after), raw_data=_json(progress)
+                    event="progress", id=str(watch.after), raw_data=_progress_json(row, job)
                 )
-            if job["status"] in TERMINAL:
-                yield ServerSentEvent(event="status", data=job)
+            if job.status in TERMINAL:
+                yield ServerSentEvent(event="status", data=job.model_dump(mode="json"))
                 return
 
 
-def _json(numbers: dict[str, Any]) -> str:
-    """A progress row as JSON (plain numbers: no need for FastAPI's slower generic encoder);
-    a non-finite figure is null, as FastAPI would write it."""
+def _progress_json(row: EpochMetricOut, job: JobOut) -> str:
+    """An epoch's `progress` event: its metrics row (accuracies only for a classifier) with
+    the epochs asked for and the fraction done, as JSON. Plain numbers need no FastAPI
+    encoder; a non-finite figure is null, as FastAPI would write it."""
+    names = EVENT_ROW + (ACCURACIES if row.train_accuracy is not None else ())
+    progress = EpochProgress(row.epoch, job.progress.epochs)
+    numbers = {name: getattr(row, name) for name in names}
+    numbers |= {"epochs": progress.epochs, "fraction": progress.fraction}
     finite = {
         k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in numbers.items()
     }
     return json.dumps(finite)
 
 
-def _read_job(url: str, tenant_id: str, job_id: str) -> dict[str, Any]:
+def _read_job(url: str, tenant_id: str, job_id: str) -> None:
     with session_factory(url)() as session:
-        return jobs.job_view(jobs.get_job(session, tenant_id, job_id))
+        jobs.get_job(session, tenant_id, job_id)
 
 
 @router.get(

@@ -13,6 +13,7 @@ from service.api.deps import SessionDep, TenantDep
 from service.api.predict_body import PREDICT_BODY, Rows, parse_predict_body
 from service.api.problems import BODY_PROBLEMS, UNREADABLE_BODY, V1_PROBLEMS, problem_responses
 from service.api.schemas import ModelOut, ModelPage, PredictResponse
+from service.api.schemas_models import ConfusionOut
 from service.core.db import session_factory
 from service.core.errors import BadRequest
 from service.core.metrics import instrument_prediction
@@ -32,15 +33,14 @@ def list_models(
     tenant_id: TenantDep,
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> ModelPage:
     page = models_registry.list_models(session, tenant_id, limit=limit, cursor=cursor)
-    items = [models_registry.model_view(m) for m in page.items]
-    return {"items": items, "next_cursor": page.next_cursor}
+    return ModelPage.model_validate(page)
 
 
 @router.get("/{model_id}", response_model=ModelOut)
-def get_model(model_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
-    return models_registry.model_view(models_registry.get_model(session, tenant_id, model_id))
+def get_model(model_id: str, session: SessionDep, tenant_id: TenantDep) -> ModelOut:
+    return ModelOut.model_validate(models_registry.get_model(session, tenant_id, model_id))
 
 
 @router.delete("/{model_id}", status_code=204, response_class=Response)
@@ -127,15 +127,16 @@ async def _body(request: Request) -> bytes:
         raise BadRequest(UNREADABLE_BODY) from exc
 
 
-@router.get("/{model_id}/confusion", response_model=evaluation.ConfusionOut)
+@router.get("/{model_id}/confusion", response_model=ConfusionOut)
 def confusion_matrix(
     model_id: str, request: Request, session: SessionDep, tenant_id: TenantDep
-) -> dict[str, Any]:
+) -> ConfusionOut:
     """A classifier's confusion matrix on the validation rows its job held out; a model with
     more than NEURONAL_MAX_CONFUSION_CLASSES classes answers 422 (use a batch prediction)."""
     cache = request.app.state.model_cache
     max_classes = request.app.state.settings.max_confusion_classes
-    return evaluation.model_confusion(cache, session, tenant_id, model_id, max_classes)
+    matrix = evaluation.model_confusion(cache, session, tenant_id, model_id, max_classes)
+    return ConfusionOut.model_validate(matrix)
 
 
 @router.get(

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import ProducerDep, SessionDep, SettingsDep, TenantDep
@@ -21,6 +18,7 @@ from service.api.events import (
     stream_slot,
 )
 from service.api.problems import V1_PROBLEMS, problem_responses
+from service.api.schemas_models import PredictionJobOut, PredictionJobPage
 from service.api.uploads import multipart_body, receive_upload
 from service.core import scratch
 from service.core.db import session_factory
@@ -31,33 +29,6 @@ from service.domain import trained_models as models_registry
 router = APIRouter(tags=["predictions"], responses=V1_PROBLEMS)
 
 UPLOAD_BODY = multipart_body()
-
-
-class PredictionProgress(BaseModel):
-    rows_done: int
-    n_rows: int
-    fraction: float
-
-
-class PredictionJobOut(BaseModel):
-    id: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    model_id: str
-    filename: str | None = None
-    format: str
-    progress: PredictionProgress
-    error: str | None
-    error_code: str | None = None
-    attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    result_url: str | None
-
-
-class PredictionJobPage(BaseModel):
-    items: list[PredictionJobOut]
-    next_cursor: str | None
 
 
 @router.post(
@@ -76,7 +47,7 @@ async def create_prediction_job(
     tenant_id: TenantDep,
     settings: SettingsDep,
     producer: ProducerDep,
-) -> dict[str, Any]:
+) -> PredictionJobOut:
     """Upload rows to predict (CSV, JSON records or NPZ `X`; columns matched by the model's
     feature names, others ignored) and queue them for a worker."""
     await run_in_threadpool(models_registry.get_model, session, tenant_id, model_id)
@@ -97,7 +68,7 @@ async def create_prediction_job(
     # the session commits before the response; the message is sent after it
     background.add_task(producer.enqueue_prediction, job.id)
     response.headers["Location"] = f"/v1/predictions/{job.id}"
-    return predictions.prediction_view(job)
+    return PredictionJobOut.model_validate(job)
 
 
 @router.get("/v1/predictions", response_model=PredictionJobPage)
@@ -106,15 +77,15 @@ def list_prediction_jobs(
     tenant_id: TenantDep,
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> PredictionJobPage:
     page = predictions.list_prediction_jobs(session, tenant_id, limit=limit, cursor=cursor)
-    items = [predictions.prediction_view(j) for j in page.items]
-    return {"items": items, "next_cursor": page.next_cursor}
+    return PredictionJobPage.model_validate(page)
 
 
 @router.get("/v1/predictions/{job_id}", response_model=PredictionJobOut)
-def get_prediction_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
-    return predictions.prediction_view(predictions.get_prediction_job(session, tenant_id, job_id))
+def get_prediction_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> PredictionJobOut:
+    job = predictions.get_prediction_job(session, tenant_id, job_id)
+    return PredictionJobOut.model_validate(job)
 
 
 @router.get(
@@ -140,10 +111,12 @@ def download_predictions(job_id: str, session: SessionDep, tenant_id: TenantDep)
     response_model=PredictionJobOut,
     responses=problem_responses(409),
 )
-def cancel_prediction_job(job_id: str, session: SessionDep, tenant_id: TenantDep) -> dict[str, Any]:
+def cancel_prediction_job(
+    job_id: str, session: SessionDep, tenant_id: TenantDep
+) -> PredictionJobOut:
     """Cancel the job: at once if queued, after the current chunk of rows if running."""
     job = predictions.cancel_prediction_job(session, tenant_id, job_id)
-    return predictions.prediction_view(job)
+    return PredictionJobOut.model_validate(job)
 
 
 @router.delete("/v1/predictions/{job_id}", status_code=204, response_class=Response)
@@ -175,18 +148,17 @@ async def prediction_events(
             await watch.next_poll()
             if watch.snapshot is None:
                 continue
-            job = watch.snapshot
-            progress = job["progress"]
-            if progress["rows_done"] > watch.after:
-                watch.after = progress["rows_done"]
-                yield ServerSentEvent(event="progress", id=str(watch.after), data=progress)
-            if job["status"] in TERMINAL:
-                yield ServerSentEvent(event="status", data=job)
+            job: PredictionJobOut = watch.snapshot
+            if job.progress.rows_done > watch.after:
+                watch.after = job.progress.rows_done
+                yield ServerSentEvent(
+                    event="progress", id=str(watch.after), data=job.progress.model_dump()
+                )
+            if job.status in TERMINAL:
+                yield ServerSentEvent(event="status", data=job.model_dump(mode="json"))
                 return
 
 
-def _read_job(url: str, tenant_id: str, job_id: str) -> dict[str, Any]:
+def _read_job(url: str, tenant_id: str, job_id: str) -> None:
     with session_factory(url)() as session:
-        return predictions.prediction_view(
-            predictions.get_prediction_job(session, tenant_id, job_id)
-        )
+        predictions.get_prediction_job(session, tenant_id, job_id)

@@ -7,50 +7,18 @@ spinning threads made each unit update of a recall many times slower on a shared
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 import orjson
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field, StrictInt
 
 from service.api.deps import SettingsDep, TenantDep
 from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
-from service.api.schemas import Strict
+from service.api.schemas_models import RecallRequest, RecallResponse
 from service.core.db import session_factory
 from service.domain.hopfield_recall import HopfieldCache, recall
-from service.engine.hopfield import HOPFIELD_LIMITS
 
 router = APIRouter(
     prefix="/v1/models", tags=["models"], responses={**V1_PROBLEMS, **problem_responses(409)}
 )
-
-
-class RecallRequest(Strict):
-    patterns: list[list[Any]] = Field(
-        description="Probes, one value per unit in the network's unit order, each 0/1 or "
-        "-1/+1 (the encoding the patterns were stored in).",
-        examples=[[[1, 0, 1, 1], [0, 0, 1, 1]]],
-    )
-    max_iterations: Annotated[
-        StrictInt | None, Field(ge=1, le=HOPFIELD_LIMITS["max_iterations"])
-    ] = Field(None, description="Sweeps at most (default: the network's max_iterations).")
-    seed: Annotated[StrictInt | None, Field(ge=0, le=HOPFIELD_LIMITS["max_seed"])] = Field(
-        None, description="Seed of the asynchronous update order (default 0)."
-    )
-
-
-class RecallResponse(BaseModel):
-    model_id: str
-    states: list[list[int]] = Field(description="The final state of each probe.")
-    energy: list[list[float]] = Field(
-        description="Each probe's energy at the start and after every sweep it ran."
-    )
-    iterations: list[int] = Field(description="Sweeps that changed each probe's state.")
-    converged: list[bool] = Field(description="Whether each probe reached a fixed point.")
-    nearest_pattern: list[int] = Field(
-        description="Index of the stored pattern (a data set row) closest to the final state."
-    )
-    hamming: list[int] = Field(description="Units where the final state differs from it.")
 
 
 def hopfield_cache(request: Request) -> HopfieldCache:

@@ -1,12 +1,15 @@
 """Pydantic shapes at the HTTP boundary only. The rules of a network and a training config
-live in the engine (`service.engine.validate_spec`); these models describe shapes for OpenAPI."""
+live in the engine (`service.engine.validate_spec`); these models describe shapes for OpenAPI.
+
+Answers are built straight from the ORM rows (`JobOut.model_validate(job)`); a field the
+row derives (a job's `progress`, a prediction job's `result_url`) is a property of its table."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 NETWORK_EXAMPLE: dict[str, Any] = {
     "layers": [{"units": 64, "activation": "relu"}],
@@ -27,8 +30,19 @@ TRAINING_EXAMPLE: dict[str, Any] = {
 }
 
 
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+# written in UTC with a `Z` whatever zone the database session handed back
+UTCDatetime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class FromRow(BaseModel):
+    """An answer read from an ORM row's attributes (or from a dict of the same fields)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
 
 class JobRequest(Strict):
@@ -48,14 +62,14 @@ class JobRequest(Strict):
     )
 
 
-class FeatureOut(BaseModel):
+class FeatureOut(FromRow):
     model_config = ConfigDict(extra="allow")
     name: str
     kind: Literal["numeric", "categorical"]
     missing: int = 0
 
 
-class SeriesOut(BaseModel):
+class SeriesOut(FromRow):
     time_column: str | None = Field(description="The column rows were ordered by (dropped).")
     group_column: str | None = Field(description="One series per value; not a feature.")
     n_series: int
@@ -64,7 +78,7 @@ class SeriesOut(BaseModel):
     longest_series: int
 
 
-class DatasetOut(BaseModel):
+class DatasetOut(FromRow):
     id: str
     name: str
     format: str
@@ -77,18 +91,18 @@ class DatasetOut(BaseModel):
     target: dict[str, Any]
     size_bytes: int
     sha256: str
-    created_at: datetime
+    created_at: UTCDatetime
 
 
-class Progress(BaseModel):
+class Progress(FromRow):
     epoch: int
     epochs: int
     fraction: float
 
 
-class JobOut(BaseModel):
+class JobOut(FromRow):
     id: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: JobStatus
     dataset_id: str
     task: str
     network: dict[str, Any]
@@ -99,12 +113,17 @@ class JobOut(BaseModel):
     error: str | None
     error_code: str | None = None
     attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UTCDatetime
+    started_at: UTCDatetime | None
+    finished_at: UTCDatetime | None
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _none_is_empty(cls, metrics: dict[str, Any] | None) -> dict[str, Any]:
+        return metrics or {}
 
 
-class EpochMetricOut(BaseModel):
+class EpochMetricOut(FromRow):
     epoch: int
     train_loss: float
     val_loss: float | None
@@ -118,7 +137,7 @@ class MetricsOut(BaseModel):
     items: list[EpochMetricOut]
 
 
-class ModelOut(BaseModel):
+class ModelOut(FromRow):
     id: str
     job_id: str
     dataset_id: str
@@ -129,10 +148,10 @@ class ModelOut(BaseModel):
     classes: list[Any] | None = None
     metrics: dict[str, Any]
     size_bytes: int
-    created_at: datetime
+    created_at: UTCDatetime
 
 
-class DatasetSummary(BaseModel):
+class DatasetSummary(FromRow):
     """A data set in a list: `features` and the target's `classes` are on GET /v1/datasets/{id}."""
 
     id: str
@@ -146,20 +165,31 @@ class DatasetSummary(BaseModel):
     target: dict[str, Any] = Field(description='{"name", "kind", "n_classes"?}')
     size_bytes: int
     sha256: str
-    created_at: datetime
+    created_at: UTCDatetime
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _class_count_only(cls, target: dict[str, Any]) -> dict[str, Any]:
+        """The target without its list of classes, which can be long: their count instead."""
+        summary: dict[str, Any] = {
+            key: target[key] for key in ("name", "kind", "n_classes") if key in target
+        }
+        if target.get("classes") is not None:
+            summary["n_classes"] = len(target["classes"])
+        return summary
 
 
-class DatasetPage(BaseModel):
+class DatasetPage(FromRow):
     items: list[DatasetSummary]
     next_cursor: str | None
 
 
-class JobPage(BaseModel):
+class JobPage(FromRow):
     items: list[JobOut]
     next_cursor: str | None
 
 
-class ModelPage(BaseModel):
+class ModelPage(FromRow):
     items: list[ModelOut]
     next_cursor: str | None
 

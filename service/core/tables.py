@@ -17,7 +17,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.core.db import Base, UTCDateTime, utcnow
-from service.core.lifecycle import JobLifecycle, reaper_index
+from service.core.lifecycle import JobLifecycle, JobStatus, reaper_index
+from service.core.progress import EpochProgress, RowProgress
+
+SERIES_KEYS = (
+    "time_column", "group_column", "n_series", "shortest_series", "shortest_group",
+    "longest_series",
+)  # fmt: skip
 
 
 class CreatedAtMixin:
@@ -60,6 +66,17 @@ class Dataset(CreatedAtMixin, Base):
     layout: Mapped[str] = mapped_column(String(10), default="table", server_default="table")
     layout_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
+    @property
+    def sequence_length(self) -> int | None:
+        return (self.layout_info or {}).get("sequence_length")
+
+    @property
+    def series(self) -> dict[str, Any] | None:
+        if self.layout != "series":
+            return None
+        info = self.layout_info or {}
+        return {key: info.get(key) for key in SERIES_KEYS}
+
 
 class DatasetBlob(Base):
     """The parsed arrays of a dataset, compressed; kept apart so listings never load them."""
@@ -89,6 +106,10 @@ class TrainingJob(JobLifecycle, CreatedAtMixin, Base):
     model_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    @property
+    def progress(self) -> EpochProgress:
+        return EpochProgress(self.epoch, self.epochs)
 
 
 class JobCheckpoint(Base):
@@ -163,3 +184,11 @@ class PredictionJob(JobLifecycle, CreatedAtMixin, Base):
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
     input_data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     output_data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+
+    @property
+    def progress(self) -> RowProgress:
+        return RowProgress(self.rows_done, self.n_rows)
+
+    @property
+    def result_url(self) -> str | None:
+        return f"/v1/predictions/{self.id}/result" if self.status == JobStatus.SUCCEEDED else None

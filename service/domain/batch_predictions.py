@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
-from service.core.db import iso_utc, new_id, utcnow
+from service.core.db import new_id, utcnow
 from service.core.errors import (
     Conflict,
     InvalidInput,
@@ -208,27 +208,3 @@ def prediction_csv(session: Session, tenant_id: str, job_id: str) -> bytes:
         )
         raise Conflict(f"Prediction job {job_id!r} is {job.status}, so it has no result; {hint}.")
     return gzip.decompress(job.output_data)
-
-
-def prediction_view(job: PredictionJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "status": job.status,
-        "model_id": job.model_id,
-        "filename": job.filename,
-        "format": job.format,
-        "progress": {
-            "rows_done": job.rows_done,
-            "n_rows": job.n_rows,
-            "fraction": round(job.rows_done / job.n_rows, 6) if job.n_rows else 0.0,
-        },
-        "error": job.error,
-        "error_code": job.error_code,
-        "attempts": job.attempts,
-        "created_at": iso_utc(job.created_at),
-        "started_at": iso_utc(job.started_at),
-        "finished_at": iso_utc(job.finished_at),
-        "result_url": (
-            f"/v1/predictions/{job.id}/result" if job.status == JobStatus.SUCCEEDED else None
-        ),
-    }

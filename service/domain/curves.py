@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape
 
 from sqlalchemy.orm import Session
 
+from service.core.tables import EpochMetric
 from service.domain import jobs
 
 WIDTH, PANEL_HEIGHT = 640, 240
@@ -21,8 +22,8 @@ COLOURS = {"train": "#2563eb", "val": "#f97316"}
 PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"))
 
 
-def curves_svg(rows: list[dict[str, Any]], *, title: str) -> str:
-    """The SVG document for per-epoch metric rows (`GET /v1/jobs/{id}/metrics` items)."""
+def curves_svg(rows: list[EpochMetric], *, title: str) -> str:
+    """The SVG document for a job's per-epoch metric rows."""
     panels = [(key, label) for key, label in PANELS if _has(rows, f"train_{key}")]
     panels = panels or [PANELS[0]]
     height = PANEL_HEIGHT * len(panels) + 24
@@ -39,21 +40,21 @@ def curves_svg(rows: list[dict[str, Any]], *, title: str) -> str:
     return "\n".join(parts)
 
 
-def _has(rows: list[dict[str, Any]], field: str) -> bool:
-    return any(_finite(row.get(field)) for row in rows)
+def _has(rows: list[EpochMetric], field: str) -> bool:
+    return any(_finite(getattr(row, field)) for row in rows)
 
 
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def _panel(rows: list[dict[str, Any]], key: str, label: str, *, top: float) -> str:
+def _panel(rows: list[EpochMetric], key: str, label: str, *, top: float) -> str:
     fields = [f"{split}_{key}" for split in COLOURS if _has(rows, f"{split}_{key}")]
-    values = [row[f] for row in rows for f in fields if _finite(row.get(f))]
+    values = [getattr(row, f) for row in rows for f in fields if _finite(getattr(row, f))]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     if high - low < 1e-12:
         low, high = low - 0.5, high + 0.5
-    epochs = [int(row["epoch"]) for row in rows] or [1]
+    epochs = [row.epoch for row in rows] or [1]
     first, last = min(epochs), max(max(epochs), min(epochs) + 1)
     left, right = MARGIN["left"], WIDTH - MARGIN["right"]
     y0, y1 = top + MARGIN["top"], top + PANEL_HEIGHT - MARGIN["bottom"]
@@ -77,9 +78,9 @@ def _panel(rows: list[dict[str, Any]], key: str, label: str, *, top: float) -> s
     for n, field in enumerate(fields):
         split = field.split("_", 1)[0]
         points = " ".join(
-            f"{x_of(row['epoch']):.1f},{y_of(row[field]):.1f}"
+            f"{x_of(row.epoch):.1f},{y_of(getattr(row, field)):.1f}"
             for row in rows
-            if _finite(row.get(field))
+            if _finite(getattr(row, field))
         )
         out.append(
             f'<polyline data-series="{field}" points="{points}" fill="none" '
@@ -97,5 +98,5 @@ def _panel(rows: list[dict[str, Any]], key: str, label: str, *, top: float) -> s
 def job_curves(session: Session, tenant_id: str, job_id: str) -> str:
     """The learning curves of the caller's job `job_id` so far, as SVG."""
     job = jobs.get_job(session, tenant_id, job_id)
-    rows = [jobs.metric_view(m) for m in jobs.job_metrics(session, job.id)]
+    rows = jobs.job_metrics(session, job.id)
     return curves_svg(rows, title=f"Job {job.id} — {job.status}, {len(rows)}/{job.epochs} epochs")

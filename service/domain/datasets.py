@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,17 @@ from service.domain.ingest import (
     parse_dataset,
 )
 
-SERIES_KEYS = (
-    "time_column", "group_column", "n_series", "shortest_series", "shortest_group",
-    "longest_series",
-)  # fmt: skip
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What `fit` takes of a data set, whatever its layout: `X` is columns by name (a table or
+    a series) or `(n, T, d)` sequences with their `lengths`; `groups` are a series' series."""
+
+    X: Any
+    y: np.ndarray
+    features: list[dict[str, Any]]
+    lengths: np.ndarray | None = None
+    groups: np.ndarray | None = None
 
 
 def create_dataset(
@@ -148,7 +156,7 @@ def _blob(session: Session, dataset_id: str) -> bytes:
     return blob.data
 
 
-def load_training_data(session: Session, dataset: Dataset) -> dict[str, Any]:
+def load_training_data(session: Session, dataset: Dataset) -> TrainingData:
     """What `fit` takes for any layout: `X`, `y`, `features`, and `lengths` or `groups`.
 
     A series' rows are stored in time order already; its group column comes out as
@@ -158,44 +166,11 @@ def load_training_data(session: Session, dataset: Dataset) -> dict[str, Any]:
     if is_sequence_blob(data):
         X, lengths, target, names = decode_sequences(data)
         features = [{"name": name, "kind": "numeric"} for name in names]
-        return {"X": X, "y": target, "features": features, "lengths": lengths, "groups": None}
+        return TrainingData(X, target, features, lengths=lengths)
     columns, target, features = decode_dataset(data)
     groups = None
     group_column = (dataset.layout_info or {}).get("group_column")
     if dataset.layout == "series" and group_column is not None:
         groups = columns.pop(group_column)
         features = [f for f in features if f["name"] != group_column]
-    return {"X": columns, "y": target, "features": features, "lengths": None, "groups": groups}
-
-
-def dataset_summary(dataset: Dataset) -> dict[str, Any]:
-    """A data set as lists show it: no per-feature summaries, the target's class count only
-    (GET /v1/datasets/{id} has the details), so a page's size does not grow with columns."""
-    target: dict[str, Any] = {k: dataset.target[k] for k in ("name", "kind") if k in dataset.target}
-    if dataset.target.get("classes") is not None:
-        target["n_classes"] = len(dataset.target["classes"])
-    view = dataset_view(dataset)
-    del view["features"]
-    return {**view, "target": target}
-
-
-def dataset_view(dataset: Dataset) -> dict[str, Any]:
-    info = dataset.layout_info or {}
-    series = None
-    if dataset.layout == "series":
-        series = {key: info.get(key) for key in SERIES_KEYS}
-    return {
-        "id": dataset.id,
-        "name": dataset.name,
-        "format": dataset.format,
-        "layout": dataset.layout,
-        "n_rows": dataset.n_rows,
-        "n_features": dataset.n_features,
-        "sequence_length": info.get("sequence_length"),
-        "series": series,
-        "features": dataset.features,
-        "target": dataset.target,
-        "size_bytes": dataset.size_bytes,
-        "sha256": dataset.sha256,
-        "created_at": dataset.created_at,
-    }
+    return TrainingData(columns, target, features, groups=groups)

@@ -8,10 +8,10 @@ and the answer says so (`split: "training"`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from service.core.errors import Conflict, InvalidInput, NotFound, field_error
@@ -25,20 +25,22 @@ from service.engine.training import split_rows
 CHUNK_ROWS = 8192
 
 
-class ConfusionOut(BaseModel):
+@dataclass(frozen=True)
+class Confusion:
+    """`matrix[i][j]`: rows of actual class `classes[i]` predicted as `classes[j]`, counted on
+    the `split` ("validation", or "training" when the job kept no split)."""
+
     model_id: str
-    split: str = Field(description='"validation", or "training" when the job kept no split.')
+    split: str
     n_rows: int
     classes: list[Any]
-    matrix: list[list[int]] = Field(
-        description="matrix[i][j]: rows of actual class i predicted as class j."
-    )
+    matrix: list[list[int]]
     accuracy: float
 
 
 def confusion(
     session: Session, record: TrainedModel, model: Model, max_classes: int | None = None
-) -> dict[str, Any]:
+) -> Confusion:
     """The confusion matrix of a classifier on the validation rows its job held out, for
     at most `max_classes` classes (the matrix grows with their square)."""
     if model.task != "classification" or model.classes is None:
@@ -64,22 +66,22 @@ def confusion(
             f"The data set {record.dataset_id!r} this model was trained on has been deleted, "
             "so there are no rows to evaluate it on."
         ) from exc
-    classes, labels = encode_labels(data["y"])
+    classes, labels = encode_labels(data.y)
     if classes != list(model.classes):
         raise Conflict("The data set's classes no longer match the model's classes.")
     rows, split = evaluation_rows(model.training, labels)
-    predicted = predict_classes(model, data["X"], rows, data["lengths"])
+    predicted = predict_classes(model, data.X, rows, data.lengths)
     k = len(classes)
     matrix = np.zeros((k, k), dtype=np.int64)
     np.add.at(matrix, (labels[rows], predicted), 1)
-    return {
-        "model_id": record.id,
-        "split": split,
-        "n_rows": int(len(rows)),
-        "classes": classes,
-        "matrix": matrix.tolist(),
-        "accuracy": float(np.trace(matrix) / max(len(rows), 1)),
-    }
+    return Confusion(
+        model_id=record.id,
+        split=split,
+        n_rows=int(len(rows)),
+        classes=classes,
+        matrix=matrix.tolist(),
+        accuracy=float(np.trace(matrix) / max(len(rows), 1)),
+    )
 
 
 def evaluation_rows(training: dict[str, Any], labels: np.ndarray) -> tuple[np.ndarray, str]:
@@ -119,7 +121,7 @@ def model_confusion(
     tenant_id: str,
     model_id: str,
     max_classes: int | None = None,
-) -> dict[str, Any]:
+) -> Confusion:
     """`confusion` for the caller's model `model_id`."""
     record = get_model(session, tenant_id, model_id)
     model = cached_model(cache, session, tenant_id, model_id)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
-from service.core.db import iso_utc, new_id, utcnow
+from service.core.db import new_id, utcnow
 from service.core.errors import InvalidInput, NotFound, TooManyRequests, field_error, from_engine
 from service.core.lifecycle import ACTIVE, STATUSES, JobStatus, cancel
 from service.core.pagination import Page, paginate
@@ -268,41 +268,3 @@ def job_metrics(session: Session, job_id: str, *, after_epoch: int = 0) -> list[
         .order_by(EpochMetric.epoch)
     )
     return list(session.scalars(stmt))
-
-
-def metric_view(row: EpochMetric) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "epoch": row.epoch,
-        "train_loss": row.train_loss,
-        "val_loss": row.val_loss,
-        "learning_rate": row.learning_rate,
-        "seconds": row.seconds,
-    }
-    if row.train_accuracy is not None:
-        view["train_accuracy"] = row.train_accuracy
-        view["val_accuracy"] = row.val_accuracy
-    return view
-
-
-def job_view(job: TrainingJob) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "status": job.status,
-        "dataset_id": job.dataset_id,
-        "task": job.task,
-        "network": job.network,
-        "training": job.training,
-        "progress": {
-            "epoch": job.epoch,
-            "epochs": job.epochs,
-            "fraction": round(job.epoch / job.epochs, 6) if job.epochs else 0.0,
-        },
-        "metrics": job.metrics or {},
-        "model_id": job.model_id,
-        "error": job.error,
-        "error_code": job.error_code,
-        "attempts": job.attempts,
-        "created_at": iso_utc(job.created_at),
-        "started_at": iso_utc(job.started_at),
-        "finished_at": iso_utc(job.finished_at),
-    }

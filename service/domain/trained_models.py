@@ -57,22 +57,6 @@ def model_bytes(session: Session, tenant_id: str, model_id: str) -> bytes:
     return blob.data
 
 
-def model_view(model: TrainedModel) -> dict[str, Any]:
-    return {
-        "id": model.id,
-        "job_id": model.job_id,
-        "dataset_id": model.dataset_id,
-        "task": model.task,
-        "network": model.network,
-        "training": model.training,
-        "features": model.features,
-        "classes": model.classes,
-        "metrics": model.metrics,
-        "size_bytes": model.size_bytes,
-        "created_at": model.created_at,
-    }
-
-
 class ModelCache:
     """Loaded models by id, least recently used evicted; entries are re-checked after `ttl` s
     so a model deleted through another API process stops answering."""

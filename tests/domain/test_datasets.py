@@ -27,10 +27,10 @@ def test_an_upload_is_stored_and_read_back_column_for_column(
     assert [f["name"] for f in dataset.features] == ["x", "y", "colour"]
     assert dataset.target["name"] == "label"
     data = load_training_data(session, get_dataset(session, tenant, dataset.id))
-    columns = data["X"]
+    columns = data.X
     np.testing.assert_allclose(columns["x"][:3], [0, 1 / 7, 2 / 7], rtol=1e-6)
     assert list(columns["colour"][:2]) == ["blue", "red"]
-    assert len(data["y"]) == 60 and data["lengths"] is None
+    assert len(data.y) == 60 and data.lengths is None
 
 
 def test_another_tenant_sees_no_dataset(session: Session, tmp_path: Path) -> None:

@@ -42,8 +42,8 @@ def model_id(session: Session, settings: Settings, tmp_path: Path) -> str:
         "training": {"epochs": 5, "batch_size": 8, "optimizer": {"name": "adam"}},
     }, settings)
     data = load_training_data(session, get_dataset(session, "ten_a", dataset.id))
-    model, history = fit(data["X"], data["y"], job.network, job.training, task=job.task,
-                         features=data["features"])
+    model, history = fit(data.X, data.y, job.network, job.training, task=job.task,
+                         features=data.features)
     mid = new_id("mdl")
     add_trained_model(session, job, mid, model.to_bytes(), features=model.features,
                       classes=model.classes, metrics=history[-1])

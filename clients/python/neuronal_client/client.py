@@ -161,8 +161,9 @@ class NeuronalClient:
         poll_interval: float = 1.0,
     ) -> JobInfo:
         """Block until the job finishes and return it. `on_progress` gets every epoch's row
-        once, in order. Follows the event stream; if the stream fails, polls instead.
-        Raises TimeoutError after `timeout` seconds."""
+        once, in order, with the job's `epochs` and `fraction` done as the server sends them.
+        Follows the event stream; if the stream fails, polls instead (rows caught up by one
+        poll share that poll's fraction). Raises TimeoutError after `timeout` seconds."""
         deadline = Deadline(job_id, timeout)
         seen = 0
 
@@ -180,10 +181,12 @@ class NeuronalClient:
 
         def fetch() -> JobInfo:
             job = self.get_job(job_id)
-            if on_progress is not None and job["progress"]["epoch"] > seen:
-                epochs = max(job["progress"]["epochs"], 1)
+            progress = job["progress"]
+            if on_progress is not None and progress["epoch"] > seen:
                 for row in self.get_metrics(job_id):
-                    report({**row, "epochs": epochs, "fraction": row["epoch"] / epochs})
+                    # the job's progress as the server wrote it when this poll read it
+                    done = {"epochs": progress["epochs"], "fraction": progress["fraction"]}
+                    report({**row, **done})
             return job
 
         return poll(fetch, lambda job: job["status"] in FINISHED, deadline, poll_interval)
