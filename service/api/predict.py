@@ -44,7 +44,8 @@ from service.domain import online_predict
 from service.domain.bulk_bodies import BULK_TYPES
 from service.engine import Model
 
-INLINE_ROWS = 64  # up to this many rows of a cached model are predicted on the event loop
+INLINE_ROWS = 64  # so many rows of a cached model are predicted on the event loop, and
+INLINE_CELLS = 65_536  # so many rows × features when they are rows, not sequences
 SHORTCUT_BODY = 64 * 1024
 SHORTCUT_TYPES = {t.encode(): t for t in ("application/json", *BULK_TYPES)}
 PATH = re.compile(r"/v1/models/([A-Za-z0-9_-]{1,100})/predict")
@@ -66,13 +67,24 @@ async def predict(model_id: str, request: Request, tenant_id: TenantDep) -> Resp
     started = time.perf_counter()
     body = parse_predict_body(await _body(request), request.headers.get("content-type"))
     state = request.app.state
-    if body.count <= INLINE_ROWS and state.model_cache.get(model_id, tenant_id) is not None:
-        # A few rows of a loaded model take tens of microseconds: cheaper than a thread hop.
+    if _inline(body, state.model_cache.get(model_id, tenant_id)):
         answer = _answer(state, model_id, tenant_id, body)
     else:
         answer = await run_in_threadpool(_answer, state, model_id, tenant_id, body)
     payload, timing = _reply(answer, getattr(request.state, "key_cached", False), started)
     return Response(payload, media_type="application/json", headers={"Server-Timing": timing})
+
+
+def _inline(body: PredictBody, model: Model | None) -> bool:
+    """Whether to predict on the event loop rather than in the threadpool. A few rows of a
+    loaded model take tens of microseconds, 1000 rows of 64 features about 0.4 ms: less than
+    reading their JSON (done on the loop already), and less than the thread hop, which on a
+    busy machine waits for the scheduler."""
+    if model is None:
+        return False
+    if body.count <= INLINE_ROWS:
+        return True
+    return body.sequences is None and body.count * len(model.feature_names) <= INLINE_CELLS
 
 
 @instrument_prediction
@@ -99,7 +111,7 @@ def _predict(state: State, model: Model, model_id: str, body: PredictBody) -> di
 
 def _reply(answer: dict[str, Any], key_cached: bool, started: float) -> tuple[bytes, str]:
     """The answer's JSON and its Server-Timing (which counts the serialisation too)."""
-    payload = orjson.dumps(answer)
+    payload = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
     elapsed = (time.perf_counter() - started) * 1000
     auth = "cache" if key_cached else "database"
     return payload, f'auth;desc="{auth}", predict;dur={elapsed:.3f}'

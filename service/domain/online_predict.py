@@ -1,5 +1,9 @@
 """Online prediction: loaded models kept in memory, and the rows of a predict request
-checked, predicted and answered."""
+checked, predicted and answered.
+
+An answer's probabilities stay a NumPy array, for the caller to serialise directly (orjson's
+`OPT_SERIALIZE_NUMPY`) rather than through a list of Python floats.
+"""
 
 from __future__ import annotations
 
@@ -88,7 +92,7 @@ def predict(
 ) -> dict[str, Any]:
     """Predictions (and class probabilities) for raw rows, records or sequences (a recurrent
     model), at most `max_rows`, and at most `max_cells` probabilities (rows × classes) in the
-    answer."""
+    answer. The probabilities are a C-contiguous float64 array."""
     lengths = None
     if sequences is not None and inputs is None and records is None:
         key = "sequences"
@@ -109,13 +113,13 @@ def predict(
         rows = _rows_from_request(model, inputs, records, max_rows, sequences is not None)
     try:
         if model.classes is not None:
-            proba = model.predict_proba(rows, lengths)
+            proba = np.ascontiguousarray(model.predict_proba(rows, lengths), dtype=np.float64)
             _check_finite_outputs(proba, key)
-            labels = [model.classes[i] for i in np.argmax(proba, axis=1)]
+            labels = [model.classes[i] for i in np.argmax(proba, axis=1).tolist()]
             return {
                 "model_id": model_id,
                 "predictions": labels,
-                "probabilities": proba.tolist(),
+                "probabilities": proba,
                 "classes": list(model.classes),
             }
         values = np.asarray(model.predict(rows, lengths), dtype=np.float64)
