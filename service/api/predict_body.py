@@ -56,6 +56,7 @@ PREDICT_BODY: dict[str, Any] = {
         },
     }
 }
+JSON_TYPE = "application/json"
 KEYS = frozenset(("inputs", "records"))  # read with orjson; "sequences" go through pydantic
 NUMBER_BYTES = b"0123456789.eE+-,[] \t\r\n"
 INPUTS_KEY = b'{"inputs":}'
@@ -63,10 +64,11 @@ INPUTS_KEY = b'{"inputs":}'
 
 def parse_predict_body(body: bytes, content_type: str | None) -> PredictBody:
     """The rows, records or sequences of a predict body; FastAPI's errors for a bad one."""
-    bulk = _bulk_type(content_type)
+    plain_json = content_type == JSON_TYPE  # the usual case, without parsing the header
+    bulk = None if plain_json else _bulk_type(content_type)
     if bulk is not None:
         return PredictBody(read_bulk_body(body, bulk), None, None)
-    if _is_json(content_type):
+    if plain_json or _is_json(content_type):
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
