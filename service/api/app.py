@@ -9,9 +9,8 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from service.api import dashboard, datasets, jobs, models, ops, predictions, recall
+from service.api import dashboard, datasets, jobs, models, ops, predict, predictions, recall
 from service.api.events import StreamHub
-from service.api.fast_predict import PredictFastPath
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
 from service.core.blas import limit_blas_threads
@@ -23,7 +22,7 @@ from service.core.metrics import register_job_collector
 from service.core.queue import Producer
 from service.core.scratch import remove_leftovers
 from service.domain.keys import KeyVerifier
-from service.domain.trained_models import ModelCache
+from service.domain.online_predict import ModelCache
 
 DESCRIPTION = (
     "Neuronal trains feedforward neural networks on your data sets and serves predictions. "
@@ -70,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.model_cache = ModelCache(settings.model_cache_size)
     app.state.stream_hub = StreamHub(settings)
     install_problem_handlers(app)
-    for router in (ops.router, datasets.router, jobs.router, models.router):
+    for router in (ops.router, datasets.router, jobs.router, models.router, predict.router):
         app.include_router(router)
     app.include_router(predictions.router)
     app.include_router(recall.router)
@@ -83,6 +82,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware, upload_limit=settings.max_upload_bytes, body_limit=JSON_BODY_LIMIT
     )
-    app.add_middleware(PredictFastPath)  # inside the request id, before everything else
+    app.add_middleware(predict.PredictShortcut)  # inside the request id, before the rest
     app.add_middleware(RequestIdMiddleware)
     return app

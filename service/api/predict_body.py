@@ -14,8 +14,7 @@ from __future__ import annotations
 import email.message
 import itertools
 import json
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -29,7 +28,23 @@ from service.domain.bulk_bodies import BULK_TYPES, CSV_TYPE, NPY_TYPE, BulkBody,
 Rows = list[list[Any]] | np.ndarray | BulkBody | None
 Records = list[dict[str, Any]] | None
 Sequences = list[list[list[Any]]] | None
-Body = tuple[Rows, Records, Sequences]
+
+
+class PredictBody(NamedTuple):
+    """What a predict body asks for: rows, records or sequences (one of them, if well-formed)."""
+
+    inputs: Rows
+    records: Records
+    sequences: Sequences
+
+    @property
+    def n_rows(self) -> int:
+        """How many predictions it asks for."""
+        for rows in self:
+            if rows is not None:
+                return len(rows)
+        return 0
+
 
 PREDICT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -41,19 +56,19 @@ PREDICT_BODY: dict[str, Any] = {
         },
     }
 }
-KEYS = frozenset(("inputs", "records"))  # the fast path's; "sequences" take the route
+JSON_TYPE = "application/json"
+KEYS = frozenset(("inputs", "records"))  # read with orjson; "sequences" go through pydantic
 NUMBER_BYTES = b"0123456789.eE+-,[] \t\r\n"
 INPUTS_KEY = b'{"inputs":}'
 
 
-def parse_predict_body(body: bytes, headers: Mapping[str, str]) -> Body:
-    """Return (inputs, records, sequences) from a predict body; raise the errors FastAPI would
-    give for a bad one."""
-    content_type = headers.get("content-type")
-    bulk = _bulk_type(content_type)
+def parse_predict_body(body: bytes, content_type: str | None) -> PredictBody:
+    """The rows, records or sequences of a predict body; FastAPI's errors for a bad one."""
+    plain_json = content_type == JSON_TYPE  # the usual case, without parsing the header
+    bulk = None if plain_json else _bulk_type(content_type)
     if bulk is not None:
-        return read_bulk_body(body, bulk), None, None
-    if _is_json(content_type):
+        return PredictBody(read_bulk_body(body, bulk), None, None)
+    if plain_json or _is_json(content_type):
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -61,8 +76,8 @@ def parse_predict_body(body: bytes, headers: Mapping[str, str]) -> Body:
         if type(data) is dict and data and data.keys() <= KEYS:
             inputs, records = data.get("inputs"), data.get("records")
             if _list_of(inputs, list) and _list_of(records, dict):
-                return _numbers_only(body, inputs), records, None
-    return _validated(body, headers)
+                return PredictBody(_numbers_only(body, inputs), records, None)
+    return _validated(body, content_type)
 
 
 def _numbers_only(body: bytes, inputs: list[list[Any]] | None) -> Rows:
@@ -105,9 +120,8 @@ def _is_json(content_type: str | None) -> bool:
     return subtype == "json" or subtype.endswith("+json")
 
 
-def _validated(body: bytes, headers: Mapping[str, str]) -> Body:
-    """FastAPI's own reading of a JSON body declared as `PredictRequest`, with its errors."""
-    content_type = headers.get("content-type")
+def _validated(body: bytes, content_type: str | None) -> PredictBody:
+    """FastAPI's own reading of a JSON body declared as `PredictRequest`."""
     if not body:
         missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
         raise invalid_request([missing], content_type)
@@ -141,4 +155,4 @@ def _validated(body: bytes, headers: Mapping[str, str]) -> Body:
             {**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)
         ]
         raise invalid_request(errors, content_type) from None
-    return parsed.inputs, parsed.records, parsed.sequences
+    return PredictBody(parsed.inputs, parsed.records, parsed.sequences)

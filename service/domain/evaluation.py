@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from service.core.errors import Conflict, InvalidInput, NotFound, field_error
 from service.core.tables import Dataset, TrainedModel
 from service.domain.datasets import load_training_data
-from service.domain.trained_models import ModelCache, get_model
+from service.domain.online_predict import ModelCache
+from service.domain.trained_models import get_model
 from service.engine import Model
 from service.engine.targets import encode_labels
 from service.engine.training import split_rows

@@ -58,6 +58,17 @@ def _settles_at(read: Callable[[], float], expected: float, seconds: float = 3.0
     return False
 
 
+def _steady(read: Callable[[], float]) -> float:
+    """A counter's value once two reads 0.2 s apart agree."""
+    value = read()
+    while True:
+        time.sleep(0.2)
+        again = read()
+        if again == value:
+            return value
+        value = again
+
+
 def test_both_paths_give_the_same_answer(embedded_stack: Stack, owner: str, model_id: str) -> None:
     path = f"/v1/models/{model_id}/predict"
     with embedded_stack.client(owner) as client:
@@ -147,3 +158,46 @@ def test_an_unseen_category_is_accepted_on_both_paths(embedded_stack: Stack, own
         lacking = _both_paths(client, path, {"records": [{"x": 1}]})
         assert lacking[0] == lacking[1] and lacking[0][0] == 422
         assert "no 'colour'" in lacking[0][1]["detail"]
+
+
+def _bodies(rows: list[list[float]]) -> dict[str, tuple[str, bytes]]:
+    """The same rows as each kind of predict body: (media type, bytes)."""
+    import io
+
+    import numpy as np
+
+    records = [dict(zip(FEATURES, row, strict=True)) for row in rows]
+    csv = ",".join(FEATURES) + "\n" + "".join(",".join(map(str, row)) + "\n" for row in rows)
+    npy = io.BytesIO()
+    np.save(npy, np.array(rows), allow_pickle=False)
+    return {
+        "inputs": ("application/json", json.dumps({"inputs": rows}).encode()),
+        "records": ("application/json", json.dumps({"records": records}).encode()),
+        "csv": ("text/csv", csv.encode()),
+        "npy": ("application/x-npy", npy.getvalue()),
+    }
+
+
+@pytest.mark.parametrize("count", [3, 90], ids=["few rows", "more than the shortcut takes"])
+def test_every_body_kind_gives_the_same_answer_on_both_paths(
+    embedded_stack: Stack, owner: str, model_id: str, count: int
+) -> None:
+    path = f"/v1/models/{model_id}/predict"
+    rows = (ROWS * 30)[:count]
+    answers = {}
+    with embedded_stack.client(owner) as client:
+        client.post(path, json={"inputs": ROWS})  # the model is loaded
+        routed = _steady(lambda: _routed(embedded_stack))
+        for kind, (media_type, body) in _bodies(rows).items():
+            # the exact media type may take the shortcut; with a parameter it is routed
+            for way, content_type in (("short", media_type), ("route", f"{media_type}; x=1")):
+                client.get("/v1/models?limit=1")  # the key fresh in the cache (for 1 s)
+                response = client.post(path, content=body, headers={"content-type": content_type})
+                assert response.status_code == 200, (kind, way, response.text)
+                expected = routed + (way == "route" or count > 64)
+                assert _settles_at(lambda: _routed(embedded_stack), expected), (kind, way)
+                routed = expected
+                answers[kind, way] = response.json()
+    first = answers["inputs", "route"]
+    assert len(first["predictions"]) == count and len(first["probabilities"]) == count
+    assert all(answer == first for answer in answers.values()), "one answer for every body"
