@@ -72,7 +72,7 @@ UNKNOWN_FIELDS = [
     ({"model_id": "mdl_x"}, ["body", "model_id"]),
     ({"id": "job_mine"}, ["body", "id"]),
     ({"network.bogus": 1}, ["network", "bogus"]),
-    ({"network.layers.0.dropout": 0.5}, ["network", "layers", 0, "dropout"]),
+    ({"network.layers.0.kernel_size": 3}, ["network", "layers", 0, "kernel_size"]),
     ({"training.bogus": 1}, ["training", "bogus"]),
     ({"training.optimizer.beta9": 0.9}, ["training", "optimizer", "beta9"]),
     ({"training.early_stopping": {"patience": 2, "extra": 1}}, ["training", "early_stopping"]),
