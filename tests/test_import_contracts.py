@@ -28,7 +28,11 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def lint(tree: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(LINT), "--no-cache"], cwd=tree, capture_output=True, text=True, timeout=120,
+        [str(LINT), "--no-cache"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tree}/clients/python:{tree}"},
     )
 
@@ -61,8 +65,11 @@ def test_the_unchanged_tree_keeps_every_contract(tree: Path) -> None:
         ("service/domain/ingest/detect.py", "import service.domain.ingest.formats", "circle"),
         ("service/cli/client_commands.py", "import httpx", "only through neuronal_client"),
         ("clients/python/neuronal_client/waiting.py", "import numpy", "the client imports only"),
-        ("clients/python/neuronal_client/errors.py", "import service.core.errors",
-         "the client imports only"),
+        (
+            "clients/python/neuronal_client/errors.py",
+            "import service.core.errors",
+            "the client imports only",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

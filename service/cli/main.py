@@ -36,6 +36,7 @@ app.add_typer(keys_app, name="keys")
 
 log = logging.getLogger("neuronal.serve")
 
+
 def describe_database(settings: Settings) -> str:
     """Where this command's data lives, in words (no password)."""
     from sqlalchemy.engine import make_url

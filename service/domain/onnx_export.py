@@ -39,6 +39,7 @@ ELU_ALPHA = 1.0
 NUMERIC_INPUT = "numeric"
 CATEGORICAL_PREFIX = "categorical:"
 
+
 def _step(g: Graph, z: str) -> str:
     zero = g.const("zero", np.zeros((), g.dtype))
     return g.op("Cast", [g.op("GreaterOrEqual", [z, zero])], "step", to=g.onnx_type)

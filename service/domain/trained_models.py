@@ -44,8 +44,6 @@ def model_bytes(session: Session, tenant_id: str, model_id: str) -> bytes:
     return blob.data
 
 
-
-
 def add_trained_model(
     session: Session,
     job: TrainingJob,

@@ -52,9 +52,18 @@ def add_tenant(session: Session, tenant_id: str) -> str:
 def upload(session: Session, tenant_id: str, path: Path, **options: object) -> Dataset:
     data = path.read_bytes()
     return create_dataset(
-        session, tenant_id, path, filename=path.name, content_type="text/csv",
-        name=None, target=None, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
-        max_rows=100_000, max_columns=1_000, **options,  # type: ignore[arg-type]
+        session,
+        tenant_id,
+        path,
+        filename=path.name,
+        content_type="text/csv",
+        name=None,
+        target=None,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        max_rows=100_000,
+        max_columns=1_000,
+        **options,  # type: ignore[arg-type]
     )
 
 

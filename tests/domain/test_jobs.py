@@ -60,14 +60,21 @@ def test_a_bad_request_is_refused_naming_the_field(
 def test_an_idempotency_key_answers_with_the_first_job_and_refuses_another_body(
     session: Session, settings: Settings, dataset_id: str
 ) -> None:
-    first, created = create_job(session, "ten_a", request(dataset_id), settings,
-                                idempotency_key="k-1")
-    again, created_again = create_job(session, "ten_a", request(dataset_id), settings,
-                                      idempotency_key="k-1")
+    first, created = create_job(
+        session, "ten_a", request(dataset_id), settings, idempotency_key="k-1"
+    )
+    again, created_again = create_job(
+        session, "ten_a", request(dataset_id), settings, idempotency_key="k-1"
+    )
     assert created and not created_again and again.id == first.id
     with pytest.raises(InvalidInput, match="Idempotency-Key"):
-        create_job(session, "ten_a", request(dataset_id, task="regression"), settings,
-                   idempotency_key="k-1")
+        create_job(
+            session,
+            "ten_a",
+            request(dataset_id, task="regression"),
+            settings,
+            idempotency_key="k-1",
+        )
 
 
 def test_the_per_tenant_cap_refuses_one_more_active_job(

@@ -36,17 +36,30 @@ def model_id(session: Session, settings: Settings, tmp_path: Path) -> str:
     """A model trained in-process on the points data and stored as the worker stores one."""
     add_tenant(session, "ten_a")
     dataset = upload(session, "ten_a", points_csv(tmp_path / "points.csv"))
-    job, _ = create_job(session, "ten_a", {
-        "dataset_id": dataset.id,
-        "network": {"layers": [{"units": 8, "activation": "tanh"}]},
-        "training": {"epochs": 5, "batch_size": 8, "optimizer": {"name": "adam"}},
-    }, settings)
+    job, _ = create_job(
+        session,
+        "ten_a",
+        {
+            "dataset_id": dataset.id,
+            "network": {"layers": [{"units": 8, "activation": "tanh"}]},
+            "training": {"epochs": 5, "batch_size": 8, "optimizer": {"name": "adam"}},
+        },
+        settings,
+    )
     data = load_training_data(session, get_dataset(session, "ten_a", dataset.id))
-    model, history = fit(data.X, data.y, job.network, job.training, task=job.task,
-                         features=data.features)
+    model, history = fit(
+        data.X, data.y, job.network, job.training, task=job.task, features=data.features
+    )
     mid = new_id("mdl")
-    add_trained_model(session, job, mid, model.to_bytes(), features=model.features,
-                      classes=model.classes, metrics=history[-1])
+    add_trained_model(
+        session,
+        job,
+        mid,
+        model.to_bytes(),
+        features=model.features,
+        classes=model.classes,
+        metrics=history[-1],
+    )
     job.status, job.model_id = "succeeded", mid
     session.flush()
     return mid
@@ -82,8 +95,15 @@ def test_a_batch_job_keeps_the_model_features_in_any_column_order(
     session: Session, settings: Settings, model_id: str, tmp_path: Path
 ) -> None:
     path = rows_file(tmp_path / "rows.csv", "colour,extra,y,x", ["red,1,0.5,0.1", "blue,2,,0.9"])
-    job = create_prediction_job(session, "ten_a", model_id, path, filename="rows.csv",
-                                content_type="text/csv", settings=settings)
+    job = create_prediction_job(
+        session,
+        "ten_a",
+        model_id,
+        path,
+        filename="rows.csv",
+        content_type="text/csv",
+        settings=settings,
+    )
     assert job.status == "queued" and job.n_rows == 2 and job.rows_done == 0
     assert get_prediction_job(session, "ten_a", job.id).model_id == model_id
     assert [j.id for j in list_prediction_jobs(session, "ten_a", limit=5, cursor=None).items] == [
@@ -96,8 +116,15 @@ def test_a_batch_file_missing_a_feature_is_refused_naming_it(
 ) -> None:
     path = rows_file(tmp_path / "rows.csv", "x,y", ["0.1,0.5"])
     with pytest.raises(InvalidInput, match="colour"):
-        create_prediction_job(session, "ten_a", model_id, path, filename="rows.csv",
-                              content_type="text/csv", settings=settings)
+        create_prediction_job(
+            session,
+            "ten_a",
+            model_id,
+            path,
+            filename="rows.csv",
+            content_type="text/csv",
+            settings=settings,
+        )
     assert list_prediction_jobs(session, "ten_a", limit=5, cursor=None).items == []
 
 
@@ -105,8 +132,15 @@ def test_a_batch_job_cancels_and_deletes(
     session: Session, settings: Settings, model_id: str, tmp_path: Path
 ) -> None:
     path = rows_file(tmp_path / "rows.csv", "x,y,colour", ["0.1,0.5,red"])
-    job = create_prediction_job(session, "ten_a", model_id, path, filename="rows.csv",
-                                content_type="text/csv", settings=settings)
+    job = create_prediction_job(
+        session,
+        "ten_a",
+        model_id,
+        path,
+        filename="rows.csv",
+        content_type="text/csv",
+        settings=settings,
+    )
     assert cancel_prediction_job(session, "ten_a", job.id).status == "cancelled"
     delete_prediction_job(session, "ten_a", job.id)
     session.flush()

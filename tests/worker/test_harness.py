@@ -28,6 +28,7 @@ def record(job_id: str) -> bool:
     SENT.append(job_id)
     return True
 
+
 Columns = dict[str, np.ndarray]
 
 

@@ -48,6 +48,8 @@ READERS: dict[str, tuple[Reader, int]] = {
     "json": (read_json, JSON_FIRST_ROW),
     "npz": (read_npz, NPZ_FIRST_ROW),
 }
+
+
 def refuse_numeric_header(path: Path) -> None:
     """Refuse a CSV whose first line is all numbers: it is a data row, not column names, and
     reading it as names would silently lose it."""
