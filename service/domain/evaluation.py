@@ -20,8 +20,8 @@ from service.domain.datasets import load_training_data
 from service.domain.online_predict import ModelCache
 from service.domain.trained_models import get_model
 from service.engine import Model
+from service.engine.batches import split_rows
 from service.engine.targets import encode_labels
-from service.engine.training import split_rows
 
 CHUNK_ROWS = 8192
 

@@ -25,7 +25,7 @@ class Parameters(Protocol):
 
 
 class Run(Protocol):
-    """What a checkpoint saves and restores of a training run (`training.Run` is one)."""
+    """What a checkpoint saves and restores of a training run (`run.Run` is one)."""
 
     net: Parameters
     opt: Optimizer

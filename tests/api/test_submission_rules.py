@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from service.domain.job_rules import validation_rows
-from service.engine.training import split_rows
+from service.engine.batches import split_rows
 from tests.stack import Stack, wait_for_job
 
 

@@ -237,7 +237,7 @@ def test_labels_keep_their_type(blobs):
 
 
 def test_stratified_validation_split():
-    from service.engine.training import split_rows
+    from service.engine.batches import split_rows
 
     labels = np.array([0] * 90 + [1] * 10)
     train, val = split_rows(np.random.default_rng(0), 100, 0.2, labels)
@@ -286,7 +286,7 @@ def test_data_frames_are_read_by_column():
 
 def test_fast_accuracy_count_matches_argmax(rng):
     from service.engine.activations import apply
-    from service.engine.training import count_correct
+    from service.engine.batches import count_correct
 
     out = apply("softmax", rng.normal(size=(500, 7)))
     Y = np.eye(7)[rng.integers(0, 7, 500)]
