@@ -30,13 +30,8 @@ from service.domain.ingest.arrow_parts import (
     make_part,
 )
 from service.domain.ingest.columns import Column
-from service.domain.ingest.csv_reader import (
-    PIECE,
-    QuickScan,
-    WholeTable,
-    guess_delimiter,
-    parse_piece,
-)
+from service.domain.ingest.csv_reader import PIECE, WholeTable, parse_piece
+from service.domain.ingest.csv_scan import QuickScan, guess_delimiter
 from service.domain.ingest.dataset import TableRules
 from service.domain.ingest.detect import detect_format, refuse_compressed
 from service.domain.ingest.errors import DatasetFormatError

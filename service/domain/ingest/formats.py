@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from service.domain.ingest.columns import Column
 from service.domain.ingest.csv_reader import FIRST_ROW as CSV_FIRST_ROW
-from service.domain.ingest.csv_reader import guess_delimiter, read_csv
+from service.domain.ingest.csv_reader import read_csv
+from service.domain.ingest.csv_scan import guess_delimiter
 from service.domain.ingest.dataset import (
     ParsedDataset,
     ParsedFeatures,
