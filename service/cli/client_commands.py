@@ -1,4 +1,5 @@
-"""`neuronal datasets|jobs|models|predict`: the service for humans, over HTTP with the client.
+"""`neuronal datasets|jobs` (and `models|predict`, from `model_commands`): the service for
+humans, over HTTP with the client.
 
 The server and key come from NEURONAL_URL / NEURONAL_API_KEY or --url / --key
 (`service.cli.connect`). An error answer prints the problem's detail (and any field errors
@@ -8,9 +9,6 @@ exits 2; commands that create something print its id alone on the last line, for
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,45 +16,21 @@ import typer
 from neuronal_client import JobInfo, NeuronalClient
 
 from service.cli.connect import DEFAULT_URL, Key, Url, connected
-from service.cli.errors import fail, usage_error
+from service.cli.errors import usage_error
 from service.cli.job_spec import job_request, read_spec
-from service.core.spreadsheet import safe_cell
+from service.cli.model_commands import register_model_commands
+from service.cli.tables import figure, print_table, short_time
 from service.engine import ACTIVATIONS, OPTIMIZERS
 
 datasets_app = typer.Typer(help="Upload, list and delete data sets.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Create, list, watch and cancel training jobs.", no_args_is_help=True)
-models_app = typer.Typer(help="List, download and delete trained models.", no_args_is_help=True)
-
-PREDICT_CHUNK = 1000
 
 
 def register_client_commands(app: typer.Typer) -> None:
     """Add the HTTP commands to the `neuronal` app."""
     app.add_typer(datasets_app, name="datasets")
     app.add_typer(jobs_app, name="jobs")
-    app.add_typer(models_app, name="models")
-    app.command("predict")(predict)
-
-
-def _table(title: str, columns: Sequence[str], rows: list[list[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    Console(width=200 if not sys.stdout.isatty() else None).print(table)
-
-
-def _time(stamp: str | None) -> str:
-    """An API time to the second, still ISO 8601 UTC (`Z`) like every other time shown."""
-    return f"{stamp[:19]}Z" if stamp else ""
-
-
-def _figure(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, int | float) else "-"
+    register_model_commands(app)
 
 
 # -- datasets --------------------------------------------------------------------------------
@@ -112,11 +86,11 @@ def datasets_list(url: Url = DEFAULT_URL, key: Key = None) -> None:
                 d["n_features"],
                 d["target"]["name"],
                 d["format"],
-                _time(d["created_at"]),
+                short_time(d["created_at"]),
             ]  # fmt: skip
             for d in client.iter_datasets()
         ]
-    _table("datasets", ["id", "name", "rows", "features", "target", "format", "created"], rows)
+    print_table("datasets", ["id", "name", "rows", "features", "target", "format", "created"], rows)
 
 
 @datasets_app.command("delete")
@@ -203,13 +177,13 @@ def jobs_list(
                 j["status"],
                 j["dataset_id"],
                 f"{j['progress']['epoch']}/{j['progress']['epochs']}",
-                _figure(j["metrics"].get("val_loss")),
+                figure(j["metrics"].get("val_loss")),
                 j.get("model_id"),
-                _time(j["created_at"]),
+                short_time(j["created_at"]),
             ]  # fmt: skip
             for j in client.iter_jobs(status=status)  # type: ignore[arg-type]
         ]
-    _table("jobs", ["id", "status", "dataset", "epoch", "val loss", "model", "created"], rows)
+    print_table("jobs", ["id", "status", "dataset", "epoch", "val loss", "model", "created"], rows)
 
 
 @jobs_app.command("watch")
@@ -265,20 +239,20 @@ def _watch(client: NeuronalClient, job_id: str) -> JobInfo:
 
 
 def _epoch_figures(row: dict[str, Any]) -> str:
-    parts = [f"loss {_figure(row.get('train_loss'))}"]
+    parts = [f"loss {figure(row.get('train_loss'))}"]
     if row.get("val_loss") is not None:
-        parts.append(f"val_loss {_figure(row['val_loss'])}")
+        parts.append(f"val_loss {figure(row['val_loss'])}")
     for name in ("train_accuracy", "val_accuracy"):
         if row.get(name) is not None:
-            parts.append(f"{name.replace('train_', '')} {_figure(row[name])}")
+            parts.append(f"{name.replace('train_', '')} {figure(row[name])}")
     return "  ".join(parts)
 
 
 def _short(row: dict[str, Any]) -> str:
     """Loss and the best-known accuracy, narrow enough for an 80-column bar."""
-    text = f"loss {_figure(row.get('train_loss'))}"
+    text = f"loss {figure(row.get('train_loss'))}"
     accuracy = row.get("val_accuracy", row.get("train_accuracy"))
-    return text + (f" acc {_figure(accuracy)}" if accuracy is not None else "")
+    return text + (f" acc {figure(accuracy)}" if accuracy is not None else "")
 
 
 def _outcome(job: JobInfo) -> str:
@@ -291,130 +265,3 @@ def _outcome(job: JobInfo) -> str:
     if job.get("error"):
         line += f"\nerror: {job['error']}"
     return line
-
-
-# -- models ----------------------------------------------------------------------------------
-
-
-@models_app.command("list")
-def models_list(url: Url = DEFAULT_URL, key: Key = None) -> None:
-    """List your trained models."""
-    with connected(url, key) as client:
-        rows = [
-            [
-                m["id"],
-                m["task"],
-                m["dataset_id"],
-                len(m["features"]),
-                " ".join(str(c) for c in m.get("classes") or []) or "-",
-                _figure(m["metrics"].get("val_loss")),
-                _time(m["created_at"]),
-            ]  # fmt: skip
-            for m in client.iter_models()
-        ]
-    _table("models", ["id", "task", "dataset", "features", "classes", "val loss", "created"], rows)
-
-
-@models_app.command("download")
-def models_download(
-    model_id: str,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write.")] = None,
-    url: Url = DEFAULT_URL,
-    key: Key = None,
-) -> None:
-    """Save the model's weights and preprocessing as .npz."""
-    with connected(url, key) as client:
-        data = client.download_weights(model_id)
-    target = output or Path(f"{model_id}.npz")
-    target.write_bytes(data)
-    typer.echo(f"wrote {len(data):,} bytes to {target}")
-
-
-@models_app.command("delete")
-def models_delete(model_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
-    """Delete a model."""
-    with connected(url, key) as client:
-        client.delete_model(model_id)
-    typer.echo(f"deleted {model_id}")
-
-
-def predict(
-    model_id: Annotated[str, typer.Argument(help="Model id.")],
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Input CSV.")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="CSV to write (default: stdout).")
-    ] = None,
-    batch: Annotated[
-        bool,
-        typer.Option(
-            "--batch", help="Upload the file as one batch job on the workers (large files)."
-        ),
-    ] = False,
-    url: Url = DEFAULT_URL,
-    key: Key = None,
-) -> None:
-    """Predict every row of a CSV; writes it back with predictions and class probabilities.
-
-    Columns are matched by the model's feature names; other columns (the target, say) are
-    kept in the output and not sent. The output is the input's columns, then `prediction`,
-    then `probability_<class>` per class; text that a spreadsheet would run as a formula
-    gets a leading '. With --batch the file (CSV, JSON or NPZ) is uploaded as a prediction
-    job and the server's CSV, which has the same columns, is written."""
-    if batch:
-        _predict_batch(model_id, file, output, url, key)
-        return
-    import pandas as pd
-
-    frame = _read_rows(file)
-    with connected(url, key) as client:
-        model = client.get_model(model_id)
-        names = [f["name"] for f in model["features"]]
-        missing = [n for n in names if n not in frame.columns]
-        if missing:
-            fail(f"{file} lacks the model's feature column(s): {', '.join(missing)}")
-        records = json.loads(frame[names].to_json(orient="records"))
-        predictions: list[Any] = []
-        probabilities: list[list[float]] = []
-        for start in range(0, len(records), PREDICT_CHUNK):
-            answer = client.predict(model_id, records=records[start : start + PREDICT_CHUNK])
-            predictions.extend(answer["predictions"])
-            probabilities.extend(answer.get("probabilities") or [])
-    result = frame.copy()
-    result["prediction"] = predictions
-    for i, label in enumerate(model.get("classes") or []):
-        result[f"probability_{label}"] = [p[i] for p in probabilities]
-    result.columns = [safe_cell(str(name)) for name in result.columns]
-    for name in result.columns:
-        if not pd.api.types.is_numeric_dtype(result[name]):
-            result[name] = result[name].map(safe_cell)
-    if output is None:
-        result.to_csv(sys.stdout, index=False)
-    else:
-        result.to_csv(output, index=False)
-        typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
-
-
-def _read_rows(file: Path) -> Any:
-    import pandas as pd
-
-    try:
-        return pd.read_csv(file)
-    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError and EmptyDataError
-        usage_error("FILE", f"a CSV file with a header row; {file} is not one ({exc})")
-
-
-def _predict_batch(
-    model_id: str, file: Path, output: Path | None, url: str, key: str | None
-) -> None:
-    with connected(url, key) as client:
-        job = client.predict_batch(model_id, file)
-        typer.echo(f"queued prediction job {job['id']}: {job['progress']['n_rows']} rows", err=True)
-        final = client.wait_for_prediction_job(job["id"])
-        if final["status"] != "succeeded":
-            fail(f"prediction job {job['id']} {final['status']}: {final.get('error') or ''}")
-        data = client.download_predictions(job["id"])
-    if output is None:
-        sys.stdout.write(data.decode())
-    else:
-        output.write_bytes(data)
-        typer.echo(f"wrote {final['progress']['n_rows']} predictions to {output}", err=True)
