@@ -28,6 +28,7 @@ from .recurrent_spec import (
     sequence,
 )
 from .schedules import SCHEDULES
+from .spec_values import boolean, choice, hyper, integer, is_int, known_keys, mapping, number
 
 LIMITS: dict[str, int] = {
     "max_hidden_layers": 32,
@@ -95,8 +96,8 @@ def n_outputs(network: dict, task: str, n_classes: int | None, n_targets: int = 
 
 
 def _network(spec: Any, task: str) -> dict:
-    _mapping(spec, "network")
-    _known_keys(spec, NETWORK_KEYS, "network")
+    mapping(spec, "network")
+    known_keys(spec, NETWORK_KEYS, "network")
     layers = spec.get("layers", [])
     if not isinstance(layers, list):
         raise SpecError("network.layers", "network.layers must be a list of layers.")
@@ -111,16 +112,16 @@ def _network(spec: Any, task: str) -> dict:
     output = spec.get("output_activation")
     loss = spec.get("loss")
     if output is not None:
-        _choice(output, ACTIVATIONS, "network.output_activation", "an activation")
+        choice(output, ACTIVATIONS, "network.output_activation", "an activation")
     if loss is not None:
-        _choice(loss, LOSSES, "network.loss", "a loss")
+        choice(loss, LOSSES, "network.loss", "a loss")
     output = output or _default_output(task, loss)
     loss = loss or _default_loss(task, output)
     _check_output(task, output, loss)
     init = spec.get("init")
     if init is None:
         init = default_init([x["activation"] for x in hidden if not is_recurrent(x)])
-    _choice(init, INITS, "network.init", "an initializer")
+    choice(init, INITS, "network.init", "an initializer")
     net = {"layers": hidden, "output_activation": output, "loss": loss, "init": init}
     # Dropout appears only when set, so specs without it normalize as they always did.
     if spec.get("input_dropout") is not None:
@@ -130,13 +131,13 @@ def _network(spec: Any, task: str) -> dict:
 
 
 def _layer(layer: Any, field: str) -> dict:
-    _mapping(layer, field)
+    mapping(layer, field)
     kind = layer_type(layer, field)
     if "units" not in layer:
         raise SpecError(f"{field}.units", f"{field}.units is required: the number of neurons.")
     units = layer["units"]
     limit = LIMITS["max_units"]
-    if not _is_int(units) or not 1 <= units <= limit:
+    if not is_int(units) or not 1 <= units <= limit:
         raise SpecError(
             f"{field}.units",
             f"{field}.units must be a whole number from 1 to {limit}, not {units!r}.",
@@ -144,7 +145,7 @@ def _layer(layer: Any, field: str) -> dict:
     if kind != "dense":
         return recurrent_layer(layer, kind, int(units), field)
     activation = layer.get("activation", DEFAULTS["activation"])
-    _choice(activation, ACTIVATIONS, f"{field}.activation", "an activation")
+    choice(activation, ACTIVATIONS, f"{field}.activation", "an activation")
     if activation == "softmax":
         raise SpecError(
             f"{field}.activation",
@@ -211,30 +212,30 @@ def _check_size(net: dict, task: str, n_features: int, n_classes: int | None) ->
 
 
 def _training(spec: Any, n_samples: int | None) -> dict:
-    _mapping(spec, "training")
-    _known_keys(spec, TRAINING_KEYS, "training")
+    mapping(spec, "training")
+    known_keys(spec, TRAINING_KEYS, "training")
     get = spec.get
     out: dict[str, Any] = {}
-    out["epochs"] = _integer(
+    out["epochs"] = integer(
         get("epochs", DEFAULTS["epochs"]), "training.epochs", 1, LIMITS["max_epochs"]
     )
     default_batch = min(DEFAULTS["batch_size"], n_samples or DEFAULTS["batch_size"])
     out["batch_size"] = _batch_size(get("batch_size", default_batch), n_samples)
     out["optimizer"] = _optimizer(get("optimizer", {"name": DEFAULTS["optimizer"]}))
-    out["shuffle"] = _boolean(get("shuffle", DEFAULTS["shuffle"]), "training.shuffle")
+    out["shuffle"] = boolean(get("shuffle", DEFAULTS["shuffle"]), "training.shuffle")
     fraction = get("validation_fraction", DEFAULTS["validation_fraction"])
     rule = Hyper(0.1, float, 0.0, 0.9, False, True)
-    out["validation_fraction"] = _number(fraction, "training.validation_fraction", rule)
+    out["validation_fraction"] = number(fraction, "training.validation_fraction", rule)
     out["early_stopping"] = _early_stopping(get("early_stopping"))
-    out["l2"] = _number(get("l2", 0.0), "training.l2", Hyper(0.0, float, 0.0, math.inf, False))
-    out["seed"] = _integer(get("seed", DEFAULTS["seed"]), "training.seed", 0, 2**63 - 1)
-    out["scaling"] = _choice(
+    out["l2"] = number(get("l2", 0.0), "training.l2", Hyper(0.0, float, 0.0, math.inf, False))
+    out["seed"] = integer(get("seed", DEFAULTS["seed"]), "training.seed", 0, 2**63 - 1)
+    out["scaling"] = choice(
         get("scaling", DEFAULTS["scaling"]), SCALINGS, "training.scaling", "a scaling"
     )
-    out["dtype"] = _choice(get("dtype", DEFAULTS["dtype"]), DTYPES, "training.dtype", "a dtype")
+    out["dtype"] = choice(get("dtype", DEFAULTS["dtype"]), DTYPES, "training.dtype", "a dtype")
     out["schedule"] = _schedule(get("schedule") or {"name": "constant"})
     clip = get("clip_norm")
-    out["clip_norm"] = None if clip is None else _number(clip, "training.clip_norm", Hyper(1.0))
+    out["clip_norm"] = None if clip is None else number(clip, "training.clip_norm", Hyper(1.0))
     # Recurrent settings appear only when set, so dense specs normalize as they always did.
     if get("bptt_steps") is not None:
         out["bptt_steps"] = bptt_steps(get("bptt_steps"))
@@ -248,7 +249,7 @@ def _batch_size(value: Any, n_samples: int | None) -> int | str:
     if value == "full":
         return "full"
     high = n_samples if n_samples else 2**31
-    if not _is_int(value) or not 1 <= value <= high:
+    if not is_int(value) or not 1 <= value <= high:
         allowed = f"from 1 to {n_samples} (the number of rows)" if n_samples else "of at least 1"
         raise SpecError(
             "training.batch_size",
@@ -258,93 +259,25 @@ def _batch_size(value: Any, n_samples: int | None) -> int | str:
 
 
 def _optimizer(spec: Any) -> dict:
-    _mapping(spec, "training.optimizer")
+    mapping(spec, "training.optimizer")
     if "name" not in spec:
         raise SpecError(
             "training.optimizer.name",
             f"training.optimizer.name is required; choose one of: {', '.join(sorted(OPTIMIZERS))}.",
         )
-    name = _choice(spec["name"], OPTIMIZERS, "training.optimizer.name", "an optimizer")
-    return {"name": name, **_hyper(spec, OPTIMIZERS[name].hyper, "training.optimizer", name)}
+    name = choice(spec["name"], OPTIMIZERS, "training.optimizer.name", "an optimizer")
+    return {"name": name, **hyper(spec, OPTIMIZERS[name].hyper, "training.optimizer", name)}
 
 
 def _schedule(spec: Any) -> dict:
-    _mapping(spec, "training.schedule")
-    name = _choice(spec.get("name"), SCHEDULES, "training.schedule.name", "a schedule")
-    return {"name": name, **_hyper(spec, SCHEDULES[name], "training.schedule", name)}
+    mapping(spec, "training.schedule")
+    name = choice(spec.get("name"), SCHEDULES, "training.schedule.name", "a schedule")
+    return {"name": name, **hyper(spec, SCHEDULES[name], "training.schedule", name)}
 
 
 def _early_stopping(spec: Any) -> dict | None:
     if spec is None:
         return None
-    _mapping(spec, "training.early_stopping")
-    _known_keys(spec, tuple(EARLY_STOPPING), "training.early_stopping")
-    return _hyper(spec, EARLY_STOPPING, "training.early_stopping", "early stopping")
-
-
-def _hyper(spec: dict, hyper: dict[str, Hyper], field: str, owner: str) -> dict:
-    for key in spec:
-        if key != "name" and key not in hyper:
-            takes = ", ".join(hyper) or "no settings"
-            raise SpecError(
-                f"{field}.{key}",
-                f"{field}.{key} is not a setting of {owner}; {owner} takes: {takes}.",
-            )
-    return {key: _number(spec.get(key, h.default), f"{field}.{key}", h) for key, h in hyper.items()}
-
-
-def _number(value: Any, field: str, rule: Hyper) -> Any:
-    if rule.kind is int:
-        return _integer(value, field, int(rule.low), int(rule.high))
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        low_ok = value > rule.low if rule.low_open else value >= rule.low
-        high_ok = value < rule.high if rule.high_open else value <= rule.high
-        ok = low_ok and high_ok
-    if not ok:
-        raise SpecError(field, f"{field} must be {rule.describe()}, not {value!r}.")
-    return float(value)
-
-
-def _integer(value: Any, field: str, low: int, high: int) -> int:
-    if not _is_int(value) or not low <= value <= high:
-        raise SpecError(
-            field, f"{field} must be a whole number from {low} to {high}, not {value!r}."
-        )
-    return int(value)
-
-
-def _boolean(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise SpecError(field, f"{field} must be true or false, not {value!r}.")
-    return value
-
-
-def _is_int(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-
-
-def _choice(value: Any, options: Any, field: str, what: str) -> Any:
-    if not isinstance(value, str) or value not in options:
-        raise SpecError(
-            field, f"{field} {value!r} is not {what}; choose one of: {', '.join(sorted(options))}."
-        )
-    return value
-
-
-def _mapping(value: Any, field: str) -> None:
-    if not isinstance(value, dict):
-        raise SpecError(
-            field, f"{field} must be an object (a JSON mapping), not {type(value).__name__}."
-        )
-
-
-def _known_keys(spec: dict, allowed: tuple[str, ...], field: str) -> None:
-    for key in spec:
-        if key not in allowed:
-            raise SpecError(
-                f"{field}.{key}",
-                f"{field}.{key} is an unknown field; allowed fields are: {', '.join(allowed)}.",
-            )
+    mapping(spec, "training.early_stopping")
+    known_keys(spec, tuple(EARLY_STOPPING), "training.early_stopping")
+    return hyper(spec, EARLY_STOPPING, "training.early_stopping", "early stopping")

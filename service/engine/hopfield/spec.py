@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import SpecError
-from ..spec import _choice, _integer, _known_keys, _mapping
+from ..spec_values import choice, integer, known_keys, mapping
 
 KIND = "hopfield"
 RULES = ("hebbian", "storkey")
@@ -31,15 +31,15 @@ def is_hopfield(network: Any) -> bool:
 
 def validate_hopfield_spec(network: Any) -> dict:
     """Check a Hopfield `network` object; return it normalized, or raise `SpecError`."""
-    _mapping(network, "network")
-    _known_keys(network, NETWORK_KEYS, "network")
+    mapping(network, "network")
+    known_keys(network, NETWORK_KEYS, "network")
     kind = network.get("kind")
     if kind != KIND:
         raise SpecError("network.kind", f'network.kind must be "{KIND}", not {kind!r}.')
     return {
         "kind": KIND,
-        "rule": _choice(network.get("rule", DEFAULTS["rule"]), RULES, "network.rule", "a rule"),
-        "update": _choice(
+        "rule": choice(network.get("rule", DEFAULTS["rule"]), RULES, "network.rule", "a rule"),
+        "update": choice(
             network.get("update", DEFAULTS["update"]), UPDATES, "network.update", "an update mode"
         ),
         "max_iterations": check_max_iterations(
@@ -50,9 +50,9 @@ def validate_hopfield_spec(network: Any) -> dict:
 
 def check_max_iterations(value: Any, field: str = "max_iterations") -> int:
     """A number of sweeps from 1 to the limit, or `SpecError` naming `field`."""
-    return _integer(value, field, 1, HOPFIELD_LIMITS["max_iterations"])
+    return integer(value, field, 1, HOPFIELD_LIMITS["max_iterations"])
 
 
 def check_seed(value: Any, field: str = "seed") -> int:
     """A seed for the update order: a whole number from 0 to 2^63 - 1."""
-    return _integer(value, field, 0, HOPFIELD_LIMITS["max_seed"])
+    return integer(value, field, 0, HOPFIELD_LIMITS["max_seed"])
