@@ -101,7 +101,7 @@ def test_a_bug_in_a_step_fails_the_job_as_internal_with_the_traceback_logged(
     def broken(*args: Any) -> int:  # a plain ValueError, as numpy raises on a real bug
         raise ValueError(BUG)
 
-    monkeypatch.setattr("service.engine.training.count_correct", broken)
+    monkeypatch.setattr("service.engine.run.count_correct", broken)
     assert run_job(job_id, worker="w1", settings=settings, enqueue=lambda _: True) == "failed"
     job = ended(job_id)
     assert job.status == "failed" and job.error_code == "internal"
