@@ -22,7 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get(
     "NEURONAL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_HOST = "127.0.0.1"
+# checkouts tested side by side on one machine may each point at a Redis of their own
+REDIS_PORT = int(os.environ.get("NEURONAL_TEST_REDIS_PORT", "6379"))
 FAST_TIMINGS = {
     "NEURONAL_HEARTBEAT_SECONDS": "0.5",
     "NEURONAL_STALE_AFTER_SECONDS": "4",
