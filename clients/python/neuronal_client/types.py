@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypedDict, TypeVar
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-FINISHED: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "pruned"]
+FINISHED: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled", "pruned")
 T = TypeVar("T")
 
 
