@@ -3,13 +3,13 @@ early termination rungs and its runtime limit), and moving the search on once it
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.domain.asha import asha_keeps, rung_epochs
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
@@ -17,7 +17,8 @@ from service.core.db import transaction, utcnow
 from service.core.lifecycle import JobStatus
 from service.core.queue import Enqueue
 from service.core.tables import EpochMetric, Search, TrainingJob
-from service.domain.search_scheduler import advance, lock_search, runtime_deadline
+from service.domain.asha import asha_keeps, rung_epochs
+from service.domain.search_scheduler import advance, runtime_deadline
 from worker.fencing import retrying
 
 log = logging.getLogger("neuronal.worker")
@@ -79,9 +80,9 @@ def rung_verdict(
     session: Session, plan: TrialPlan, job_id: str, epoch: int, value: float | None
 ) -> str | None:
     """At a rung epoch (this trial's row for it already added): None to go on, or the
-    reason the trial is pruned. The search row is locked, so trials reaching the same rung
-    at once decide one after the other, each seeing the values recorded before it."""
-    lock_search(session, plan.search_id)
+    reason the trial is pruned. Trials reaching the same rung at once decide one after the
+    other, each seeing the values recorded before it."""
+    _serialise_rung_decisions(session, plan.search_id)
     session.flush()
     column = getattr(EpochMetric, plan.metric)
     peers = session.scalars(
@@ -103,6 +104,18 @@ def rung_verdict(
         f"in the best 1/{plan.reduction_factor} of the {len(others) + 1} trials recorded at "
         "that epoch."
     )
+
+
+def _serialise_rung_decisions(session: Session, search_id: str) -> None:
+    """An advisory lock of the search's rungs until the transaction ends (on PostgreSQL; SQLite
+    serialises writers anyway). Not the search row's lock: this transaction already holds its
+    job's row, and scheduling takes the search row before the job rows it cancels, so taking
+    the search row here could deadlock with it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"search-rungs:{search_id}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _comparable(value: float | None, goal: str) -> float:

@@ -62,8 +62,7 @@ def advance(session: Session, search_id: str, settings: Settings) -> list[str]:
             _end(session, search, trials, stop)
         return []
     queued = _start_trials(session, search, trials, len(active), settings)
-    done = len(trials) >= search.limits["max_trials"] or not _may_grow(search, trials)
-    if not active and not queued and done:
+    if not active and not queued and _nothing_left(search, trials):
         _end(session, search, trials, "done")
     return [job.id for job in queued]
 
@@ -114,9 +113,11 @@ def _end(session: Session, search: Search, trials: list[TrainingJob], reason: st
                    + search.id)  # fmt: skip
 
 
-def _may_grow(search: Search, trials: list[TrainingJob]) -> bool:
-    """Whether a trial could still be added: the space has a configuration left."""
-    return next_params(search, trials, len(trials) + 1) is not None
+def _nothing_left(search: Search, trials: list[TrainingJob]) -> bool:
+    """Whether no trial may be added: max_trials reached, or no configuration left."""
+    if len(trials) >= search.limits["max_trials"]:
+        return True
+    return next_params(search, trials, len(trials) + 1) is None
 
 
 def _start_trials(

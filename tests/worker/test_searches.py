@@ -53,23 +53,24 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@pytest.mark.parametrize(("strategy", "n_trials"), [("random", 4), ("tpe", 7)])
 def test_the_same_seed_gives_the_same_sequence_of_configurations(
-    client: httpx.Client, iris: str, search_stack: Stack
+    client: httpx.Client, iris: str, search_stack: Stack, strategy: str, n_trials: int
 ) -> None:
     space = {
         "training.optimizer.learning_rate": {"log_uniform": [0.001, 0.5]},
         "network.layers[*].units": {"int": [2, 32]},
         "training.batch_size": {"choice": [8, 16, 32]},
     }
-    limits = {"max_trials": 4, "max_parallel": 1}
+    limits = {"max_trials": n_trials, "max_parallel": 1}
     sequences = []
     for seed in (11, 11, 12):
-        body = search_body(iris, space, seed=seed, limits=limits,
+        body = search_body(iris, space, seed=seed, limits=limits, strategy=strategy,
                            base=base_body(epochs=2))  # fmt: skip
         search = wait_search(client, create(client, body)["id"])
         assert search["status"] == "succeeded", search_stack.logs()
         sequences.append([job["params"] for job in trials(client, search["id"])])
-    assert len(sequences[0]) == 4
+    assert len(sequences[0]) == n_trials
     assert sequences[0] == sequences[1]
     assert sequences[0] != sequences[2]
 
