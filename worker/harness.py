@@ -47,6 +47,7 @@ class Ending(StrEnum):
     CANCELLED = "cancelled"
     HANDED_BACK = "handed_back"
     TIME_LIMIT = "time_limit"
+    PRUNED = "pruned"  # a search's trial its early termination rule stopped
     LOST = "lost"
 
 
@@ -112,6 +113,11 @@ class Run:
             self.ending = Ending.TIME_LIMIT
             self.message = over_time()
         return self.ending is not None
+
+    def prune(self, message: str) -> None:
+        """End as pruned (a search's early termination stopped this trial); `message` says why."""
+        if self.ending is None:
+            self.ending, self.message = Ending.PRUNED, message
 
 
 class JobStep:
@@ -213,6 +219,9 @@ def _conclude(run: Run, step: JobStep, result: Any, failure: Failure | None) -> 
             return JobStatus.FAILED.value
         if run.ending is Ending.CANCELLED:
             retrying(lambda: _finish(run, step, JobStatus.CANCELLED))
+        elif run.ending is Ending.PRUNED:
+            pruned = Failure(code="pruned", message=run.message)
+            retrying(lambda: _finish(run, step, JobStatus.PRUNED, pruned))
         elif run.ending is Ending.TIME_LIMIT:
             time_limit = Failure(code="time_limit", message=run.message)
             retrying(lambda: _finish(run, step, JobStatus.FAILED, time_limit))

@@ -1,6 +1,7 @@
 """The reaper: the database is the truth, so jobs (training and batch prediction alike) whose
 message or worker was lost are found there and put back on the queue, or failed with
-`worker_lost` after too many attempts."""
+`worker_lost` after too many attempts; and searches are moved on from there (their next
+trials, or their end) whatever process died between a trial's end and its scheduling."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from service.core.lifecycle import JobTable, reap
 from service.core.queue import Producer
 from service.core.tables import PredictionJob, TrainingJob
 from worker.fencing import SHUTDOWN
+from worker.trials import reconcile_searches
 
 log = logging.getLogger("neuronal.reaper")
 
@@ -35,6 +37,9 @@ def reap_once(settings: Settings, producer: Producer) -> list[str]:
         requeued.extend(to_enqueue)
     if requeued:
         log.info("reaper re-enqueued %d job(s)", len(requeued))
+    started = reconcile_searches(settings, producer.enqueue_training)
+    if started:
+        log.info("reconcile queued %d search trial(s)", started)
     return requeued
 
 

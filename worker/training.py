@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from service.core.config import Settings
 from service.core.db import new_id, transaction, utcnow
 from service.core.errors import NotFound
-from service.core.lifecycle import LostOwnership
+from service.core.lifecycle import TERMINAL, LostOwnership
 from service.core.queue import Enqueue
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
 from service.domain.datasets import TrainingData, load_training_data
@@ -26,21 +26,33 @@ from worker.fencing import SHUTDOWN, retrying
 from worker.harness import Failure, JobKind, JobStep, Run, run_attempt
 from worker.hopfield_storage import HopfieldStorage, is_hopfield_job
 from worker.memory_guard import over_budget
+from worker.trials import TrialPlan, after_trial, refresh_deadline, rung_verdict, trial_plan
 
 log = logging.getLogger("neuronal.worker")
 
 TRAINING = JobKind(TrainingJob, noun="job", log_field="job_id")
 
 
+ENDED = tuple(status.value for status in TERMINAL)
+
+
 def run_job(job_id: str, *, worker: str, settings: Settings, enqueue: Enqueue) -> str:
-    """Train `job_id` if it can be claimed; returns what happened, for the logs."""
-    return run_attempt(
-        TRAINING, job_id, worker=worker, settings=settings, enqueue=enqueue, step_for=_step_for
+    """Train `job_id` if it can be claimed; returns what happened, for the logs. A search's
+    trial that ended moves its search on (the next trials) right after its final commit."""
+    steps: list[JobStep] = []
+
+    def step_for(run: Run) -> JobStep:
+        step = HopfieldStorage() if is_hopfield_job(run.job_id) else Training()
+        steps.append(step)
+        return step
+
+    outcome = run_attempt(
+        TRAINING, job_id, worker=worker, settings=settings, enqueue=enqueue, step_for=step_for
     )
-
-
-def _step_for(run: Run) -> JobStep:
-    return HopfieldStorage() if is_hopfield_job(run.job_id) else Training()
+    trial = steps[-1].trial if steps and isinstance(steps[-1], Training) else None
+    if trial is not None and outcome in ENDED:
+        after_trial(trial.search_id, settings, enqueue)
+    return outcome
 
 
 @dataclass
@@ -58,6 +70,7 @@ class Training(JobStep):
 
     def __init__(self) -> None:
         self.recorder: EpochRecorder | None = None
+        self.trial: TrialPlan | None = None  # set when the job is a search's trial
 
     def refusal(self, run: Run) -> Failure | None:
         reason = over_budget(run.job_id, run.settings)
@@ -67,6 +80,7 @@ class Training(JobStep):
         self.recorder = EpochRecorder(run.job_id, run.attempt, run.settings, run=run)
         loading = time.perf_counter()
         inputs = retrying(lambda: _load_inputs(run.job_id))
+        self.trial = self.recorder.trial = inputs.trial
         log.info("job %s inputs loaded in %.6f s", run.job_id, time.perf_counter() - loading)
         model, history = fit(
             inputs.data.X,
@@ -119,6 +133,7 @@ class TrainingInputs:
     training: dict[str, Any]
     task: str
     checkpoint: bytes | None
+    trial: TrialPlan | None = None
 
 
 def _load_inputs(job_id: str) -> TrainingInputs:
@@ -142,6 +157,7 @@ def _load_inputs(job_id: str) -> TrainingInputs:
             training=job.training,
             task=job.task,
             checkpoint=checkpoint.data if checkpoint else None,
+            trial=trial_plan(session, job),
         )
 
 
@@ -163,6 +179,7 @@ class EpochRecorder:
         self.last_checkpoint = time.monotonic()
         self.last_write = time.monotonic()
         self.pending: list[dict[str, Any]] = []
+        self.trial: TrialPlan | None = None  # a search's trial: its rungs and runtime limit
 
     @property
     def outcome(self) -> str | None:
@@ -179,13 +196,16 @@ class EpochRecorder:
         checkpoint = self._checkpoint_due(progress)
         due = time.monotonic() - self.last_write >= self.settings.progress_interval_seconds
         last = progress.epoch >= progress.epochs
+        rung = self.trial is not None and progress.epoch in self.trial.rungs
         cancel = False
-        if due or last or checkpoint is not None or SHUTDOWN.is_set():
+        if due or last or rung or checkpoint is not None or SHUTDOWN.is_set():
             try:
-                cancel = self._write(checkpoint)
+                cancel = self._write(checkpoint, rung=rung)
             except LostOwnership:
                 progress.stop()
                 return
+        if self.trial is not None and not last and self.trial.past_deadline():
+            cancel = True  # the search's max_runtime_seconds: stop within this epoch
         over_time = self._time_limit_message(progress.epoch)
         if self.run.decide(cancel=cancel, more_to_do=not last, over_time=over_time):
             progress.stop()
@@ -196,8 +216,9 @@ class EpochRecorder:
             with contextlib.suppress(LostOwnership):  # the run's ending is now "lost"
                 self._write(None)
 
-    def _write(self, checkpoint: bytes | None) -> bool:
+    def _write(self, checkpoint: bytes | None, *, rung: bool = False) -> bool:
         rows, epoch = self.pending, self.pending[-1]["epoch"]
+        verdict: list[str | None] = [None]
 
         def add_rows(session: Session) -> None:
             session.add_all(EpochMetric(job_id=self.job_id, **_metric_fields(row)) for row in rows)
@@ -207,10 +228,17 @@ class EpochRecorder:
                         job_id=self.job_id, epoch=epoch, data=checkpoint, updated_at=utcnow()
                     )
                 )
+            if self.trial is not None:
+                refresh_deadline(session, self.trial)
+                if rung:
+                    value = rows[-1].get(self.trial.metric)
+                    verdict[0] = rung_verdict(session, self.trial, self.job_id, epoch, value)
 
         cancel = self.run.write(add_rows, epoch=epoch, metrics=rows[-1])
         self.pending = []
         self.last_write = time.monotonic()
+        if verdict[0] is not None:
+            self.run.prune(verdict[0])
         return cancel
 
     def _checkpoint_due(self, progress: Any) -> bytes | None:

@@ -61,10 +61,13 @@ def list_jobs(
     session: SessionDep,
     tenant_id: TenantDep,
     status: str | None = None,
+    search_id: str | None = Query(None, description="Only the trials of this search."),
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = None,
 ) -> JobPage:
-    page = jobs.list_jobs(session, tenant_id, status=status, limit=limit, cursor=cursor)
+    page = jobs.list_jobs(
+        session, tenant_id, status=status, search_id=search_id, limit=limit, cursor=cursor
+    )
     return JobPage.model_validate(page)
 
 

@@ -30,7 +30,7 @@ TRAINING_EXAMPLE: dict[str, Any] = {
 }
 
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "pruned"]
 # written in UTC with a `Z` whatever zone the database session handed back
 UTCDatetime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
 
@@ -116,6 +116,9 @@ class JobOut(FromRow):
     created_at: UTCDatetime
     started_at: UTCDatetime | None
     finished_at: UTCDatetime | None
+    search_id: str | None = Field(None, description="The search this job is a trial of.")
+    trial: int | None = Field(None, description="Its trial number in that search.")
+    params: dict[str, Any] | None = Field(None, description="The search parameters it trains.")
 
     @field_validator("metrics", mode="before")
     @classmethod

@@ -1,7 +1,7 @@
 """The lifecycle every queued job shares, in one place: its statuses, its columns and the
 moves between them.
 
-    queued ──claim──▶ running ──finish──▶ succeeded | failed | cancelled
+    queued ──claim──▶ running ──finish──▶ succeeded | failed | cancelled | pruned
       ▲                  │
       └──hand back, reap─┘        (cancel: queued → cancelled at once, running → flagged)
 
@@ -32,10 +32,16 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # a search's trial stopped early by its early termination rule
 
 
 STATUSES: tuple[JobStatus, ...] = tuple(JobStatus)
-TERMINAL: tuple[JobStatus, ...] = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+TERMINAL: tuple[JobStatus, ...] = (
+    JobStatus.SUCCEEDED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+    JobStatus.PRUNED,
+)
 ACTIVE: tuple[JobStatus, ...] = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 

@@ -7,11 +7,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Float,
     ForeignKey,
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -94,6 +96,7 @@ class TrainingJob(JobLifecycle, CreatedAtMixin, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key"),
         reaper_index("training_jobs"),
+        UniqueConstraint("search_id", "config_key"),
     )
 
     dataset_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -106,6 +109,14 @@ class TrainingJob(JobLifecycle, CreatedAtMixin, Base):
     model_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # a hyperparameter search's trial: its search, number, parameters and their config_key
+    # (unique per search, so no two trials of a search ever train the same configuration)
+    search_id: Mapped[str | None] = mapped_column(
+        ForeignKey("searches.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    trial: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    config_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     @property
     def progress(self) -> EpochProgress:
@@ -192,3 +203,36 @@ class PredictionJob(JobLifecycle, CreatedAtMixin, Base):
     @property
     def result_url(self) -> str | None:
         return f"/v1/predictions/{self.id}/result" if self.status == JobStatus.SUCCEEDED else None
+
+
+class Search(CreatedAtMixin, Base):
+    """A hyperparameter search: its request, its state and its best trial so far. Its trials
+    are training jobs carrying its id; the next ones are chosen with this row locked."""
+
+    __tablename__ = "searches"
+    __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[str] = mapped_column(String(40), index=True)
+    base: Mapped[dict[str, Any]] = mapped_column(JSON)
+    space: Mapped[dict[str, Any]] = mapped_column(JSON)
+    strategy: Mapped[str] = mapped_column(String(20))
+    sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    objective: Mapped[dict[str, Any]] = mapped_column(JSON)
+    early_termination: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON)
+    register: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.QUEUED.value)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    best_job_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    best_trial: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    best_model_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    best_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    best_objective: Mapped[float | None] = mapped_column(Float, nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -243,9 +243,17 @@ def get_job(session: Session, tenant_id: str, job_id: str) -> TrainingJob:
 
 
 def list_jobs(
-    session: Session, tenant_id: str, *, status: str | None, limit: int, cursor: str | None
+    session: Session,
+    tenant_id: str,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+    search_id: str | None = None,
 ) -> Page[Any]:
     stmt = select(TrainingJob).where(TrainingJob.tenant_id == tenant_id)
+    if search_id is not None:  # another tenant's search holds none of this tenant's jobs
+        stmt = stmt.where(TrainingJob.search_id == search_id)
     if status is not None:
         if status not in STATUSES:
             raise InvalidInput(

@@ -85,9 +85,12 @@ def claim_in_own_transaction(url: str, table: JobTable, job_id: str, worker: str
 
 
 def test_the_statuses_and_their_sets() -> None:
-    assert [s.value for s in STATUSES] == ["queued", "running", "succeeded", "failed", "cancelled"]
+    assert [s.value for s in STATUSES] == [
+        "queued", "running", "succeeded", "failed", "cancelled", "pruned",
+    ]  # fmt: skip
     assert set(TERMINAL) | set(ACTIVE) == set(STATUSES) and not set(TERMINAL) & set(ACTIVE)
     assert "cancelled" in TERMINAL and "queued" in ACTIVE  # plain strings, as stored, match
+    assert "pruned" in TERMINAL
 
 
 @pytest.mark.parametrize("table", [TrainingJob, PredictionJob])

@@ -5,7 +5,7 @@
 
 const KEY_STORAGE = "neuronal.apiKey";
 const JOB_POLL_MS = 2000;
-const FINISHED = ["succeeded", "failed", "cancelled"];
+const FINISHED = ["succeeded", "failed", "cancelled", "pruned"];
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 const state = {
