@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from service.api import dashboard, datasets, jobs, models, ops, predict, predictions, recall
+from service.api import (
+    cross_validation,
+    dashboard,
+    datasets,
+    jobs,
+    models,
+    ops,
+    predict,
+    predictions,
+    recall,
+)
 from service.api.events import StreamHub
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
@@ -74,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(predictions.router)
     app.include_router(recall.router)
     app.include_router(dashboard.router)
+    app.include_router(cross_validation.router)
     dashboard.mount_static(app)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
         app, include_in_schema=False

@@ -116,6 +116,11 @@ class JobOut(FromRow):
     created_at: UTCDatetime
     started_at: UTCDatetime | None
     finished_at: UTCDatetime | None
+    cv_metrics: dict[str, Any] | None = Field(
+        None,
+        description="A cross-validated job's held-out figures once every fold has succeeded: "
+        '{"val_loss": {"mean", "std", "folds": [...], "pooled"}, "val_accuracy": {...}}.',
+    )
 
     @field_validator("metrics", mode="before")
     @classmethod
