@@ -126,9 +126,7 @@ def test_a_fold_the_reaper_fails_fails_the_job_and_cancels_the_others(
         assert running is not None and running.cancel_requested
 
 
-def test_the_reaper_settles_a_job_whose_last_fold_it_failed(
-    database_url: str, job_id: str
-) -> None:
+def test_the_reaper_settles_a_job_whose_last_fold_it_failed(database_url: str, job_id: str) -> None:
     fold_ids = on_folds(database_url, job_id)
     succeed_fold(database_url, fold_ids[0], 0)
     succeed_fold(database_url, fold_ids[1], 1)
