@@ -17,7 +17,8 @@ from service.core.errors import InvalidInput, NotFound, TooManyRequests, field_e
 from service.core.lifecycle import ACTIVE, STATUSES, JobStatus, cancel
 from service.core.pagination import Page, paginate
 from service.core.tables import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
-from service.domain.cross_validation import cancel_cv_job, check_cross_validation, folds_of
+from service.domain.cross_validation import cancel_cv_job, folds_of
+from service.domain.cv_rules import check_cross_validation
 from service.domain.datasets import get_dataset
 from service.domain.hopfield_jobs import validate_hopfield_job
 from service.domain.job_cost import check_cost, estimate
