@@ -15,7 +15,8 @@ from service.core.config import Settings
 from service.core.db import transaction, utcnow
 from service.core.lifecycle import JobTable, reap
 from service.core.queue import Producer
-from service.core.tables import PredictionJob, TrainingJob
+from service.core.tables import CvFold, PredictionJob, TrainingJob
+from service.domain.cross_validation import jobs_to_settle, settle_job
 from worker.fencing import SHUTDOWN
 from worker.trials import reconcile_searches
 
@@ -28,6 +29,7 @@ def reap_once(settings: Settings, producer: Producer) -> list[str]:
     sweeps = (
         (TrainingJob, producer.enqueue_training),
         (PredictionJob, producer.enqueue_prediction),
+        (CvFold, producer.enqueue_fold),
     )
     for table, enqueue in sweeps:
         with transaction() as session:
@@ -35,12 +37,26 @@ def reap_once(settings: Settings, producer: Producer) -> list[str]:
         for job_id in to_enqueue:
             enqueue(job_id)
         requeued.extend(to_enqueue)
+    for job_id in _settle_cv_jobs():
+        producer.enqueue_training(job_id)
+        requeued.append(job_id)
     if requeued:
         log.info("reaper re-enqueued %d job(s)", len(requeued))
     started = reconcile_searches(settings, producer.enqueue_training)
     if started:
         log.info("reconcile queued %d search trial(s)", started)
     return requeued
+
+
+def _settle_cv_jobs() -> list[str]:
+    """Cross-validated jobs whose last fold the sweep failed or cancelled end with it; the
+    ids of those sent on to their final training."""
+    ready = []
+    with transaction() as session:
+        for job_id in jobs_to_settle(session):
+            if settle_job(session, job_id):
+                ready.append(job_id)
+    return ready
 
 
 def _sweep(session: Session, table: JobTable, settings: Settings) -> list[str]:

@@ -6,8 +6,9 @@ from celery import shared_task
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from service.core.logs import log_context
-from service.core.queue import PREDICT_TASK, TRAIN_TASK
+from service.core.queue import FOLD_TASK, PREDICT_TASK, TRAIN_TASK
 from worker.batch_predictions import run_batch
+from worker.cross_validation import run_fold, start_cv_job
 from worker.training import run_job
 
 # shared tasks bind to the app that includes this module (worker.celery_app.make_celery), whose
@@ -26,6 +27,9 @@ def train_job(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
     """Train job `job_id` if it is still waiting for a worker; a no-op otherwise."""
     with log_context(job_id=job_id, task_id=self.request.id):
         app = self.app
+        on_folds = start_cv_job(job_id, app.producer.enqueue_fold)
+        if on_folds is not None:  # a cross-validated job's folds now run as tasks of their own
+            return on_folds
         return run_job(
             job_id,
             worker=str(self.request.hostname),
@@ -51,4 +55,25 @@ def predict_batch(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
             worker=str(self.request.hostname),
             settings=app.settings,
             enqueue=app.producer.enqueue_prediction,
+        )
+
+
+@shared_task(
+    name=FOLD_TASK,
+    bind=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=10,
+)
+def train_fold(self, fold_id: str) -> str:  # type: ignore[no-untyped-def]
+    """Train cross-validation fold `fold_id` if it is still waiting; a no-op otherwise."""
+    with log_context(fold_id=fold_id, task_id=self.request.id):
+        app = self.app
+        return run_fold(
+            fold_id,
+            worker=str(self.request.hostname),
+            settings=app.settings,
+            enqueue_fold=app.producer.enqueue_fold,
+            enqueue_training=app.producer.enqueue_training,
         )

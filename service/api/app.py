@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from service.api import (
+    cross_validation,
     dashboard,
     datasets,
     jobs,
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recall.router)
     app.include_router(searches.router)
     app.include_router(dashboard.router)
+    app.include_router(cross_validation.router)
     dashboard.mount_static(app)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
         app, include_in_schema=False

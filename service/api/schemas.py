@@ -119,6 +119,11 @@ class JobOut(FromRow):
     search_id: str | None = Field(None, description="The search this job is a trial of.")
     trial: int | None = Field(None, description="Its trial number in that search.")
     params: dict[str, Any] | None = Field(None, description="The search parameters it trains.")
+    cv_metrics: dict[str, Any] | None = Field(
+        None,
+        description="A cross-validated job's held-out figures once every fold has succeeded: "
+        '{"val_loss": {"mean", "std", "folds": [...], "pooled"}, "val_accuracy": {...}}.',
+    )
 
     @field_validator("metrics", mode="before")
     @classmethod

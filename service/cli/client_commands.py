@@ -262,6 +262,11 @@ def _outcome(job: JobInfo) -> str:
     line = f"job {job['id']} {job['status']} after {progress['epoch']}/{progress['epochs']} epochs"
     if job.get("metrics"):
         line += f"  {_epoch_figures(job['metrics'])}"
+    for name, entry in (job.get("cv_metrics") or {}).items():
+        line += (
+            f"\ncross-validation {name}: {figure(entry['mean'])} ± {figure(entry['std'])} over "
+            f"{len(entry['folds'])} folds (pooled {figure(entry.get('pooled'))})"
+        )
     if job.get("model_id"):
         line += f"\nmodel {job['model_id']}"
     if job.get("error"):

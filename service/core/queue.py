@@ -17,6 +17,7 @@ from service.core.config import Settings
 
 TRAIN_TASK = "neuronal.train_job"
 PREDICT_TASK = "neuronal.predict_batch"
+FOLD_TASK = "neuronal.train_fold"
 QUEUE = "neuronal"
 BROKER_FOLDERS = ("queue", "processed", "control")
 
@@ -88,6 +89,11 @@ class Producer:
         """Publish the batch prediction task for `job_id`; False (logged) if the broker is
         unreachable."""
         return self._enqueue(PREDICT_TASK, job_id)
+
+    def enqueue_fold(self, fold_id: str) -> bool:
+        """Publish the task of one cross-validation fold; False (logged) if the broker is
+        unreachable."""
+        return self._enqueue(FOLD_TASK, fold_id)
 
     def _enqueue(self, task: str, job_id: str) -> bool:
         try:

@@ -117,9 +117,16 @@ class TrainingJob(JobLifecycle, CreatedAtMixin, Base):
     trial: Mapped[int | None] = mapped_column(Integer, nullable=True)
     params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     config_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # cross-validation (service/domain/cross_validation.py): the number of folds, their
+    # metrics once every fold has succeeded, and the epochs the folds have trained so far
+    cv_folds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cv_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    cv_epochs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def progress(self) -> EpochProgress:
+        if self.cv_folds:  # the folds' epochs, then the final training's, out of all of them
+            return EpochProgress(self.cv_epochs + self.epoch, self.epochs * (self.cv_folds + 1))
         return EpochProgress(self.epoch, self.epochs)
 
 
@@ -236,3 +243,21 @@ class Search(CreatedAtMixin, Base):
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CvFold(JobLifecycle, CreatedAtMixin, Base):
+    """One fold of a cross-validated training job, run on the workers as a job of its own:
+    trained on the job's rows outside the fold, evaluated on the rows inside it. `metrics` and
+    `predictions` (an .npz of the held-out rows' predictions) are written with its success."""
+
+    __tablename__ = "cv_folds"
+    __table_args__ = (UniqueConstraint("job_id", "fold"), reaper_index("cv_folds"))
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("training_jobs.id", ondelete="CASCADE"), index=True
+    )
+    fold: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    epochs: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    predictions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)

@@ -17,6 +17,8 @@ from service.core.errors import InvalidInput, NotFound, TooManyRequests, field_e
 from service.core.lifecycle import ACTIVE, STATUSES, JobStatus, cancel
 from service.core.pagination import Page, paginate
 from service.core.tables import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
+from service.domain.cross_validation import cancel_cv_job, folds_of
+from service.domain.cv_rules import check_cross_validation
 from service.domain.datasets import get_dataset
 from service.domain.hopfield_jobs import validate_hopfield_job
 from service.domain.job_cost import check_cost, estimate
@@ -59,6 +61,7 @@ def create_job(
         network=network,
         training=training,
         epochs=training.get("epochs", 1),  # a Hopfield job is one storing pass
+        cv_folds=folds_of(training),
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         enqueued_at=utcnow(),
@@ -140,6 +143,9 @@ def validate_job_request(
     except SpecError as exc:
         raise from_engine(exc) from exc
     check_dataset_rules(dataset, training, task, batch_size_given="batch_size" in requested)
+    check_cross_validation(
+        dataset, training, task, settings, batch_size_given="batch_size" in requested
+    )
     check_cost(estimate(dataset, network, training, task, settings), training, settings)
     budget = training["epochs"] * dataset.n_rows
     if budget > settings.max_training_budget:
@@ -266,7 +272,8 @@ def list_jobs(
 
 def cancel_job(session: Session, tenant_id: str, job_id: str) -> TrainingJob:
     """Cancel a queued job at once; ask a running one to stop after its current epoch."""
-    return cancel(session, get_job(session, tenant_id, job_id))
+    job = get_job(session, tenant_id, job_id)
+    return cancel_cv_job(session, job) if job.cv_folds else cancel(session, job)
 
 
 def job_metrics(session: Session, job_id: str, *, after_epoch: int = 0) -> list[EpochMetric]:

@@ -14,6 +14,7 @@ from .activations import ACTIVATIONS
 from .class_weights import class_weight_spec
 from .dropout import check_input_dropout, dropout_rate
 from .errors import SpecError
+from .folds import cross_validation_spec
 from .initializers import INITS, default_init
 from .losses import LOSSES
 from .optimizers import OPTIMIZERS, Hyper
@@ -44,9 +45,9 @@ SCALINGS = ("none", "normalize", "standardize")
 DTYPES = ("float32", "float64")
 NETWORK_KEYS = ("init", "input_dropout", "layers", "loss", "output_activation")
 TRAINING_KEYS = (
-    "batch_size", "bptt_steps", "class_weight", "clip_norm", "dtype", "early_stopping", "epochs",
-    "l2", "optimizer", "scaling", "schedule", "seed", "sequence", "shuffle",
-    "validation_fraction",
+    "batch_size", "bptt_steps", "class_weight", "clip_norm", "cross_validation", "dtype",
+    "early_stopping", "epochs", "l2", "optimizer", "scaling", "schedule", "seed", "sequence",
+    "shuffle", "validation_fraction",
 )  # fmt: skip
 EARLY_STOPPING = {
     "patience": Hyper(5, int, 1, 10**6, False, False),
@@ -81,6 +82,9 @@ def validate_spec(
     weights = class_weight_spec(train.pop("class_weight", None), task)
     if weights is not None:
         train["class_weight"] = weights
+    folds = cross_validation_spec(train.pop("cross_validation", None), task)
+    if folds is not None:
+        train["cross_validation"] = folds
     check_recurrent(net, train)
     return net, train
 
@@ -242,6 +246,7 @@ def _training(spec: Any, n_samples: int | None) -> dict:
     if get("sequence") is not None:
         out["sequence"] = sequence(get("sequence"))
     out["class_weight"] = get("class_weight")  # checked by validate_spec, which knows the task
+    out["cross_validation"] = get("cross_validation")  # likewise
     return out
 
 

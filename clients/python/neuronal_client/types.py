@@ -69,6 +69,7 @@ class JobInfo(TypedDict, total=False):
     created_at: str
     started_at: str | None
     finished_at: str | None
+    cv_metrics: dict[str, Any] | None
 
 
 class ModelInfo(TypedDict, total=False):

@@ -1,0 +1,136 @@
+"""Cross-validation across workers: the wall time of a job's 5 folds on 2 worker processes
+against the same 5 folds on 1, on PostgreSQL + Redis (target: ≤ 0.65×; 5 equal folds on 2
+workers cannot beat 3/5 = 0.6×). The folds' wall time runs from the first fold's start to
+the last fold's end, read from the folds' rows; the whole job's (submission to success, the
+final training included) is printed beside it.
+
+    .venv/bin/python -m benchmarks.cross_validation [--rows 2000] [--epochs 6]
+
+Redis: NEURONAL_BENCH_REDIS_PORT (default 6379), database NEURONAL_BENCH_REDIS_DB (14).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from benchmarks.jobs import client, seconds_between, submit, succeeded, upload
+from benchmarks.stack import HOST, PG_ADMIN_URL, ROOT, Stack, wait_until
+
+TARGET = 0.65
+FOLDS = 5
+REDIS_PORT = int(os.environ.get("NEURONAL_BENCH_REDIS_PORT", "6379"))
+REDIS_DB = int(os.environ.get("NEURONAL_BENCH_REDIS_DB", "14"))
+
+
+@contextmanager
+def scratch_services() -> Iterator[dict[str, str]]:
+    """A scratch PostgreSQL database and an emptied Redis database, as settings."""
+    import redis
+    from sqlalchemy import create_engine, text
+
+    name = f"neuronal_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
+    broker.flushdb()
+    try:
+        yield {
+            "NEURONAL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
+            "NEURONAL_BROKER_URL": f"redis://{HOST}:{REDIS_PORT}/{REDIS_DB}",
+        }
+    finally:
+        broker.flushdb()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def dataset_csv(rows: int) -> bytes:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, 8)).round(4)
+    label = np.where(X[:, 0] + X[:, 1] * X[:, 2] - X[:, 3] > 0, "yes", "no")
+    lines = ["a,b,c,d,e,f,g,h,label"]
+    lines += [",".join(map(str, x)) + f",{y}" for x, y in zip(X, label, strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def fold_span(database_url: str, job_id: str) -> float:
+    """Seconds from the job's first fold start to its last fold end."""
+    from sqlalchemy import func, select
+
+    from service.core.db import transaction
+    from service.core.tables import CvFold
+
+    with transaction(database_url) as session:
+        first, last = session.execute(
+            select(func.min(CvFold.started_at), func.max(CvFold.finished_at)).where(
+                CvFold.job_id == job_id
+            )
+        ).one()
+    return float((last - first).total_seconds())
+
+
+def ready(stack: Stack, proc: subprocess.Popen[bytes]) -> None:
+    log = stack.folder / f"worker-{stack.workers.index(proc)}.log"
+    wait_until(lambda: log.exists() and " ready." in log.read_text(errors="replace"),
+               timeout=90, what="a worker", every=0.2)  # fmt: skip
+
+
+def measure(
+    http: httpx.Client, dataset_id: str, database_url: str, epochs: int
+) -> tuple[float, float]:
+    network = {"layers": [{"units": 32, "activation": "tanh"}]}
+    training = {"epochs": epochs, "batch_size": 4, "seed": 1, "validation_fraction": 0.1,
+                "optimizer": {"name": "adam", "learning_rate": 0.002},
+                "cross_validation": {"folds": FOLDS}}  # fmt: skip
+    job = submit(http, dataset_id, network, training)
+    done = succeeded(http, job["id"], timeout=1800)
+    return fold_span(database_url, job["id"]), seconds_between(
+        job["created_at"], done["finished_at"]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--epochs", type=int, default=6)
+    args = parser.parse_args()
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    with scratch_services() as env, tempfile.TemporaryDirectory() as folder:
+        stack = Stack(Path(folder), env, embedded=False)
+        subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=stack.env, cwd=ROOT,
+                       check=True, capture_output=True, timeout=300)  # fmt: skip
+        try:
+            stack.start_api()
+            ready(stack, stack.start_worker())
+            with client(stack.port, stack.create_key("bench-cv")) as http:
+                dataset_id = upload(http, "cv.csv", dataset_csv(args.rows))["id"]
+                one = measure(http, dataset_id, env["NEURONAL_DATABASE_URL"], args.epochs)
+                print(f"1 worker : {FOLDS} folds {one[0]:.2f} s, whole job {one[1]:.2f} s")
+                ready(stack, stack.start_worker())
+                time.sleep(1.0)
+                two = measure(http, dataset_id, env["NEURONAL_DATABASE_URL"], args.epochs)
+                print(f"2 workers: {FOLDS} folds {two[0]:.2f} s, whole job {two[1]:.2f} s")
+        finally:
+            stack.stop()
+    ratio = two[0] / one[0]
+    verdict = "MET" if ratio <= TARGET else "MISSED"
+    print(f"  -> folds on 2 workers / on 1 = {ratio:.3f} (target <= {TARGET}): {verdict}")
+    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
