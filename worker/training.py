@@ -20,6 +20,7 @@ from service.core.lifecycle import TERMINAL, LostOwnership
 from service.core.queue import Enqueue
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
 from service.domain.datasets import TrainingData, load_training_data
+from service.domain.registry import register_job_model
 from service.domain.trained_models import add_trained_model
 from service.engine import fit
 from worker.fencing import SHUTDOWN, retrying
@@ -115,7 +116,8 @@ class Training(JobStep):
             classes=result.classes,
             metrics=result.metrics,
         )
-        return {"model_id": model_id}
+        registered = register_job_model(session, job, model_id)  # `register` of the job
+        return {"model_id": model_id} | ({"register": registered} if registered else {})
 
     def settle(self, session: Session, run: Run) -> None:
         session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == run.job_id))

@@ -60,6 +60,20 @@ class JobRequest(Strict):
         'config (required, except for a Hopfield network: {"kind": "hopfield"} takes none).',
         examples=[TRAINING_EXAMPLE],
     )
+    register: RegisterRequest | None = Field(
+        None,
+        description='{"name", "alias"?}: when the job succeeds, its model becomes the next '
+        "version of that registered model (and the alias points at it), in the same "
+        "transaction as the success.",
+    )
+
+
+class RegisterRequest(Strict):
+    name: str = Field(
+        description="The registered model to add the job's model to as its next version "
+        "(created if new)."
+    )
+    alias: str | None = Field(None, description="An alias to point at that version.")
 
 
 class FeatureOut(FromRow):
@@ -123,6 +137,9 @@ class JobOut(FromRow):
         None,
         description="A cross-validated job's held-out figures once every fold has succeeded: "
         '{"val_loss": {"mean", "std", "folds": [...], "pooled"}, "val_accuracy": {...}}.',
+    )
+    register: dict[str, Any] | None = Field(
+        None, description='{"name", "alias"?, "version"?}: "version" once registered.'
     )
 
     @field_validator("metrics", mode="before")
