@@ -9,7 +9,17 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from service.api import dashboard, datasets, jobs, models, ops, predict, predictions, recall
+from service.api import (
+    dashboard,
+    datasets,
+    jobs,
+    models,
+    ops,
+    predict,
+    predictions,
+    recall,
+    webhooks,
+)
 from service.api.events import StreamHub
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
@@ -19,8 +29,10 @@ from service.core.db import Database
 from service.core.logs import configure_logging
 from service.core.memory import return_large_frees_to_os
 from service.core.metrics import register_job_collector
+from service.core.outbox import send_deliveries_after_commit
 from service.core.queue import Producer
 from service.core.scratch import remove_leftovers
+from service.core.webhook_metrics import register_webhook_collector
 from service.domain.keys import KeyVerifier
 from service.domain.online_predict import ModelCache
 
@@ -64,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = Database(settings.database_url)
     app.state.producer = Producer(settings)
+    # events recorded in a request's transaction (a cancel, a test ping) are sent once committed
+    send_deliveries_after_commit(app.state.producer.enqueue_delivery)
     app.state.shutting_down = False
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     app.state.model_cache = ModelCache(settings.model_cache_size)
@@ -73,12 +87,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(predictions.router)
     app.include_router(recall.router)
+    app.include_router(webhooks.router)
     app.include_router(dashboard.router)
     dashboard.mount_static(app)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
         app, include_in_schema=False
     )
     register_job_collector(settings.database_url)
+    register_webhook_collector(settings.database_url)
     app.add_middleware(
         BodyLimitMiddleware, upload_limit=settings.max_upload_bytes, body_limit=JSON_BODY_LIMIT
     )
