@@ -23,7 +23,7 @@ from service.core.config import Settings, get_settings
 from service.core.db import dispose_engines, use_database
 from service.core.logs import configure_logging
 from service.core.memory import return_large_frees_to_os
-from service.core.outbox import send_deliveries_after_commit
+from service.core.outbox import SendInBackground, send_deliveries_after_commit
 from service.core.queue import (
     QUEUE,
     WEBHOOK_QUEUE,
@@ -102,7 +102,7 @@ def _bind_database(sender: Any, **_: object) -> None:
     dispose_engines()
     use_database(app.settings.database_url)
     # the events a job's ending records are sent to the delivery workers once committed
-    send_deliveries_after_commit(app.producer.enqueue_delivery)
+    send_deliveries_after_commit(SendInBackground(app.producer.enqueue_delivery))
 
 
 @signals.worker_process_init.connect

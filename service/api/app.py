@@ -29,7 +29,7 @@ from service.core.db import Database
 from service.core.logs import configure_logging
 from service.core.memory import return_large_frees_to_os
 from service.core.metrics import register_job_collector
-from service.core.outbox import send_deliveries_after_commit
+from service.core.outbox import SendInBackground, send_deliveries_after_commit
 from service.core.queue import Producer
 from service.core.scratch import remove_leftovers
 from service.core.webhook_metrics import register_webhook_collector
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database = Database(settings.database_url)
     app.state.producer = Producer(settings)
     # events recorded in a request's transaction (a cancel, a test ping) are sent once committed
-    send_deliveries_after_commit(app.state.producer.enqueue_delivery)
+    send_deliveries_after_commit(SendInBackground(app.state.producer.enqueue_delivery))
     app.state.shutting_down = False
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     app.state.model_cache = ModelCache(settings.model_cache_size)

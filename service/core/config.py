@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     webhook_max_concurrent_deliveries: int = Field(
         8, ge=1, description="deliveries in flight at once per delivery worker"
     )
+    webhook_max_deliveries_per_endpoint: int = Field(
+        2,
+        ge=1,
+        description="attempts in flight at once to one endpoint, so that a receiver that "
+        "never answers holds only this many delivery threads",
+    )
     webhook_sweep_interval_seconds: float = Field(
         2.0, gt=0, description="how often a delivery worker looks for due deliveries"
     )

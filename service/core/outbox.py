@@ -11,6 +11,8 @@ database, not the broker, says what is still to be delivered.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -114,6 +116,28 @@ def send_deliveries_after_commit(send: Send | None) -> None:
     if not event.contains(Session, "after_commit", _after_commit):
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_soft_rollback", _after_rollback)
+
+
+class SendInBackground:
+    """Sends messages from a thread of its own, so that a commit never waits for the broker
+    (an unreachable one takes seconds to refuse); what a crash leaves unsent, the sweep sends."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.waiting: queue.SimpleQueue[str] = queue.SimpleQueue()
+        threading.Thread(target=self._run, daemon=True, name="neuronal-outbox-sender").start()
+
+    def __call__(self, delivery_id: str) -> bool:
+        self.waiting.put(delivery_id)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            delivery_id = self.waiting.get()
+            try:
+                self.send(delivery_id)
+            except Exception as exc:  # the sweep resends it
+                log.warning("could not send delivery %s: %s", delivery_id, exc)
 
 
 def _after_commit(session: Session) -> None:

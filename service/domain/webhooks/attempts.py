@@ -10,11 +10,11 @@ sweep then sends the delivery again, with the same event id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ScalarSelect, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from service.core.config import Settings
 from service.core.db import iso_utc, utcnow
@@ -68,15 +68,20 @@ def lease_seconds(settings: Settings) -> float:
 
 def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | None:
     """Lease the delivery for one attempt; None if it is not due (done, not yet time, leased
-    by another attempt) — or if its endpoint was disabled, which fails it."""
+    by another attempt), if its endpoint already has its share of attempts in flight (the
+    sweep sends it again shortly), or if its endpoint was disabled, which fails it."""
     now = utcnow()
+    free = (
+        WebhookDelivery.status == "pending",
+        or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
+        or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+    )
     claimed = session.execute(
         update(WebhookDelivery)
         .where(
             WebhookDelivery.id == delivery_id,
-            WebhookDelivery.status == "pending",
-            or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
-            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+            *free,
+            in_flight(now) < settings.webhook_max_deliveries_per_endpoint,
         )
         .values(
             attempts=WebhookDelivery.attempts + 1,
@@ -86,6 +91,13 @@ def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | N
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        # due and free, yet not claimed: its endpoint is busy; the next sweep sends it again
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, *free)
+            .values(enqueued_at=None)
+            .execution_options(synchronize_session=False)
+        )
         return None
     delivery, outbox_event, endpoint = session.execute(
         select(WebhookDelivery, WebhookEvent, WebhookEndpoint)
@@ -104,6 +116,17 @@ def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | N
         url=endpoint.url,
         secret_encrypted=endpoint.secret_encrypted,
         body=orjson.dumps(outbox_event.payload),
+    )
+
+
+def in_flight(now: datetime) -> ScalarSelect[int]:
+    """The attempts in flight to the endpoint of the delivery being claimed."""
+    other = aliased(WebhookDelivery)
+    return (
+        select(func.count())
+        .select_from(other)
+        .where(other.endpoint_id == WebhookDelivery.endpoint_id, other.locked_until > now)
+        .scalar_subquery()
     )
 
 
