@@ -109,6 +109,20 @@ def test_cancels_and_reaped_failures_are_events_too(url: str, sent: list[str]) -
     assert len(sent) == 2
 
 
+def test_a_batch_prediction_ending_is_an_event(url: str, sent: list[str]) -> None:
+    add_endpoint(url, "wh_a", ["prediction_job.succeeded"])
+    job_id = add_job(url, PredictionJob, "pj_ok")
+    with transaction(url) as session:
+        attempt = claim(session, PredictionJob, job_id, "w1")
+        assert attempt is not None
+        finish(session, PredictionJob, job_id, attempt, JobStatus.SUCCEEDED, rows_done=10)
+    assert outbox(url) == [("prediction_job.succeeded", "wh_a", job_id)]
+    with transaction(url) as session:
+        (event,) = session.scalars(select(WebhookEvent)).all()
+    assert event.payload["data"]["result_url"] == f"/v1/predictions/{job_id}/result"
+    assert event.payload["data"]["rows_done"] == 10
+
+
 def test_nothing_is_written_when_nobody_listens(url: str) -> None:
     job_id = add_job(url, TrainingJob, "job_quiet")
     with transaction(url) as session:
