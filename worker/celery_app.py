@@ -2,7 +2,9 @@
 
 JSON only, explicit task names, late acknowledgement with reject-on-worker-lost, prefetch 1,
 the threads pool on the `neuronal` queue. Redeliveries are safe because a task only ever
-claims its job with a conditional update.
+claims its job with a conditional update. A delivery worker (`neuronal worker --deliveries`,
+`-Q neuronal-webhooks`) runs the same app on the webhook queue only, with one thread per
+concurrent delivery, and sweeps for due deliveries instead of reaping jobs.
 
 Importing this module builds nothing. `make_celery(settings)` builds a worker's app (and its
 broker folders); the module attribute `celery`, which `celery -A worker.celery_app:celery`
@@ -21,7 +23,14 @@ from service.core.config import Settings, get_settings
 from service.core.db import dispose_engines, use_database
 from service.core.logs import configure_logging
 from service.core.memory import return_large_frees_to_os
-from service.core.queue import QUEUE, Producer, broker_options, make_broker_folders
+from service.core.outbox import SendInBackground, send_deliveries_after_commit
+from service.core.queue import (
+    QUEUE,
+    WEBHOOK_QUEUE,
+    Producer,
+    broker_options,
+    make_broker_folders,
+)
 
 log = logging.getLogger("neuronal.worker")
 
@@ -92,6 +101,8 @@ def _bind_database(sender: Any, **_: object) -> None:
     app: WorkerApp = sender.app
     dispose_engines()
     use_database(app.settings.database_url)
+    # the events a job's ending records are sent to the delivery workers once committed
+    send_deliveries_after_commit(SendInBackground(app.producer.enqueue_delivery))
 
 
 @signals.worker_process_init.connect
@@ -106,6 +117,7 @@ def _fresh_connections_after_fork(**_: object) -> None:
 def _start_background_duties(sender: Any, **_: object) -> None:
     from threadpoolctl import threadpool_limits
 
+    from worker.delivery_sweep import DeliverySweep
     from worker.memory_guard import limit_process_memory
     from worker.reaper import Reaper
 
@@ -114,7 +126,11 @@ def _start_background_duties(sender: Any, **_: object) -> None:
     threadpool_limits(settings.worker_blas_threads)
     return_large_frees_to_os()
     limit = limit_process_memory(settings)
-    Reaper(settings, app.producer).start()
+    consumed = set(app.amqp.queues.consume_from)
+    if QUEUE in consumed:
+        Reaper(settings, app.producer).start()
+    if WEBHOOK_QUEUE in consumed:
+        DeliverySweep(settings, app.producer).start()
     shown = f"{limit / 2**20:,.0f} MiB" if limit else "none"
     log.info(
         "worker ready; BLAS threads %d; data segment limit %s", settings.worker_blas_threads, shown

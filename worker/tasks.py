@@ -6,10 +6,11 @@ from celery import shared_task
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from service.core.logs import log_context
-from service.core.queue import FOLD_TASK, PREDICT_TASK, TRAIN_TASK
+from service.core.queue import DELIVER_TASK, FOLD_TASK, PREDICT_TASK, TRAIN_TASK
 from worker.batch_predictions import run_batch
 from worker.cross_validation import run_fold, start_cv_job
 from worker.training import run_job
+from worker.webhooks import deliverer_for
 
 # shared tasks bind to the app that includes this module (worker.celery_app.make_celery), whose
 # settings and producer they use: importing them builds no app
@@ -77,3 +78,17 @@ def train_fold(self, fold_id: str) -> str:  # type: ignore[no-untyped-def]
             enqueue_fold=app.producer.enqueue_fold,
             enqueue_training=app.producer.enqueue_training,
         )
+
+
+@shared_task(
+    name=DELIVER_TASK,
+    bind=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=10,
+)
+def deliver_webhook(self, delivery_id: str) -> str:  # type: ignore[no-untyped-def]
+    """Attempt webhook delivery `delivery_id` if it is due; a no-op otherwise."""
+    with log_context(delivery_id=delivery_id, task_id=self.request.id):
+        return deliverer_for(self.app.settings, self.app.producer).deliver(delivery_id)

@@ -22,6 +22,7 @@ from service.api import (
     registry,
     registry_predict,
     searches,
+    webhooks,
 )
 from service.api.events import StreamHub
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
@@ -32,8 +33,10 @@ from service.core.db import Database
 from service.core.logs import configure_logging
 from service.core.memory import return_large_frees_to_os
 from service.core.metrics import register_job_collector
+from service.core.outbox import SendInBackground, send_deliveries_after_commit
 from service.core.queue import Producer
 from service.core.scratch import remove_leftovers
+from service.core.webhook_metrics import register_webhook_collector
 from service.domain.keys import KeyVerifier
 from service.domain.online_predict import ModelCache
 from service.domain.registry_resolve import Resolver
@@ -78,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = Database(settings.database_url)
     app.state.producer = Producer(settings)
+    # events recorded in a request's transaction (a cancel, a test ping) are sent once committed
+    send_deliveries_after_commit(SendInBackground(app.state.producer.enqueue_delivery))
     app.state.shutting_down = False
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     app.state.model_cache = ModelCache(settings.model_cache_size)
@@ -91,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(searches.router)
     for router in (registry.router, registry_predict.router, registry.jobs_router):
         app.include_router(router)
+    app.include_router(webhooks.router)
     app.include_router(dashboard.router)
     app.include_router(cross_validation.router)
     dashboard.mount_static(app)
@@ -98,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app, include_in_schema=False
     )
     register_job_collector(settings.database_url)
+    register_webhook_collector(settings.database_url)
     app.add_middleware(
         BodyLimitMiddleware, upload_limit=settings.max_upload_bytes, body_limit=JSON_BODY_LIMIT
     )

@@ -89,10 +89,19 @@ def admin_session(*, create: bool) -> Iterator[Session]:
         fail(f"cannot use the {describe_database(settings)}: {_one_line(exc.orig)}")
 
 
-def worker_command(concurrency: int | None = None, loglevel: str = "INFO") -> list[str]:
+def worker_command(
+    concurrency: int | None = None, loglevel: str = "INFO", *, deliveries: bool = False
+) -> list[str]:
     """The worker's command line: the pool, queue, concurrency and the rest are configured in
-    worker/celery_app.py; only what the user chose here is passed on."""
+    worker/celery_app.py; only what the user chose here is passed on. A delivery worker
+    consumes the webhook queue only, one thread per concurrent delivery."""
     chosen = ["-c", str(concurrency)] if concurrency else []
+    if deliveries:
+        from service.core.queue import WEBHOOK_QUEUE
+
+        threads = concurrency or get_settings().webhook_max_concurrent_deliveries
+        chosen = ["-Q", WEBHOOK_QUEUE, "-c", str(threads)]
+    role = "deliveries" if deliveries else "neuronal"
     return [
         sys.executable,
         "-m",
@@ -103,7 +112,7 @@ def worker_command(concurrency: int | None = None, loglevel: str = "INFO") -> li
         "worker",
         *chosen,
         "-n",
-        f"neuronal-{os.getpid()}@{socket.gethostname()}",
+        f"{role}-{os.getpid()}@{socket.gethostname()}",
         "--loglevel",
         loglevel,
         "--without-gossip",
@@ -136,7 +145,9 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
     workers: int = typer.Option(1, help="API processes (each keeps its own model cache)."),
     with_worker: bool = typer.Option(
-        None, help="Start a training worker too (default: yes on the embedded broker)."
+        None,
+        help="Start a training worker and a webhook delivery worker too (default: yes on the "
+        "embedded broker).",
     ),
 ) -> None:
     """Run the API; on the embedded default this also migrates and starts a worker."""
@@ -149,7 +160,8 @@ def serve(
     log.info("serving from the %s; broker %s", describe_database(settings), _broker(settings))
     migrate_database(settings.database_url)
     start_worker = settings.embedded_broker if with_worker is None else with_worker
-    worker = EmbeddedWorker(worker_command()) if start_worker else None
+    started = [worker_command(), worker_command(deliveries=True)] if start_worker else []
+    children = [EmbeddedWorker(command) for command in started]
     try:
         uvicorn.run(
             "service.api.app:create_app",
@@ -163,8 +175,8 @@ def serve(
             log_config=logging_config(settings),
         )
     finally:
-        if worker is not None:
-            worker.stop()
+        for child in children:
+            child.stop()
 
 
 def _broker(settings: Settings) -> str:
@@ -220,9 +232,13 @@ def _die_with_parent() -> None:
 def worker(
     concurrency: int = typer.Option(None, help="Jobs trained at once by this process."),
     loglevel: str = typer.Option("INFO"),
+    deliveries: bool = typer.Option(
+        False, "--deliveries", help="Deliver webhooks instead of training jobs."
+    ),
 ) -> None:
-    """Run a Celery worker that trains jobs; run any number on any hosts."""
-    command = worker_command(concurrency, loglevel)
+    """Run a Celery worker that trains jobs (or, with --deliveries, delivers webhooks); run
+    any number on any hosts."""
+    command = worker_command(concurrency, loglevel, deliveries=deliveries)
     os.execv(command[0], command)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -88,6 +90,36 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
+    webhook_key: str = Field(
+        "",
+        description="Fernet key (urlsafe base64, 32 bytes) that encrypts webhook secrets; "
+        "empty: a key file generated in data_dir",
+    )
+    webhook_allow_private_urls: bool = Field(
+        False, description="allow webhook URLs on loopback, private and link-local addresses"
+    )
+    webhook_retry_schedule: list[float] = Field(
+        [0, 5, 300, 1800, 7200, 18000, 36000, 36000],
+        min_length=1,
+        description="seconds before each delivery attempt (the first is after the event)",
+    )
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="one delivery attempt")
+    webhook_max_concurrent_deliveries: int = Field(
+        8, ge=1, description="deliveries in flight at once per delivery worker"
+    )
+    webhook_max_deliveries_per_endpoint: int = Field(
+        2,
+        ge=1,
+        description="attempts in flight at once to one endpoint, so that a receiver that "
+        "never answers holds only this many delivery threads",
+    )
+    webhook_sweep_interval_seconds: float = Field(
+        2.0, gt=0, description="how often a delivery worker looks for due deliveries"
+    )
+    webhook_resend_after_seconds: float = Field(
+        15.0, gt=0, description="a due delivery whose message was sent this long ago is resent"
+    )
+
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
         if self.environment == "production" and not self.database_url:
@@ -96,6 +128,14 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{(self.data_dir / 'neuronal.db').resolve()}"
         if not self.broker_url:
             self.broker_url = "filesystem://"
+        if self.webhook_key and not _is_fernet_key(self.webhook_key):
+            raise ValueError(
+                "NEURONAL_WEBHOOK_KEY must be 32 bytes in URL-safe base64 (44 characters), "
+                "e.g. the output of python -c 'import base64,os; "
+                "print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+            )
+        if any(delay < 0 for delay in self.webhook_retry_schedule):
+            raise ValueError("NEURONAL_WEBHOOK_RETRY_SCHEDULE: delays must not be negative")
         return self
 
     @property
@@ -109,6 +149,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
 
 
 class InvalidSettings(ValueError):

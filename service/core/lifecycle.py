@@ -6,7 +6,8 @@ moves between them.
       └──hand back, reap─┘        (cancel: queued → cancelled at once, running → flagged)
 
 Every move is one conditional UPDATE on a session the caller owns: nothing here commits, so a
-move and the writes that belong with it (a model, a checkpoint) land in one transaction. A
+move and the writes that belong with it (a model, a checkpoint, the webhook event reporting a
+final status) land in one transaction. A
 running job's writes are fenced by (status, attempt): an attempt whose job was reclaimed,
 finished or deleted elsewhere gets `LostOwnership` and must stop without writing anything.
 """
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from service.core.db import UTCDateTime, utcnow
 from service.core.errors import Conflict
+from service.core.outbox import EVENT_TYPES, record_event
 
 
 class JobStatus(StrEnum):
@@ -61,6 +63,13 @@ class JobLifecycle:
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    # webhook events about a final status are "<event_noun>.<status>" (those of EVENT_TYPES)
+    event_noun: ClassVar[str] = "job"
+
+    def event_data(self) -> dict[str, Any]:
+        """What a webhook event about this job's final status carries."""
+        return {"id": self.id, "status": self.status}
 
 
 def reaper_index(table_name: str) -> Index:
@@ -131,6 +140,18 @@ def finish(
         raise ValueError(f"{status!r} is not a final status")
     fence(session, table, job_id, attempt, status=status, error=error, error_code=code,
           finished_at=utcnow(), **values)  # fmt: skip
+    record_ending(session, table, job_id)
+
+
+def record_ending(session: Session, table: JobTable, job_id: str) -> None:
+    """The webhook event of the job's final status, in the transaction of the move (jobs whose
+    status has no event type, a cancelled batch prediction say, record nothing)."""
+    job = session.get(table, job_id, populate_existing=True)
+    if job is None:
+        return
+    event_type = f"{table.event_noun}.{job.status}"
+    if event_type in EVENT_TYPES:
+        record_event(session, job.tenant_id, event_type, job.event_data())
 
 
 def hand_back(
@@ -170,11 +191,13 @@ def request_cancel(session: Session, table: JobTable, job_id: str) -> None:
 
     Both updates are conditional, so a worker claiming the job at the same moment either finds
     it cancelled or sees the flag at its next progress write."""
-    session.execute(
+    cancelled = session.execute(
         update(table)
         .where(table.id == job_id, table.status == JobStatus.QUEUED)
         .values(status=JobStatus.CANCELLED, finished_at=utcnow(), cancel_requested=True)
     )
+    if cancelled.rowcount == 1:  # type: ignore[attr-defined]
+        record_ending(session, table, job_id)
     session.execute(
         update(table)
         .where(table.id == job_id, table.status == JobStatus.RUNNING)
@@ -227,8 +250,13 @@ def reap(
             }
         else:
             values = {"status": JobStatus.QUEUED, "worker": None, "enqueued_at": now}
+        moved = session.execute(update(table).where(*fenced).values(**values))
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # its worker finished or handed it back meanwhile
+        if values["status"] == JobStatus.QUEUED:
             to_enqueue.append(job_id)
-        session.execute(update(table).where(*fenced).values(**values))
+        else:
+            record_ending(session, table, job_id)
     waiting = session.scalars(
         select(table.id).where(
             table.status == JobStatus.QUEUED,

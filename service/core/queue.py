@@ -18,7 +18,11 @@ from service.core.config import Settings
 TRAIN_TASK = "neuronal.train_job"
 PREDICT_TASK = "neuronal.predict_batch"
 FOLD_TASK = "neuronal.train_fold"
+DELIVER_TASK = "neuronal.deliver_webhook"
 QUEUE = "neuronal"
+# deliveries have a queue and worker processes of their own, so that neither a training job
+# nor a receiver that never answers ever waits for the other
+WEBHOOK_QUEUE = "neuronal-webhooks"
 BROKER_FOLDERS = ("queue", "processed", "control")
 
 log = logging.getLogger(__name__)
@@ -95,11 +99,20 @@ class Producer:
         unreachable."""
         return self._enqueue(FOLD_TASK, fold_id)
 
-    def _enqueue(self, task: str, job_id: str) -> bool:
+    def enqueue_delivery(self, delivery_id: str, countdown: float | None = None) -> bool:
+        """Publish the webhook delivery task for `delivery_id` (to run `countdown` seconds from
+        now); False (logged) if the broker is unreachable (the delivery sweep resends it)."""
+        return self._enqueue(DELIVER_TASK, delivery_id, queue=WEBHOOK_QUEUE, countdown=countdown)
+
+    def _enqueue(
+        self, task: str, job_id: str, queue: str = QUEUE, countdown: float | None = None
+    ) -> bool:
         try:
-            self.celery.send_task(task, args=[job_id], queue=QUEUE, retry=False)
+            self.celery.send_task(
+                task, args=[job_id], queue=queue, retry=False, countdown=countdown or None
+            )
         except Exception as exc:  # any broker failure: the reaper re-sends from the database
-            log.warning("could not enqueue job %s: %s", job_id, exc)
+            log.warning("could not enqueue %s %s: %s", task, job_id, exc)
             return False
         return True
 

@@ -19,18 +19,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.core.db import Base, UTCDateTime, utcnow
+from service.core.db import Base, CreatedAtMixin, UTCDateTime, utcnow
 from service.core.lifecycle import JobLifecycle, JobStatus, reaper_index
 from service.core.progress import EpochProgress, RowProgress
+
+# the outbox's tables live apart because the job lifecycle writes to them (see webhook_tables);
+# importing them here registers them with every other table
+from service.core.webhook_tables import (  # noqa: F401
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 SERIES_KEYS = (
     "time_column", "group_column", "n_series", "shortest_series", "shortest_group",
     "longest_series",
 )  # fmt: skip
-
-
-class CreatedAtMixin:
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Tenant(CreatedAtMixin, Base):
@@ -131,6 +135,16 @@ class TrainingJob(JobLifecycle, CreatedAtMixin, Base):
         if self.cv_folds:  # the folds' epochs, then the final training's, out of all of them
             return EpochProgress(self.cv_epochs + self.epoch, self.epochs * (self.cv_folds + 1))
         return EpochProgress(self.epoch, self.epochs)
+
+    event_noun = "job"
+
+    def event_data(self) -> dict[str, Any]:
+        """What a webhook event about this job's ending carries."""
+        return {
+            "job_id": self.id, "status": self.status, "dataset_id": self.dataset_id,
+            "model_id": self.model_id, "metrics": self.metrics, "error": self.error,
+            "error_code": self.error_code, "attempts": self.attempts,
+        }  # fmt: skip
 
 
 class JobCheckpoint(Base):
@@ -321,3 +335,12 @@ class AliasMove(Base):
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     previous_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    event_noun = "prediction_job"
+
+    def event_data(self) -> dict[str, Any]:
+        """What a webhook event about this batch prediction's ending carries."""
+        return {
+            "prediction_job_id": self.id, "status": self.status, "model_id": self.model_id,
+            "n_rows": self.n_rows, "rows_done": self.rows_done, "result_url": self.result_url,
+            "error": self.error, "error_code": self.error_code,
+        }  # fmt: skip

@@ -1,0 +1,218 @@
+"""One delivery attempt's writes: its claim, and its outcome with the retry schedule.
+
+A claim is a conditional update (pending, due, not leased) that counts the attempt and leases
+the delivery for as long as an attempt can take, so two workers holding the same message (a
+resend, a redelivery) never post it at the same time; the outcome is written only while that
+attempt is still the latest one. A worker killed mid-attempt leaves the lease to run out; the
+sweep then sends the delivery again, with the same event id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy import ScalarSelect, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from service.core.config import Settings
+from service.core.db import iso_utc, utcnow
+from service.core.tables import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+MAX_LOG_LINES = 50
+LEASE_MARGIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What one attempt needs: where to post, what, and with which (encrypted) secret."""
+
+    delivery_id: str
+    attempt: int
+    event_id: str  # the `webhook-id`
+    url: str
+    secret_encrypted: bytes
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended: an HTTP status, or an error before any (time-out, refused...)."""
+
+    status_code: int | None
+    error: str | None
+    seconds: float
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def label(self) -> str:
+        """The metrics' outcome: delivered, gone, http_error, timeout or error."""
+        if self.delivered:
+            return "delivered"
+        if self.status_code == 410:
+            return "gone"
+        if self.status_code is not None:
+            return "http_error"
+        return "timeout" if self.error and "timed out" in self.error else "error"
+
+
+def lease_seconds(settings: Settings) -> float:
+    """Longer than any attempt: resolving, connecting, sending and waiting for the answer,
+    each within the time-out."""
+    return 4 * settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
+
+
+def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | None:
+    """Lease the delivery for one attempt; None if it is not due (done, not yet time, leased
+    by another attempt), if its endpoint already has its share of attempts in flight (the
+    sweep sends it again shortly), or if its endpoint was disabled, which fails it."""
+    now = utcnow()
+    free = (
+        WebhookDelivery.status == "pending",
+        or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
+        or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+    )
+    claimed = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            *free,
+            in_flight(now) < settings.webhook_max_deliveries_per_endpoint,
+        )
+        .values(
+            attempts=WebhookDelivery.attempts + 1,
+            locked_until=now + timedelta(seconds=lease_seconds(settings)),
+            last_attempt_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        # due and free, yet not claimed: its endpoint is busy; the next sweep sends it again
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, *free)
+            .values(enqueued_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return None
+    delivery, outbox_event, endpoint = session.execute(
+        select(WebhookDelivery, WebhookEvent, WebhookEndpoint)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.id == delivery_id)
+        .execution_options(populate_existing=True)
+    ).one()
+    if not endpoint.enabled:
+        _fail_unsent(delivery, f"not sent: the webhook is disabled ({endpoint.disabled_reason})")
+        return None
+    return Claimed(
+        delivery_id=delivery.id,
+        attempt=delivery.attempts,
+        event_id=outbox_event.id,
+        url=endpoint.url,
+        secret_encrypted=endpoint.secret_encrypted,
+        body=orjson.dumps(outbox_event.payload),
+    )
+
+
+def in_flight(now: datetime) -> ScalarSelect[int]:
+    """The attempts in flight to the endpoint of the delivery being claimed."""
+    other = aliased(WebhookDelivery)
+    return (
+        select(func.count())
+        .select_from(other)
+        .where(other.endpoint_id == WebhookDelivery.endpoint_id, other.locked_until > now)
+        .scalar_subquery()
+    )
+
+
+def _fail_unsent(delivery: WebhookDelivery, reason: str) -> None:
+    delivery.attempts -= 1  # nothing was sent
+    delivery.status, delivery.last_error = "failed", reason
+    delivery.locked_until = delivery.next_attempt_at = None
+
+
+def record(
+    session: Session, claimed: Claimed, outcome: Outcome, settings: Settings
+) -> float | None:
+    """Write the attempt's outcome: delivered, failed (410, or no attempt left) or pending
+    again with its next time. Returns the delay to the next attempt (None: no more), or None
+    too when a newer attempt owns the delivery (nothing is written then)."""
+    delivery = session.get(WebhookDelivery, claimed.delivery_id, populate_existing=True)
+    if delivery is None or delivery.attempts != claimed.attempt or delivery.status != "pending":
+        return None
+    now = utcnow()
+    delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
+    delivery.locked_until = None
+    line = {"at": iso_utc(now), "attempt": claimed.attempt, "status_code": outcome.status_code,
+            "error": outcome.error, "seconds": round(outcome.seconds, 4)}  # fmt: skip
+    delivery.log = [*(delivery.log or []), line][-MAX_LOG_LINES:]
+    if outcome.delivered:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
+        delivery.lag_seconds = (now - delivery.event.created_at).total_seconds()
+        return None
+    if outcome.status_code == 410:
+        disable_endpoint(session, delivery.endpoint_id)
+        delivery.status, delivery.next_attempt_at = "failed", None
+        return None
+    schedule = settings.webhook_retry_schedule
+    made = delivery.attempts - delivery.schedule_offset
+    if made >= len(schedule):
+        delivery.status, delivery.next_attempt_at = "failed", None
+        return None
+    delay = float(schedule[made])
+    delivery.next_attempt_at = now + timedelta(seconds=delay)
+    delivery.enqueued_at = None  # the sweep sends it when due, unless the worker does sooner
+    return delay
+
+
+def disable_endpoint(session: Session, endpoint_id: str) -> None:
+    """Stop delivering to an endpoint whose receiver said it is gone for good (410)."""
+    now = utcnow()
+    reason = f"the receiver answered 410 Gone at {iso_utc(now)}"
+    session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id)
+        .values(enabled=False, disabled_reason=reason, updated_at=now)
+    )
+
+
+def mark_sent(session: Session, delivery_id: str, at_seconds: float) -> None:
+    """Note that a message for the delivery will arrive at the worker in `at_seconds`."""
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .values(enqueued_at=utcnow() + timedelta(seconds=at_seconds))
+    )
+
+
+def due_deliveries(session: Session, settings: Settings, limit: int = 500) -> list[str]:
+    """Pending deliveries that are due, not leased, and whose message (if any) was sent longer
+    ago than `webhook_resend_after_seconds`: stamped as sent now and returned to send."""
+    now = utcnow()
+    resend_before = now - timedelta(seconds=settings.webhook_resend_after_seconds)
+    due = list(
+        session.scalars(
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+                or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+                or_(
+                    WebhookDelivery.enqueued_at.is_(None),
+                    WebhookDelivery.enqueued_at < resend_before,
+                ),
+            )
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(limit)
+        )
+    )
+    if due:
+        session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id.in_(due)).values(enqueued_at=now)
+        )
+    return due
