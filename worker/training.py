@@ -21,11 +21,14 @@ from service.core.queue import Enqueue
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
 from service.domain.datasets import TrainingData, load_training_data
 from service.domain.trained_models import add_trained_model
+from service.domain.warm_start import store_training_state
 from service.engine import fit
+from service.engine.warm_start import WarmStart
 from worker.fencing import SHUTDOWN, retrying
 from worker.harness import Failure, JobKind, JobStep, Run, run_attempt
 from worker.hopfield_storage import HopfieldStorage, is_hopfield_job
 from worker.memory_guard import over_budget
+from worker.warm_start import load_warm_start
 
 log = logging.getLogger("neuronal.worker")
 
@@ -51,6 +54,7 @@ class Trained:
     features: list[dict[str, Any]]
     classes: list[Any] | None
     metrics: dict[str, Any]
+    state: bytes | None = None  # the final training state, for a later continue
 
 
 class Training(JobStep):
@@ -79,10 +83,15 @@ class Training(JobStep):
             resume=inputs.checkpoint,
             lengths=inputs.data.lengths,
             groups=inputs.data.groups,
+            warm_start=inputs.warm_start,
+            keep_state=True,
         )
         if run.ending is not None:
             return None
-        return Trained(model.to_bytes(), model.features, model.classes, final_metrics(history))
+        metrics = final_metrics(history)
+        return Trained(
+            model.to_bytes(), model.features, model.classes, metrics, model.training_state
+        )
 
     def wrap_up(self, run: Run) -> None:
         if self.recorder is not None:
@@ -101,6 +110,7 @@ class Training(JobStep):
             classes=result.classes,
             metrics=result.metrics,
         )
+        store_training_state(session, model_id, result.state)
         return {"model_id": model_id}
 
     def settle(self, session: Session, run: Run) -> None:
@@ -119,6 +129,7 @@ class TrainingInputs:
     training: dict[str, Any]
     task: str
     checkpoint: bytes | None
+    warm_start: WarmStart | None = None
 
 
 def _load_inputs(job_id: str) -> TrainingInputs:
@@ -142,6 +153,7 @@ def _load_inputs(job_id: str) -> TrainingInputs:
             training=job.training,
             task=job.task,
             checkpoint=checkpoint.data if checkpoint else None,
+            warm_start=load_warm_start(session, job),
         )
 
 

@@ -106,6 +106,8 @@ class TrainingJob(JobLifecycle, CreatedAtMixin, Base):
     model_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # a warm start: {"model_id", "mode"} (and the registered model it was named by)
+    init_from: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     @property
     def progress(self) -> EpochProgress:
@@ -154,6 +156,8 @@ class TrainedModel(CreatedAtMixin, Base):
     classes: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     size_bytes: Mapped[int] = mapped_column(Integer)
+    # the model a warm start began from (no foreign key: the lineage outlives a deletion)
+    parent_model_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
 
 
 class ModelBlob(Base):
@@ -192,3 +196,15 @@ class PredictionJob(JobLifecycle, CreatedAtMixin, Base):
     @property
     def result_url(self) -> str | None:
         return f"/v1/predictions/{self.id}/result" if self.status == JobStatus.SUCCEEDED else None
+
+
+class ModelTrainingState(Base):
+    """A model's final training state (an engine checkpoint), which `continue` resumes; kept
+    apart from the weights so predictions never load it."""
+
+    __tablename__ = "model_training_states"
+
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)

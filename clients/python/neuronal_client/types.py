@@ -69,6 +69,7 @@ class JobInfo(TypedDict, total=False):
     created_at: str
     started_at: str | None
     finished_at: str | None
+    init_from: dict[str, Any] | None
 
 
 class ModelInfo(TypedDict, total=False):
@@ -83,6 +84,7 @@ class ModelInfo(TypedDict, total=False):
     metrics: dict[str, Any]
     size_bytes: int
     created_at: str
+    parent_model_id: str | None
 
 
 class PredictionProgress(TypedDict):
