@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.core.errors import InvalidInput, NotFound, field_error
-from service.core.tables import ModelTrainingState, TrainedModel, TrainingJob
+from service.core.tables import Dataset, ModelTrainingState, TrainedModel, TrainingJob
 from service.domain.datasets import get_dataset
 from service.domain.trained_models import get_model
-from service.domain.warm_start_checks import check_continue, check_same_inputs
+from service.domain.warm_start_checks import check_continue, check_layers, check_same_data
 from service.engine.hopfield import is_hopfield
 
 MODES = ("continue", "fine_tune")
@@ -89,9 +89,25 @@ def complete_request(
             "of the source model.",
             errors=[field_error(["body", "training", "epochs"], "Field required")],
         )
-    inherited = {k: v for k, v in model.training.items() if k != "epochs"}
-    completed["training"] = {**inherited, **training}
+    completed["training"] = {**_inherited_training(model, mode), **training}
+    dataset = _own_dataset(session, tenant_id, completed["dataset_id"])
+    if dataset is not None:  # else validating the request names the missing data set
+        check_same_data(model, dataset, completed["task"])
     return completed, WarmStartSource(model, mode, named)
+
+
+def _inherited_training(model: TrainedModel, mode: str) -> dict[str, Any]:
+    """What a warm start's training takes from the source's: all of it but the epochs for
+    continue; for fine_tune, a fresh config but the series window, which shapes the inputs."""
+    keep = (lambda key: key != "epochs") if mode == "continue" else (lambda key: key == "sequence")
+    return {k: v for k, v in model.training.items() if keep(k)}
+
+
+def _own_dataset(session: Session, tenant_id: str, dataset_id: Any) -> Dataset | None:
+    try:
+        return get_dataset(session, tenant_id, str(dataset_id))
+    except NotFound:
+        return None
 
 
 def check_source_fits(
@@ -103,9 +119,9 @@ def check_source_fits(
 ) -> dict[str, Any]:
     """Refuse a validated job (task, network, training) that cannot start from its source;
     returns the job's `init_from` record."""
-    task, network, training = spec
+    _, network, training = spec
     dataset = get_dataset(session, tenant_id, request["dataset_id"])
-    check_same_inputs(source.model, dataset, task, network)
+    check_layers(source.model, network)
     if source.mode == "continue":
         check_continue(source.model, dataset, network, training)
         if session.get(ModelTrainingState, source.model.id) is None:

@@ -16,10 +16,9 @@ SPEC_HINT = (
 )
 
 
-def check_same_inputs(
-    model: TrainedModel, dataset: Dataset, task: str, network: dict[str, Any]
-) -> None:
-    """Refuse data or a network the source model's weights do not fit."""
+def check_same_data(model: TrainedModel, dataset: Dataset, task: str) -> None:
+    """Refuse data the source model's inputs and outputs do not fit (checked before the
+    job's spec, so the data's own mismatch is what the 422 names)."""
     if task != model.task:
         raise _invalid(
             f"The source model {model.id!r} is a {model.task} model; a warm start keeps its "
@@ -29,7 +28,6 @@ def check_same_inputs(
     _check_features(model, dataset)
     if task == "classification":
         _check_classes(model, dataset)
-    _check_layers(model, network)
 
 
 def check_continue(
@@ -138,7 +136,8 @@ def _check_classes(model: TrainedModel, dataset: Dataset) -> None:
             )
 
 
-def _check_layers(model: TrainedModel, network: dict[str, Any]) -> None:
+def check_layers(model: TrainedModel, network: dict[str, Any]) -> None:
+    """Refuse a (validated) network whose weights have other shapes than the source's."""
     ours, theirs = model.network["layers"], network["layers"]
     if len(theirs) != len(ours):
         raise _invalid(

@@ -179,7 +179,7 @@ def test_mode_is_required_and_belongs_to_init_from(client, source) -> None:
 
 
 def test_continue_with_another_optimizer_or_network_is_refused(client, source) -> None:
-    answer = warm(client, source, "continue", training={"epochs": 2, "optimizer": {"name": "adam"}})
+    answer = warm(client, source, "continue", training={"epochs": 2, "optimizer": {"name": "sgd"}})
     refused(answer, ["body", "training", "optimizer"], "training.optimizer", "fine_tune")
     network = {"layers": [{"units": 4, "dropout": 0.2}, {"units": 3}]}
     refused(warm(client, source, "continue", network=network), ["body", "network", "layers"])
