@@ -20,6 +20,7 @@ from service.core.lifecycle import LostOwnership
 from service.core.queue import Enqueue
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
 from service.domain.datasets import TrainingData, load_training_data
+from service.domain.registry import register_job_model
 from service.domain.trained_models import add_trained_model
 from service.domain.warm_start import store_training_state
 from service.engine import fit
@@ -111,7 +112,8 @@ class Training(JobStep):
             metrics=result.metrics,
         )
         store_training_state(session, model_id, result.state)
-        return {"model_id": model_id}
+        registered = register_job_model(session, job, model_id)  # `register` of the job
+        return {"model_id": model_id} | ({"register": registered} if registered else {})
 
     def settle(self, session: Session, run: Run) -> None:
         session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == run.job_id))

@@ -1,7 +1,7 @@
 """warm start: a job's init_from, a model's parent and final training state
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-01 15:40:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0008'
-down_revision: str | None = '0003'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,7 +9,18 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from service.api import dashboard, datasets, jobs, models, ops, predict, predictions, recall
+from service.api import (
+    dashboard,
+    datasets,
+    jobs,
+    models,
+    ops,
+    predict,
+    predictions,
+    recall,
+    registry,
+    registry_predict,
+)
 from service.api.events import StreamHub
 from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.problems import install_problem_handlers
@@ -23,6 +34,7 @@ from service.core.queue import Producer
 from service.core.scratch import remove_leftovers
 from service.domain.keys import KeyVerifier
 from service.domain.online_predict import ModelCache
+from service.domain.registry_resolve import Resolver
 
 DESCRIPTION = (
     "Neuronal trains feedforward neural networks on your data sets and serves predictions. "
@@ -67,12 +79,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.shutting_down = False
     app.state.key_verifier = KeyVerifier(settings.api_key_cache_seconds)
     app.state.model_cache = ModelCache(settings.model_cache_size)
+    app.state.registry_resolver = Resolver(settings.registry_cache_seconds)
     app.state.stream_hub = StreamHub(settings)
     install_problem_handlers(app)
     for router in (ops.router, datasets.router, jobs.router, models.router, predict.router):
         app.include_router(router)
     app.include_router(predictions.router)
     app.include_router(recall.router)
+    for router in (registry.router, registry_predict.router, registry.jobs_router):
+        app.include_router(router)
     app.include_router(dashboard.router)
     dashboard.mount_static(app)
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app).expose(
@@ -82,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware, upload_limit=settings.max_upload_bytes, body_limit=JSON_BODY_LIMIT
     )
-    app.add_middleware(predict.PredictShortcut)  # inside the request id, before the rest
+    # inside the request id, before the rest
+    app.add_middleware(predict.PredictShortcut, more_paths=registry_predict.SHORTCUT_PATHS)
     app.add_middleware(RequestIdMiddleware)
     return app

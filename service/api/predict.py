@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -49,6 +50,9 @@ INLINE_CELLS = 65_536  # so many rows × features when they are rows, not sequen
 SHORTCUT_BODY = 64 * 1024
 SHORTCUT_TYPES = {t.encode(): t for t in ("application/json", *BULK_TYPES)}
 PATH = re.compile(r"/v1/models/([A-Za-z0-9_-]{1,100})/predict")
+# what a predict path names, from memory only: the model id and the fields its answer adds,
+# or None to send the request on to its route
+Target = Callable[[State, str, re.Match[str]], tuple[str, dict[str, Any]] | None]
 ANSWERED = PREDICTIONS.labels("ok")
 
 router = APIRouter(
@@ -64,13 +68,27 @@ router = APIRouter(
 )
 async def predict(model_id: str, request: Request, tenant_id: TenantDep) -> Response:
     """Predictions from raw rows or records, through the model's own preprocessing."""
-    started = time.perf_counter()
+    return await predict_response(request, model_id, tenant_id)
+
+
+async def predict_response(
+    request: Request,
+    model_id: str,
+    tenant_id: str,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    started: float | None = None,
+) -> Response:
+    """The answer of `model_id` to the request's predict body, with `extra` fields added
+    (the registry's version and alias): every predict route's one path."""
+    started = time.perf_counter() if started is None else started
     body = parse_predict_body(await _body(request), request.headers.get("content-type"))
     state = request.app.state
     if _inline(body, state.model_cache.get(model_id, tenant_id)):
         answer = _answer(state, model_id, tenant_id, body)
     else:
         answer = await run_in_threadpool(_answer, state, model_id, tenant_id, body)
+    answer.update(extra or {})
     payload, timing = _reply(answer, getattr(request.state, "key_cached", False), started)
     return Response(payload, media_type="application/json", headers={"Server-Timing": timing})
 
@@ -130,19 +148,22 @@ async def _body(request: Request) -> bytes:
 class PredictShortcut:
     """Answer small predicts of cached models without FastAPI's routing; pass the rest on."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, more_paths: Sequence[tuple[re.Pattern[str], Target]] = ()
+    ) -> None:
         self.app = app
+        self.paths: list[tuple[re.Pattern[str], Target]] = [(PATH, _by_id), *more_paths]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         post = scope["type"] == "http" and scope["method"] == "POST"
-        match = PATH.fullmatch(scope["path"]) if post else None
-        small = _small_body(scope) if match else None
-        if match is None or small is None:
+        target = self._target(scope["path"]) if post else None
+        small = _small_body(scope) if target else None
+        if target is None or small is None:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         messages, body = await _read_body(receive, small[0])
-        answer = self._answer(scope, match.group(1), body, small[1]) if body is not None else None
+        answer = self._answer(scope, target, body, small[1]) if body is not None else None
         if answer is None:
             await self.app(scope, _replay(messages, receive), send)
             return
@@ -158,15 +179,24 @@ class PredictShortcut:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
+    def _target(self, path: str) -> tuple[Target, re.Match[str]] | None:
+        for pattern, target in self.paths:
+            match = pattern.fullmatch(path)
+            if match is not None:
+                return target, match
+        return None
+
     def _answer(
-        self, scope: Scope, model_id: str, raw: bytes, content_type: str
+        self, scope: Scope, target: tuple[Target, re.Match[str]], raw: bytes, content_type: str
     ) -> dict[str, Any] | None:
         """The prediction, or None whenever the route should answer instead."""
         state = scope["app"].state
         token = _bearer(scope)
         tenant_id = state.key_verifier.cached_tenant(token) if token else None
-        if tenant_id is None:
+        named = target[0](state, tenant_id, target[1]) if tenant_id is not None else None
+        if tenant_id is None or named is None:
             return None
+        model_id, extra = named
         try:
             model = state.model_cache.get(model_id, tenant_id)
             body = parse_predict_body(raw, content_type) if model is not None else None
@@ -178,9 +208,13 @@ class PredictShortcut:
             return None  # too many for the event loop; or over the rate: the route's 429
         bind_log_fields(tenant_id=tenant_id)
         try:
-            return _predict(state, model, model_id, body)
+            return _predict(state, model, model_id, body) | extra
         except Exception:  # a refused row: the route says which, as a 422
             return None
+
+
+def _by_id(_state: State, _tenant_id: str, match: re.Match[str]) -> tuple[str, dict[str, Any]]:
+    return match.group(1), {}
 
 
 def _small_body(scope: Scope) -> tuple[int, str] | None:

@@ -43,6 +43,7 @@ PROBLEM_DESCRIPTIONS = {
     401: "The API key is missing, malformed, unknown or revoked (see WWW-Authenticate).",
     404: "There is no such resource for your tenant.",
     409: "The resource is in a state that forbids this.",
+    412: "If-Match named a version the alias no longer points to; read it and retry.",
     413: "The body is over this server's size limit.",
     415: "Compressed request bodies (Content-Encoding) are refused; send them uncompressed.",
     422: "The input is invalid; `detail` says how to fix it and `errors` names each field.",

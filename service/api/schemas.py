@@ -88,6 +88,20 @@ class JobRequest(Strict):
         description="With init_from: continue (resume its final training state on the same "
         "data and spec) or fine_tune (its weights and preprocessing, a fresh optimizer).",
     )
+    register: RegisterRequest | None = Field(
+        None,
+        description='{"name", "alias"?}: when the job succeeds, its model becomes the next '
+        "version of that registered model (and the alias points at it), in the same "
+        "transaction as the success.",
+    )
+
+
+class RegisterRequest(Strict):
+    name: str = Field(
+        description="The registered model to add the job's model to as its next version "
+        "(created if new)."
+    )
+    alias: str | None = Field(None, description="An alias to point at that version.")
 
 
 class FeatureOut(FromRow):
@@ -146,6 +160,9 @@ class JobOut(FromRow):
     finished_at: UTCDatetime | None
     init_from: dict[str, Any] | None = Field(
         None, description='A warm start\'s source: {"model_id", "mode", ...as requested}.'
+    )
+    register: dict[str, Any] | None = Field(
+        None, description='{"name", "alias"?, "version"?}: "version" once registered.'
     )
 
     @field_validator("metrics", mode="before")

@@ -11,6 +11,7 @@ import typer
 
 from service.cli.connect import DEFAULT_URL, Key, Url, connected
 from service.cli.errors import fail, usage_error
+from service.cli.model_refs import ModelRef, parse_model_ref, resolve
 from service.cli.tables import figure, print_table, short_time
 from service.core.spreadsheet import safe_cell
 
@@ -73,7 +74,12 @@ def models_delete(model_id: str, url: Url = DEFAULT_URL, key: Key = None) -> Non
 
 
 def predict(
-    model_id: Annotated[str, typer.Argument(help="Model id.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            metavar="MODEL", help="Model id, or NAME@ALIAS / NAME@VERSION of a registered model."
+        ),
+    ],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Input CSV.")],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="CSV to write (default: stdout).")
@@ -93,16 +99,21 @@ def predict(
     kept in the output and not sent. The output is the input's columns, then `prediction`,
     then `probability_<class>` per class; text that a spreadsheet would run as a formula
     gets a leading '. With --batch the file (CSV, JSON or NPZ) is uploaded as a prediction
-    job and the server's CSV, which has the same columns, is written."""
+    job and the server's CSV, which has the same columns, is written. A registered model's
+    alias is read once: the whole file is predicted by the version it named then."""
+    ref = parse_model_ref(model)
     if batch:
-        _predict_batch(model_id, file, output, url, key)
+        _predict_batch(ref, file, output, url, key)
         return
     import pandas as pd
 
     frame = _read_rows(file)
     with connected(url, key) as client:
-        model = client.get_model(model_id)
-        names = [f["name"] for f in model["features"]]
+        model_id, predict_records, note = resolve(client, ref)
+        if note:
+            typer.echo(note, err=True)
+        info = client.get_model(model_id)
+        names = [f["name"] for f in info["features"]]
         missing = [n for n in names if n not in frame.columns]
         if missing:
             fail(f"{file} lacks the model's feature column(s): {', '.join(missing)}")
@@ -110,12 +121,12 @@ def predict(
         predictions: list[Any] = []
         probabilities: list[list[float]] = []
         for start in range(0, len(records), PREDICT_CHUNK):
-            answer = client.predict(model_id, records=records[start : start + PREDICT_CHUNK])
+            answer = predict_records(records[start : start + PREDICT_CHUNK])
             predictions.extend(answer["predictions"])
             probabilities.extend(answer.get("probabilities") or [])
     result = frame.copy()
     result["prediction"] = predictions
-    for i, label in enumerate(model.get("classes") or []):
+    for i, label in enumerate(info.get("classes") or []):
         result[f"probability_{label}"] = [p[i] for p in probabilities]
     result.columns = [safe_cell(str(name)) for name in result.columns]
     for name in result.columns:
@@ -138,9 +149,12 @@ def _read_rows(file: Path) -> Any:
 
 
 def _predict_batch(
-    model_id: str, file: Path, output: Path | None, url: str, key: str | None
+    ref: ModelRef, file: Path, output: Path | None, url: str, key: str | None
 ) -> None:
     with connected(url, key) as client:
+        model_id, _, note = resolve(client, ref)
+        if note:
+            typer.echo(note, err=True)
         job = client.predict_batch(model_id, file)
         typer.echo(f"queued prediction job {job['id']}: {job['progress']['n_rows']} rows", err=True)
         final = client.wait_for_prediction_job(job["id"])

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     )
     api_key_cache_seconds: float = Field(30.0, ge=0)
     model_cache_size: int = Field(32, ge=1)
+    registry_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="how long an API process uses an alias or version it read; moving an "
+        "alias answers after this long, so no process predicts with the old version after",
+    )
     log_level: str = "INFO"
 
     @model_validator(mode="after")

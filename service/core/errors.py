@@ -84,6 +84,12 @@ class Conflict(NeuronalError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class PreconditionFailed(NeuronalError):
+    """An `If-Match` that no longer holds: someone else changed the resource first."""
+
+    status, title, slug = 412, "Precondition Failed", "precondition-failed"
+
+
 class RequestTimeout(NeuronalError):
     status, title, slug = 408, "Request Timeout", "request-timeout"
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -106,6 +107,8 @@ class TrainingJob(JobLifecycle, CreatedAtMixin, Base):
     model_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # {"name", "alias"?} to register the model on success; "version" is added then
+    register: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # a warm start: {"model_id", "mode"} (and the registered model it was named by)
     init_from: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
@@ -196,6 +199,63 @@ class PredictionJob(JobLifecycle, CreatedAtMixin, Base):
     @property
     def result_url(self) -> str | None:
         return f"/v1/predictions/{self.id}/result" if self.status == JobStatus.SUCCEEDED else None
+
+
+class RegisteredModel(CreatedAtMixin, Base):
+    """A tenant's stable name for a line of models; `latest_version` numbers the next one."""
+
+    __tablename__ = "registered_models"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    latest_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ModelVersion(CreatedAtMixin, Base):
+    """One immutable version of a registered model: a number and the model it names. The
+    model cannot be deleted while a version refers to it (no ON DELETE on its key)."""
+
+    __tablename__ = "model_versions"
+
+    registered_model_id: Mapped[str] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"), index=True)
+
+
+class ModelAlias(Base):
+    """An alias of a registered model and the version it names now; `model_id` is that
+    version's model, so resolving an alias reads one row."""
+
+    __tablename__ = "aliases"
+
+    registered_model_id: Mapped[str] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    )
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    model_id: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AliasMove(Base):
+    """One move of an alias: the version it named from `at` on (None: deleted) and before."""
+
+    __tablename__ = "alias_history"
+    __table_args__ = (Index("ix_alias_history_alias", "registered_model_id", "alias", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    registered_model_id: Mapped[str] = mapped_column(
+        ForeignKey("registered_models.id", ondelete="CASCADE")
+    )
+    alias: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    previous_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ModelTrainingState(Base):

@@ -22,6 +22,7 @@ from service.domain.datasets import get_dataset
 from service.domain.hopfield_jobs import validate_hopfield_job
 from service.domain.job_cost import check_cost, estimate
 from service.domain.job_rules import check_dataset_rules, input_width
+from service.domain.registry import check_register_request
 from service.engine import SpecError, check_layout, validate_spec
 from service.engine.hopfield import is_hopfield
 
@@ -51,6 +52,7 @@ def create_job(
             return earlier, False
     request, source = warm_start.complete_request(session, tenant_id, request)
     task, network, training = validate_job_request(session, tenant_id, request, settings)
+    register = _register_option(request)
     init_from = None
     if source is not None:
         spec = (task, network, training)
@@ -68,6 +70,7 @@ def create_job(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         enqueued_at=utcnow(),
+        register=register,
         init_from=init_from,
     )
     try:
@@ -80,6 +83,18 @@ def create_job(
             raise
         return earlier, False
     return job, True
+
+
+def _register_option(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The job's `register` option, checked; a Hopfield network has no predictions to serve."""
+    register = check_register_request(request.get("register"))
+    if register is not None and is_hopfield(request.get("network")):
+        raise InvalidInput(
+            "register names a model to predict with by name, and a Hopfield network recalls "
+            "patterns instead of predicting; drop register from this job.",
+            errors=[field_error(["body", "register"], "not for a Hopfield network")],
+        )
+    return register
 
 
 def check_active_jobs(

@@ -10,9 +10,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.core.errors import NotFound
+from service.core.errors import Conflict, NotFound
 from service.core.pagination import Page, paginate
-from service.core.tables import ModelBlob, TrainedModel, TrainingJob
+from service.core.tables import (
+    ModelBlob,
+    ModelVersion,
+    RegisteredModel,
+    TrainedModel,
+    TrainingJob,
+)
 
 
 def get_model(session: Session, tenant_id: str, model_id: str) -> TrainedModel:
@@ -30,10 +36,29 @@ def list_models(session: Session, tenant_id: str, *, limit: int, cursor: str | N
 def delete_model(session: Session, tenant_id: str, model_id: str) -> None:
     """Delete the model; the job that trained it answers `model_id: null` from then on."""
     model = get_model(session, tenant_id, model_id)
+    _refuse_if_registered(session, model_id)
     job = session.get(TrainingJob, model.job_id)
     if job is not None and job.model_id == model_id:
         job.model_id = None
     session.delete(model)
+
+
+def _refuse_if_registered(session: Session, model_id: str) -> None:
+    """409 while a registered model's version names this model (versions are immutable)."""
+    stmt = (
+        select(RegisteredModel.name, ModelVersion.version)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.registered_model_id)
+        .where(ModelVersion.model_id == model_id)
+        .order_by(RegisteredModel.name, ModelVersion.version)
+    )
+    rows = session.execute(stmt).all()
+    if rows:
+        versions = ", ".join(f"version {version} of {name!r}" for name, version in rows)
+        raise Conflict(
+            f"Model {model_id!r} is {versions} in the registry, and versions never change; "
+            f"delete the registered model first (DELETE /v1/registered-models/{rows[0][0]}), "
+            "or keep this model."
+        )
 
 
 def model_bytes(session: Session, tenant_id: str, model_id: str) -> bytes:

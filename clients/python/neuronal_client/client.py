@@ -10,6 +10,7 @@ from typing import IO, Any, cast
 
 import httpx
 
+from neuronal_client.registry import RegistryMethods
 from neuronal_client.transport import DEFAULT_URL, Transport
 from neuronal_client.types import (
     FINISHED,
@@ -29,7 +30,7 @@ from neuronal_client.waiting import Deadline, follow, poll
 FileLike = str | Path | bytes | IO[bytes]
 
 
-class NeuronalClient:
+class NeuronalClient(RegistryMethods):
     """One connection pool to a Neuronal server, authenticated with one API key.
 
     Raises ValueError for a `base_url` that is not an http:// or https:// address."""

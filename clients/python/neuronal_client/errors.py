@@ -73,6 +73,10 @@ class ConflictError(ApiError):
     """409: the resource is busy (a dataset with a running job, say)."""
 
 
+class PreconditionFailedError(ApiError):
+    """412: an If-Match no longer holds (an alias moved since it was read)."""
+
+
 class InvalidRequestError(ApiError):
     """422: the request was understood but refused; `.errors` names the fields."""
 
@@ -97,6 +101,7 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     401: AuthenticationError,
     404: NotFoundError,
     409: ConflictError,
+    412: PreconditionFailedError,
     422: InvalidRequestError,
     429: RateLimitError,
 }

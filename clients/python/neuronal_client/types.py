@@ -111,6 +111,8 @@ class PredictionJobInfo(TypedDict, total=False):
 
 class PredictionResult(TypedDict, total=False):
     model_id: str
+    version: int
+    alias: str | None
     predictions: list[Any]
     probabilities: list[list[float]]
     classes: list[Any]
@@ -126,3 +128,35 @@ class RecallResult(TypedDict):
     converged: list[bool]
     nearest_pattern: list[int]
     hamming: list[int]
+
+
+class RegisteredModelInfo(TypedDict, total=False):
+    name: str
+    description: str
+    latest_version: int | None
+    aliases: dict[str, int]
+    created_at: str
+
+
+class ModelVersionInfo(TypedDict, total=False):
+    name: str
+    version: int
+    model_id: str
+    aliases: list[str]
+    created_at: str
+
+
+class AliasInfo(TypedDict, total=False):
+    name: str
+    alias: str
+    version: int
+    model_id: str
+    updated_at: str
+
+
+class AliasMoveInfo(TypedDict):
+    """`version` null: the alias was deleted; `previous_version` null: it was new."""
+
+    version: int | None
+    previous_version: int | None
+    at: str

@@ -1,0 +1,172 @@
+"""Aliases across API processes: two real `neuronal serve` processes on one PostgreSQL (and one
+Redis broker, one worker). An alias moved through one is used by the other from the moment the
+PUT has answered; two compare-and-swap PUTs racing through both cannot both win."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.inputs.helpers import SMALL_JOB
+from tests.stack import Stack, postgres_database, redis_url, wait_for_job
+
+LEASE = 1.5  # NEURONAL_REGISTRY_CACHE_SECONDS of both processes
+ROWS = [[5.1, 3.5, 1.4, 0.2]]
+RM = "/v1/registered-models"
+
+
+@pytest.fixture(scope="module")
+def two_apis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Stack, str]]:
+    with postgres_database() as database_url:
+        env = {
+            "NEURONAL_DATABASE_URL": database_url,
+            "NEURONAL_BROKER_URL": redis_url(),
+            "NEURONAL_REGISTRY_CACHE_SECONDS": str(LEASE),
+        }
+        first = Stack(tmp_path_factory.mktemp("api-a"), env, embedded=False)
+        second = Stack(tmp_path_factory.mktemp("api-b"), env, embedded=False)
+        first.neuronal("migrate")
+        try:
+            first.start_api()
+            second.start_api()
+            first.start_worker()
+            yield first, second, database_url
+        finally:
+            first.stop()
+            second.stop()
+
+
+@pytest.fixture(scope="module")
+def key(two_apis: tuple[Stack, Stack, str]) -> str:
+    return two_apis[0].create_key("registry-processes")
+
+
+@pytest.fixture(scope="module")
+def models(two_apis: tuple[Stack, Stack, str], key: str, iris_bytes: bytes) -> list[str]:
+    """Three models trained through the first API, with different seeds."""
+    stack = two_apis[0]
+    with stack.client(key) as client:
+        dataset = client.post("/v1/datasets", files={"file": ("iris.csv", iris_bytes)}).json()
+        ids = []
+        for seed in (1, 2, 3):
+            body = {"dataset_id": dataset["id"], **SMALL_JOB}
+            body["training"] = {**SMALL_JOB["training"], "seed": seed}
+            job = wait_for_job(client, client.post("/v1/jobs", json=body).json()["id"])
+            assert job["status"] == "succeeded", stack.logs()
+            ids.append(job["model_id"])
+    return ids
+
+
+def _registered(client: httpx.Client, name: str, models: list[str]) -> None:
+    assert client.post(RM, json={"name": name}).status_code == 201
+    for model in models:
+        assert client.post(f"{RM}/{name}/versions", json={"model_id": model}).status_code == 201
+    assert client.put(f"{RM}/{name}/aliases/live", json={"version": 1}).status_code == 200
+
+
+def _version(client: httpx.Client, name: str) -> int:
+    answer = client.post(f"{RM}/{name}/aliases/live/predict", json={"inputs": ROWS})
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["version"])
+
+
+def test_a_move_through_one_process_holds_in_the_other_once_answered(
+    two_apis: tuple[Stack, Stack, str], key: str, models: list[str]
+) -> None:
+    first, second, database_url = two_apis
+    with first.client(key) as a, second.client(key) as b:
+        _registered(a, "moving", models)
+        assert _version(b, "moving") == 1  # the second process now remembers live → 1
+        # behind the API's back the row changes: the second process keeps its lease...
+        engine = create_engine(database_url)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE aliases SET version = 3, model_id = :m FROM registered_models r "
+                    "WHERE r.id = aliases.registered_model_id AND r.name = 'moving'"
+                ),
+                {"m": models[2]},
+            )
+        engine.dispose()
+        assert _version(b, "moving") == 1  # ...so it predicts from memory, no read per request
+        started = time.monotonic()
+        moved = a.put(f"{RM}/moving/aliases/live", json={"version": 2})
+        assert moved.status_code == 200 and time.monotonic() - started >= LEASE
+        assert _version(b, "moving") == 2  # the very next request through the other process
+        by_version = b.post(f"{RM}/moving/versions/2/predict", json={"inputs": ROWS}).json()
+        assert by_version["model_id"] == models[1]
+
+
+def test_two_if_match_puts_through_two_processes_cannot_both_win(
+    two_apis: tuple[Stack, Stack, str], key: str, models: list[str]
+) -> None:
+    first, second, _ = two_apis
+    with first.client(key) as a, second.client(key) as b:
+        _registered(a, "raced", models)
+        for round_ in range(3):
+            current = a.get(f"{RM}/raced").json()["aliases"]["live"]
+            targets = [v for v in (1, 2, 3) if v != current]
+            with ThreadPoolExecutor(2) as pool:
+                statuses = sorted(pool.map(_racing_put(current), (a, b), targets))
+            assert statuses == [200, 412], (round_, statuses)
+        history = a.get(f"{RM}/raced/aliases/live/history").json()["items"]
+        assert len(history) == 4  # set once, then exactly one winner per round
+        for newer, older in zip(history, history[1:], strict=False):
+            assert newer["previous_version"] == older["version"]
+
+
+def _racing_put(current: int) -> Any:
+    """A PUT of live with If-Match: current, sent when its rival is ready to send too."""
+    barrier = threading.Barrier(2)
+
+    def put(client: httpx.Client, version: int) -> int:
+        barrier.wait()
+        headers = {"If-Match": str(current)}
+        response = client.put(
+            f"{RM}/raced/aliases/live", json={"version": version}, headers=headers
+        )
+        return response.status_code
+
+    return put
+
+
+def test_sixteen_clients_predicting_through_a_move(
+    two_apis: tuple[Stack, Stack, str], key: str, models: list[str]
+) -> None:
+    """Every answer is the old or the new version, none fails, and every prediction that
+    started after the PUT answered uses the new version, in both processes."""
+    first, second, _ = two_apis
+    with first.client(key) as a:
+        _registered(a, "busy", models)
+    answered_at: list[float] = []
+    stop = threading.Event()
+
+    def predict_loop(stack: Stack) -> list[tuple[float, int]]:
+        seen = []
+        with stack.client(key) as client:
+            while not stop.is_set():
+                sent = time.monotonic()
+                seen.append((sent, _version(client, "busy")))
+        return seen
+
+    with ThreadPoolExecutor(16) as pool:
+        futures = [pool.submit(predict_loop, (first, second)[i % 2]) for i in range(16)]
+        time.sleep(1.0)
+        with second.client(key) as b:
+            response = b.put(f"{RM}/busy/aliases/live", json={"version": 2})
+            answered_at.append(time.monotonic())
+            assert response.status_code == 200
+        time.sleep(1.5)
+        stop.set()
+        results: list[Any] = [f.result() for f in futures]
+    answers = [answer for seen in results for answer in seen]
+    assert {version for _, version in answers} == {1, 2}
+    late = [version for sent, version in answers if sent > answered_at[0]]
+    assert late and set(late) == {2}
