@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from service.core.errors import InvalidInput, NotFound, field_error
 from service.core.tables import Dataset, ModelTrainingState, TrainedModel, TrainingJob
 from service.domain.datasets import get_dataset
-from service.domain.trained_models import get_model
 from service.domain.warm_start_checks import check_continue, check_layers, check_same_data
+from service.domain.warm_start_source import resolve_with_names
 from service.engine.hopfield import is_hopfield
 
 MODES = ("continue", "fine_tune")
@@ -37,30 +37,6 @@ class WarmStartSource:
         return {**self.named, "model_id": self.model.id, "mode": self.mode}
 
 
-def resolve_init_source(
-    session: Session, tenant_id: str, init_from: dict[str, Any]
-) -> TrainedModel:
-    """The tenant's model that `init_from` names; InvalidInput if there is none."""
-    if "registered_model" in init_from:
-        raise InvalidInput(
-            "registered models are not available on this server yet; name the source model "
-            'by its id: "init_from": {"model_id": "..."}.',
-            errors=[field_error(["body", "init_from", "registered_model"], "not available")],
-        )
-    model_id = init_from.get("model_id")
-    if not model_id:
-        raise InvalidInput(
-            'init_from needs the source model: {"model_id": "..."}.',
-            errors=[field_error(["body", "init_from", "model_id"], "Field required")],
-        )
-    try:
-        return get_model(session, tenant_id, model_id)
-    except NotFound as exc:
-        raise InvalidInput(
-            exc.detail, errors=[field_error(["body", "init_from", "model_id"], "not found")]
-        ) from exc
-
-
 def complete_request(
     session: Session, tenant_id: str, request: dict[str, Any]
 ) -> tuple[dict[str, Any], WarmStartSource | None]:
@@ -70,14 +46,13 @@ def complete_request(
         _require_plain_job_fields(request)
         return request, None
     mode = _mode(request, init_from)
-    model = resolve_init_source(session, tenant_id, init_from)
+    model, named = resolve_with_names(session, tenant_id, init_from)
     if is_hopfield(model.network):
         raise InvalidInput(
             f"Model {model.id!r} is a Hopfield network, which stores patterns instead of "
             "training; warm starts start from a trained network.",
             errors=[field_error(["body", "init_from", "model_id"], "a Hopfield network")],
         )
-    named = {k: v for k, v in init_from.items() if k != "mode"}
     completed = {k: v for k, v in request.items() if k not in ("init_from", "mode")}
     completed.setdefault("dataset_id", model.dataset_id)
     completed.setdefault("task", model.task)

@@ -238,11 +238,47 @@ def test_new_categories_are_refused(client) -> None:
     refused(answer, ["body", "dataset_id"], "'colour'", "'blue'", "never saw")
 
 
-def test_registered_models_are_not_available_yet(client) -> None:
-    answer = client.post("/v1/jobs", json={
-        "init_from": {"registered_model": "churn", "alias": "prod"}, "mode": "fine_tune",
-        "training": {"epochs": 1}})  # fmt: skip
-    refused(answer, ["body", "init_from", "registered_model"], "registered models")
+def registered(client: httpx.Client, name: str, model_id: str, alias: str) -> None:
+    assert client.post("/v1/registered-models", json={"name": name}).status_code == 201
+    answer = client.post(f"/v1/registered-models/{name}/versions", json={"model_id": model_id})
+    assert answer.status_code == 201, answer.text
+    answer = client.put(f"/v1/registered-models/{name}/aliases/{alias}", json={"version": 1})
+    assert answer.status_code == 200, answer.text
+
+
+def by_name(client: httpx.Client, **init_from: Any) -> httpx.Response:
+    body = {"init_from": init_from, "mode": "fine_tune", "training": {"epochs": 1}}
+    return client.post("/v1/jobs", json=body)
+
+
+def test_a_registered_models_alias_or_version_names_the_source(client, source) -> None:
+    registered(client, "warm-source", source["model_id"], "prod")
+    job = by_name(client, registered_model="warm-source", alias="prod")
+    assert job.status_code == 202, job.text
+    assert job.json()["init_from"] == {"registered_model": "warm-source", "alias": "prod",
+                                       "version": 1, "model_id": source["model_id"],
+                                       "mode": "fine_tune"}  # fmt: skip
+    job = by_name(client, registered_model="warm-source", version=1)
+    assert job.status_code == 202, job.text
+    assert job.json()["init_from"]["model_id"] == source["model_id"]
+
+
+def test_a_registered_model_that_does_not_resolve_is_refused(client, embedded_stack, source):
+    registered(client, "warm-named", source["model_id"], "prod")
+    at = ["body", "init_from"]
+    refused(by_name(client, registered_model="warm-named", alias="staging"), [*at, "alias"],
+            "staging")  # fmt: skip
+    refused(by_name(client, registered_model="warm-named", version=7), [*at, "version"], "7")
+    refused(by_name(client, registered_model="warm-nothing", alias="prod"), [*at, "alias"],
+            "warm-nothing")  # fmt: skip
+    refused(by_name(client, registered_model="warm-named"), [*at, "alias"], "alias", "version")
+    refused(by_name(client, registered_model="warm-named", alias="prod", version=1),
+            [*at, "alias"], "one of them")  # fmt: skip
+    refused(by_name(client, registered_model="warm-named", model_id=source["model_id"],
+                    alias="prod"), [*at, "model_id"], "once")  # fmt: skip
+    with embedded_stack.client(embedded_stack.create_key("warm-named-other")) as other:
+        answer = by_name(other, registered_model="warm-named", alias="prod")
+    refused(answer, [*at, "alias"], "warm-named")
 
 
 def test_a_plain_job_still_needs_its_dataset_and_network(client, source) -> None:
