@@ -22,12 +22,15 @@ from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
 from service.domain.datasets import TrainingData, load_training_data
 from service.domain.registry import register_job_model
 from service.domain.trained_models import add_trained_model
+from service.domain.warm_start import store_training_state
 from service.engine import fit
+from service.engine.warm_start import WarmStart
 from worker.fencing import SHUTDOWN, retrying
 from worker.harness import Failure, JobKind, JobStep, Run, run_attempt
 from worker.hopfield_storage import HopfieldStorage, is_hopfield_job
 from worker.memory_guard import over_budget
 from worker.trials import TrialPlan, after_trial, refresh_deadline, rung_verdict, trial_plan
+from worker.warm_start import load_warm_start
 
 log = logging.getLogger("neuronal.worker")
 
@@ -64,6 +67,7 @@ class Trained:
     features: list[dict[str, Any]]
     classes: list[Any] | None
     metrics: dict[str, Any]
+    state: bytes | None = None  # the final training state, for a later continue
 
 
 class Training(JobStep):
@@ -94,10 +98,15 @@ class Training(JobStep):
             resume=inputs.checkpoint,
             lengths=inputs.data.lengths,
             groups=inputs.data.groups,
+            warm_start=inputs.warm_start,
+            keep_state=True,
         )
         if run.ending is not None:
             return None
-        return Trained(model.to_bytes(), model.features, model.classes, final_metrics(history))
+        metrics = final_metrics(history)
+        return Trained(
+            model.to_bytes(), model.features, model.classes, metrics, model.training_state
+        )
 
     def wrap_up(self, run: Run) -> None:
         if self.recorder is not None:
@@ -116,6 +125,7 @@ class Training(JobStep):
             classes=result.classes,
             metrics=result.metrics,
         )
+        store_training_state(session, model_id, result.state)
         registered = register_job_model(session, job, model_id)  # `register` of the job
         return {"model_id": model_id} | ({"register": registered} if registered else {})
 
@@ -136,6 +146,7 @@ class TrainingInputs:
     task: str
     checkpoint: bytes | None
     trial: TrialPlan | None = None
+    warm_start: WarmStart | None = None
 
 
 def _load_inputs(job_id: str) -> TrainingInputs:
@@ -160,6 +171,7 @@ def _load_inputs(job_id: str) -> TrainingInputs:
             task=job.task,
             checkpoint=checkpoint.data if checkpoint else None,
             trial=trial_plan(session, job),
+            warm_start=load_warm_start(session, job),
         )
 
 

@@ -31,6 +31,7 @@ TRAINING_EXAMPLE: dict[str, Any] = {
 
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "pruned"]
+WarmStartMode = Literal["continue", "fine_tune"]
 # written in UTC with a `Z` whatever zone the database session handed back
 UTCDatetime = Annotated[datetime, AfterValidator(lambda value: value.astimezone(UTC))]
 
@@ -45,13 +46,30 @@ class FromRow(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class InitFrom(Strict):
+    """The model a warm start begins from: by id, or a registered model's alias or version."""
+
+    model_id: str | None = Field(None, min_length=1, max_length=100)
+    registered_model: str | None = Field(None, min_length=1, max_length=100)
+    alias: str | None = Field(None, min_length=1, max_length=64)
+    version: int | None = Field(None, ge=1)
+    mode: WarmStartMode | None = Field(None, description="Accepted here too; see the job's mode.")
+
+
 class JobRequest(Strict):
-    dataset_id: str = Field(min_length=1, max_length=100)
+    dataset_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="Required, except with init_from: then the source model's data set.",
+    )
     task: Literal["classification", "regression"] | None = None
-    network: dict[str, Any] = Field(
+    network: dict[str, Any] | None = Field(
+        None,
         description="Hidden layers (each may carry a dropout rate), input_dropout, output "
         "activation, loss and initialisation; or "
-        '{"kind": "hopfield", "rule", "update", "max_iterations"} for a Hopfield network.',
+        '{"kind": "hopfield", "rule", "update", "max_iterations"} for a Hopfield network. '
+        "Required, except with init_from: then the source model's.",
         examples=[NETWORK_EXAMPLE],
     )
     training: dict[str, Any] | None = Field(
@@ -59,6 +77,16 @@ class JobRequest(Strict):
         description="Epochs, batch size, optimizer, class_weight and the rest of the training "
         'config (required, except for a Hopfield network: {"kind": "hopfield"} takes none).',
         examples=[TRAINING_EXAMPLE],
+    )
+    init_from: InitFrom | None = Field(
+        None,
+        description="Warm start from a trained model; the fields left out of training are "
+        "its, and training.epochs counts the epochs added.",
+    )
+    mode: WarmStartMode | None = Field(
+        None,
+        description="With init_from: continue (resume its final training state on the same "
+        "data and spec) or fine_tune (its weights and preprocessing, a fresh optimizer).",
     )
     register: RegisterRequest | None = Field(
         None,
@@ -138,6 +166,9 @@ class JobOut(FromRow):
         description="A cross-validated job's held-out figures once every fold has succeeded: "
         '{"val_loss": {"mean", "std", "folds": [...], "pooled"}, "val_accuracy": {...}}.',
     )
+    init_from: dict[str, Any] | None = Field(
+        None, description='A warm start\'s source: {"model_id", "mode", ...as requested}.'
+    )
     register: dict[str, Any] | None = Field(
         None, description='{"name", "alias"?, "version"?}: "version" once registered.'
     )
@@ -174,6 +205,9 @@ class ModelOut(FromRow):
     metrics: dict[str, Any]
     size_bytes: int
     created_at: UTCDatetime
+    parent_model_id: str | None = Field(
+        None, description="The model this one was warm-started from (init_from)."
+    )
 
 
 class DatasetSummary(FromRow):

@@ -22,6 +22,7 @@ from service.cli.model_commands import register_model_commands
 from service.cli.registry_commands import register_registry_commands
 from service.cli.search_commands import register_search_commands
 from service.cli.tables import figure, print_table, short_time
+from service.cli.warm_start import create_warm_start_job, warm_start_body
 from service.engine import ACTIVATIONS, OPTIMIZERS
 
 datasets_app = typer.Typer(help="Upload, list and delete data sets.", no_args_is_help=True)
@@ -143,10 +144,31 @@ def jobs_create(
         int | None, typer.Option(help="Series: rows ahead to forecast (default 1).")
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Watch the job until it ends.")] = False,
+    init_from: Annotated[
+        str | None, typer.Option(help="Start from this model (then --mode is required).")
+    ] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="With --init-from: continue or fine_tune.")
+    ] = None,
     url: Url = DEFAULT_URL,
     key: Key = None,
 ) -> None:
-    """Submit a training job from flags or a --spec file; prints the job id last."""
+    """Submit a training job from flags or a --spec file; prints the job id last.
+
+    With --init-from, only the options given are sent: the rest is the source model's."""
+    if init_from is not None or mode is not None:
+        if init_from is None:
+            usage_error("--init-from", "the model to start from, with --mode")
+        body = warm_start_body(
+            spec, mode, layers, activation, optimizer, learning_rate, epochs, batch_size
+        )
+        with connected(url, key) as client:
+            job = create_warm_start_job(client, init_from, dataset, body)
+            typer.echo(f"queued job {job['id']} from {init_from}: {body[2]['epochs']} epochs")
+            if wait:
+                job = _watch(client, job["id"])
+        _finish(job, wait)
+        return
     network, training = job_request(
         spec, layers, activation, optimizer, learning_rate, epochs, batch_size, window, horizon
     )
@@ -161,7 +183,12 @@ def jobs_create(
         typer.echo(f"queued job {job['id']} on {dataset_id}: {training['epochs']} epochs")
         if wait:
             job = _watch(client, job["id"])
-    if not wait:
+    _finish(job, wait)
+
+
+def _finish(job: JobInfo, waited: bool) -> None:
+    """The job id last when not watched; exit 1 when a watched job did not succeed."""
+    if not waited:
         typer.echo(job["id"])
     elif job["status"] != "succeeded":
         raise typer.Exit(1)

@@ -129,6 +129,8 @@ class TrainingJob(JobLifecycle, CreatedAtMixin, Base):
     cv_epochs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # {"name", "alias"?} to register the model on success; "version" is added then
     register: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # a warm start: {"model_id", "mode"} (and the registered model it was named by)
+    init_from: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     @property
     def progress(self) -> EpochProgress:
@@ -189,6 +191,8 @@ class TrainedModel(CreatedAtMixin, Base):
     classes: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     size_bytes: Mapped[int] = mapped_column(Integer)
+    # the model a warm start began from (no foreign key: the lineage outlives a deletion)
+    parent_model_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
 
 
 class ModelBlob(Base):
@@ -344,3 +348,15 @@ class AliasMove(Base):
             "n_rows": self.n_rows, "rows_done": self.rows_done, "result_url": self.result_url,
             "error": self.error, "error_code": self.error_code,
         }  # fmt: skip
+
+
+class ModelTrainingState(Base):
+    """A model's final training state (an engine checkpoint), which `continue` resumes; kept
+    apart from the weights so predictions never load it."""
+
+    __tablename__ = "model_training_states"
+
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)

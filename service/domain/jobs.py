@@ -17,6 +17,7 @@ from service.core.errors import InvalidInput, NotFound, TooManyRequests, field_e
 from service.core.lifecycle import ACTIVE, STATUSES, JobStatus, cancel
 from service.core.pagination import Page, paginate
 from service.core.tables import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
+from service.domain import warm_start
 from service.domain.cross_validation import cancel_cv_job, folds_of
 from service.domain.cv_rules import check_cross_validation
 from service.domain.datasets import get_dataset
@@ -51,8 +52,13 @@ def create_job(
                     errors=[field_error(["header", "Idempotency-Key"], "reused with another body")],
                 )
             return earlier, False
+    request, source = warm_start.complete_request(session, tenant_id, request)
     task, network, training = validate_job_request(session, tenant_id, request, settings)
     register = _register_option(request)
+    init_from = None
+    if source is not None:
+        spec = (task, network, training)
+        init_from = warm_start.check_source_fits(session, tenant_id, source, request, spec)
     check_active_jobs(session, TrainingJob, tenant_id, settings.max_running_jobs_per_tenant)
     job = TrainingJob(
         id=new_id("job"),
@@ -68,6 +74,7 @@ def create_job(
         request_hash=request_hash,
         enqueued_at=utcnow(),
         register=register,
+        init_from=init_from,
     )
     try:
         with session.begin_nested():

@@ -93,6 +93,7 @@ def add_trained_model(
             classes=classes,
             metrics=metrics,
             size_bytes=len(data),
+            parent_model_id=(job.init_from or {}).get("model_id"),  # a warm start's source
         )
     )
     session.flush()  # the blob's foreign key needs the model row first

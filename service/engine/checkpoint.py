@@ -72,13 +72,18 @@ def save_checkpoint(run: Run) -> bytes:
     return pack(arrays, meta)
 
 
-def load_checkpoint(run: Run, data: bytes) -> None:
-    """Restore `run` to the state saved in `data`; `CheckpointMismatch` if it does not fit."""
+def load_checkpoint(run: Run, data: bytes, *, more_epochs: bool = False) -> None:
+    """Restore `run` to the state saved in `data`; `CheckpointMismatch` if it does not fit.
+
+    `more_epochs`: the run continues a finished one, so its `training.epochs` may differ."""
     arrays, meta = unpack(data, WHAT, CheckpointMismatch)
     if meta.get("format") != FORMAT or meta.get("version") != 1:
         raise CheckpointMismatch(f"{WHAT}: it does not carry the checkpoint format marker.")
     saved = meta.get("fingerprint", {})
     for key, value in run.fingerprint.items():
+        if more_epochs and key == "training":
+            earlier = saved.get(key)
+            value = {**value, "epochs": earlier.get("epochs") if isinstance(earlier, dict) else 0}
         if _jsonable(value) != saved.get(key):
             raise CheckpointMismatch(
                 f"The checkpoint does not match this training run ({key} differs); resume "

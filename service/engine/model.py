@@ -50,6 +50,8 @@ class Model:
         # recurrent models: (layer, (W_ih, W_hh, b[, b_hn])) pairs and the trained steps
         self.recurrent: list[tuple[Any, tuple[np.ndarray, ...]]] | None = recurrent
         self.steps: int | None = steps
+        # the final training state `fit(keep_state=True)` saved, for continuing (not stored)
+        self.training_state: bytes | None = None
         self.n_inputs: int = preprocessor.n_inputs
         self.mean, self.scale = preprocessor.mean, preprocessor.scale
         self.offset, self.fill = preprocessor.offset, preprocessor.fill

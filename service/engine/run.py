@@ -57,7 +57,9 @@ class Progress:
 class Run:
     """The state of one training run (everything a checkpoint saves or checks)."""
 
-    def __init__(self, table, task, classes, labels, targets, net_spec, train_spec) -> None:
+    def __init__(
+        self, table, task, classes, labels, targets, net_spec, train_spec, preprocessor=None
+    ) -> None:
         self.task, self.classes = task, classes
         self.net_spec, self.spec = net_spec, train_spec
         self.rng = np.random.default_rng(train_spec["seed"])
@@ -68,10 +70,13 @@ class Run:
             train_rows, val_rows = chronological_split(seq.group, fraction)
         else:
             train_rows, val_rows = split_rows(self.rng, table.n_rows, fraction, labels)
-        if seq is None:
+        if preprocessor is not None:  # a warm start's: the source model's preprocessing
+            self.prep = preprocessor
+        elif seq is None:
             self.prep = Preprocessor.fit(table, train_rows, train_spec["scaling"])
         else:
             self.prep = fit_preprocessor(seq, train_rows, train_spec["scaling"])
+        if seq is not None:
             train_rows, val_rows = (r[np.argsort(-seq.lengths[r], kind="stable")]
                                     for r in (train_rows, val_rows))  # fmt: skip
         n_out = n_outputs(net_spec, task, len(classes) if classes else None,
@@ -116,7 +121,7 @@ class Run:
         self.best_params = np.empty_like(self.net.params) if self.es else None
         self.history: list[dict[str, Any]] = []
         self.epoch, self.finished = 0, False
-        self.stop_requested = False
+        self.stop_requested = self.restore_best = False
         self.fingerprint = _fingerprint(self, table, labels, targets)
 
     def train(self, on_epoch: Callable[[Progress], None] | None) -> None:
@@ -134,8 +139,9 @@ class Run:
                 on_epoch(Progress(self.epoch, epochs, row, self))
             if self.stop_requested:
                 return
-        if self.best_params is not None and self.best_epoch:
-            np.copyto(self.eval_params, self.best_params)
+        # the model takes the best epoch's parameters; the run's own state stays as the last
+        # epoch left it, so that state can be saved and training continued from it
+        self.restore_best = self.best_params is not None and self.best_epoch > 0
 
     @property
     def eval_params(self) -> np.ndarray:
@@ -257,7 +263,8 @@ class Run:
 
     def model(self) -> Model:
         """The trained model (a copy of the prediction parameters)."""
-        params = self.eval_params.copy()
+        best = self.best_params if self.restore_best else None
+        params = (self.eval_params if best is None else best).copy()
         recurrent = None
         if isinstance(self.net, SequenceNetwork):
             layers = self.net.dense_layers(params)

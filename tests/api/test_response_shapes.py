@@ -24,14 +24,15 @@ FIELDS = {
     "SeriesOut": "time_column group_column n_series shortest_series shortest_group? longest_series",
     "FeatureOut": "name kind missing?",
     "JobOut": "id status dataset_id task network training progress metrics model_id error "
-    "error_code? attempts created_at started_at finished_at search_id? trial? params? cv_metrics?",
+    "error_code? attempts created_at started_at finished_at search_id? trial? params? cv_metrics? "
+    "init_from? register?",
     "Progress": "epoch epochs fraction",
     "JobPage": "items next_cursor",
     "MetricsOut": "items",
     "EpochMetricOut": "epoch train_loss val_loss train_accuracy? val_accuracy? learning_rate "
     "seconds",
     "ModelOut": "id job_id dataset_id task network training features classes? metrics "
-    "size_bytes created_at",
+    "size_bytes created_at parent_model_id?",
     "ModelPage": "items next_cursor",
     "ConfusionOut": "model_id split n_rows classes matrix accuracy",
     "PredictionJobOut": "id status model_id filename? format progress error error_code? "

@@ -127,6 +127,29 @@ class NeuronalClient(SearchRoutes, RegistryMethods):
         headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         return cast(JobInfo, self._api.json("POST", "/v1/jobs", json=body, headers=headers))
 
+    def create_warm_start_job(
+        self,
+        model_id: str,
+        mode: str,
+        training: dict[str, Any],
+        *,
+        dataset_id: str | None = None,
+        network: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> JobInfo:
+        """Submit a job that starts from model `model_id`: `mode` "continue" resumes its
+        training state for `training["epochs"]` more epochs on its data and spec; "fine_tune"
+        trains its weights with a fresh optimizer, on `dataset_id` if given. What is left out
+        (the data set, the network, fields of `training`) is the source model's."""
+        body: dict[str, Any] = {"init_from": {"model_id": model_id}, "mode": mode}
+        body["training"] = training
+        if dataset_id is not None:
+            body["dataset_id"] = dataset_id
+        if network is not None:
+            body["network"] = network
+        headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        return cast(JobInfo, self._api.json("POST", "/v1/jobs", json=body, headers=headers))
+
     def list_jobs(
         self, status: JobStatus | None = None, limit: int = 50, cursor: str | None = None
     ) -> ListPage[JobInfo]:

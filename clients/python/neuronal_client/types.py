@@ -70,6 +70,7 @@ class JobInfo(TypedDict, total=False):
     started_at: str | None
     finished_at: str | None
     cv_metrics: dict[str, Any] | None
+    init_from: dict[str, Any] | None
 
 
 class ModelInfo(TypedDict, total=False):
@@ -84,6 +85,7 @@ class ModelInfo(TypedDict, total=False):
     metrics: dict[str, Any]
     size_bytes: int
     created_at: str
+    parent_model_id: str | None
 
 
 class PredictionProgress(TypedDict):

@@ -250,6 +250,7 @@ function selectJob(jobId) {
   $("#job-detail").hidden = false;
   $("#detail-id").textContent = jobId;
   showKind(state.jobs.find((j) => j.id === jobId));
+  showLineage(state.jobs.find((j) => j.id === jobId)).catch(() => {});
   $("#final").hidden = true;
   $("#confusion-block").hidden = true;
   $("#detail-error").textContent = "";
@@ -350,6 +351,39 @@ function drawConfusion(confusion) {
   $("#confusion-caption").textContent =
     `on ${confusion.n_rows} ${confusion.split} rows · accuracy ${confusion.accuracy.toFixed(3)}`;
   $("#confusion-block").hidden = false;
+}
+
+// ---- lineage: the model a warm start began from, and the models started from this one ------
+
+function jobLink(model) {
+  const open = (event) => { event.preventDefault(); selectJob(model.job_id); };
+  return el("a", { href: "#", onclick: open, "data-model": model.id }, el("code", {}, model.id));
+}
+
+async function showLineage(job) {
+  const box = $("#lineage");
+  box.replaceChildren();
+  box.hidden = true;
+  if (!job) return;
+  const parts = [];
+  if (job.init_from) {
+    const verb = job.init_from.mode === "continue" ? "Continues" : "Fine-tunes";
+    const parentId = job.init_from.model_id;
+    const parent = await api(`/v1/models/${parentId}`).catch(() => null);
+    parts.push(el("span", { class: "parent" }, `${verb} model `,
+      parent ? jobLink(parent) : el("span", {}, el("code", {}, parentId), " (deleted)")));
+  }
+  if (job.model_id) {
+    const page = await api("/v1/models?limit=500");
+    const children = page.items.filter((m) => m.parent_model_id === job.model_id);
+    if (children.length) {
+      parts.push(el("span", { class: "children" }, `${parts.length ? " · " : ""}Started from it: `,
+        ...children.flatMap((m, i) => [i ? ", " : "", jobLink(m)])));
+    }
+  }
+  if (state.selected !== job.id || !parts.length) return;
+  box.replaceChildren(...parts);
+  box.hidden = false;
 }
 
 // ---- charts --------------------------------------------------------------------------------
