@@ -16,6 +16,7 @@ predict latency, their ratios, and a MET/MISSED line per target.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -128,7 +129,7 @@ def main() -> None:
             ratio = ours / theirs
             print(f"{kind} batch {batch:4d}: engine {ours:.4f} s/epoch "
                   f"(min {min(times['engine']):.4f}), torch {theirs:.4f} s/epoch "
-                  f"(min {min(times['torch']):.4f}), ratio {ratio:.2f}")  # fmt: skip
+                  f"(min {min(times['torch']):.4f}), ratio {ratio:.2f}  [{load()}]")  # fmt: skip
             limit = TARGETS[batch]
             verdicts.append((f"{kind} epoch time at batch {batch} <= {limit}x PyTorch's",
                              ratio <= limit, f"{ratio:.2f}x"))  # fmt: skip
@@ -146,12 +147,20 @@ def main() -> None:
 
         theirs_ms = latency_ms(torch_predict, one)
         print(
-            f"{kind} single-sequence predict: engine {ours_ms:.3f} ms, torch {theirs_ms:.3f} ms\n"
+            f"{kind} single-sequence predict: engine {ours_ms:.3f} ms, torch {theirs_ms:.3f} ms"
+            f"  [{load()}]\n"
         )
         verdicts.append((f"{kind} single-sequence predict <= {LATENCY_TARGET_MS} ms",
                          ours_ms <= LATENCY_TARGET_MS, f"{ours_ms:.3f} ms"))  # fmt: skip
+    print(f"== targets  [{load()}]")
     for text, met, figure in verdicts:
         print(f"{'MET' if met else 'MISSED'}: {text} ({figure})")
+
+
+def load() -> str:
+    """The load average, beside every figure: two shared cores make figures move with it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import numpy as np
 from .errors import InputError
 
 NUMERIC, CATEGORICAL = "numeric", "categorical"
+SUM_ROWS = 1024  # rows per piece of `column_sums`
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Table:
     n_rows: int
     matrix: np.ndarray | None = None  # (n_rows, n_features) when every column is numeric
     columns: dict[int, np.ndarray] = field(default_factory=dict)
+    # float64 sums of the matrix's columns, known when every value is finite (no NaN)
+    column_sums: np.ndarray | None = None
 
     def numeric_indices(self) -> list[int]:
         """Indices of the numeric columns, in column order."""
@@ -136,9 +139,14 @@ def _from_matrix(M: np.ndarray, names, kinds, fixed: bool) -> Table:
     names = names or [f"x{i}" for i in range(M.shape[1])]
     if M.dtype.kind != "f":
         M = M.astype(np.float64)
-    _check_finite(M, names)
+    # One pass serves the finiteness check, the mean of the statistics and the test for
+    # values to impute (`preprocessing`): sums that are all finite mean no NaN and no inf.
+    summed = column_sums(M)
+    sums = summed if np.isfinite(np.add.reduce(summed)) else None
+    if sums is None:
+        _check_finite(M, names)  # names an infinite cell; NaN is a missing value
     if kinds is None or all(k in (NUMERIC, None) for k in kinds):
-        return Table(names, [NUMERIC] * len(names), M.shape[0], matrix=M)
+        return Table(names, [NUMERIC] * len(names), M.shape[0], matrix=M, column_sums=sums)
     columns = {i: M[:, i] for i in range(M.shape[1])}
     return _from_columns(columns, names, kinds, fixed, keyed=False)
 
@@ -215,6 +223,15 @@ def _floats(col: np.ndarray) -> tuple[np.ndarray, int | None]:
         except (TypeError, ValueError):
             return out, r
     return out, None
+
+
+def column_sums(M: np.ndarray, chunk: int = SUM_ROWS) -> np.ndarray:
+    """Each column's sum `(n_columns,)` in float64, of pieces of `chunk` rows summed in the
+    matrix's dtype (a float32 piece that overflows gives inf, as a NaN or inf value does)."""
+    sums = np.zeros(M.shape[1])
+    for start in range(0, len(M), chunk):
+        sums += np.add.reduce(M[start : start + chunk], axis=0)
+    return sums
 
 
 def _check_finite(M: np.ndarray, names: list[str], chunk: int = 8192) -> None:

@@ -9,8 +9,10 @@ GRU (gates r, z, n):
 
 Both run their time loops feature-major (`time_loop.py`, with the cells `lstm_steps.py` and
 `gru_steps.py`); the buffers `h` (and the LSTM's `c`) `(T + 1, n, H)` are views of those
-arrays, shaped as the other layers' are. A sigmoid is `0.5 tanh(x / 2) + 0.5`: one `tanh`
-pass, with the sigmoid gates' weights halved, then one multiply-add activates them.
+arrays, shaped as the other layers' are. The GRU takes a sigmoid as `0.5 tanh(x / 2) + 0.5`:
+one `tanh` pass, with the sigmoid gates' weights halved, then one multiply-add activates them;
+the LSTM trains with one `exp` pass instead (see `lstm_steps.py`). Both predict one sequence
+in the tanh form (`recurrent_predict.py`).
 """
 
 from __future__ import annotations
@@ -59,12 +61,16 @@ class Gated(Recurrent):
     def unstack(self, dW: np.ndarray, g: tuple[np.ndarray, ...]) -> None:
         raise NotImplementedError
 
-    def forward(self, X, buf, steps, p, initial=None):
-        W, Ws = buf["W"], buf["Ws"]
-        self.stack(p, W)
+    def scale_rows(self, W: np.ndarray, Ws: np.ndarray) -> None:
+        """The weights the forward pass multiplies by: the sigmoid rows' halved (tanh form)."""
         s = self.sigmoid_rows * self.units
         np.multiply(W[:s], 0.5, out=Ws[:s])
         Ws[s:] = W[s:]
+
+    def forward(self, X, buf, steps, p, initial=None):
+        W, Ws = buf["W"], buf["Ws"]
+        self.stack(p, W)
+        self.scale_rows(W, Ws)
         time_loop.forward(buf, Ws, steps.active, self.cell)
         return buf["h"]
 
@@ -109,6 +115,9 @@ class LSTM(Gated):
 
     def unstack(self, dW, g):
         lstm_steps.unstack_gradient(dW, self._order, g)
+
+    def scale_rows(self, W, Ws):
+        lstm_steps.scale_rows(W, Ws, self.units)
 
     def forward(self, X, buf, steps, p, initial=None):
         h0, c0 = (None, 0) if initial is None else initial

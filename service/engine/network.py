@@ -19,6 +19,7 @@ weighing its class's weight: the output delta of row `i` is scaled by `w_i * B /
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,60 @@ class Buffers:
         self.weight_total = float(batch)  # the sum of the latest row weights
 
 
-class Network:
+class Trainable:
+    """What a training step asks of a network (dense `Network`, `SequenceNetwork`): a flat
+    `params`/`grad` pair whose first `n_weights` entries are the weights L2 decays."""
+
+    params: np.ndarray
+    grad: np.ndarray
+    n_weights: int
+    dtype: np.dtype
+    has_dropout: bool
+
+    def draw_masks(self, rng: np.random.Generator, buf: Any) -> None:
+        raise NotImplementedError
+
+    def forward(
+        self, X: np.ndarray, buf: Any, params: np.ndarray | None = None, dropout: bool = False
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    def batch_loss(self, out: np.ndarray, Y: np.ndarray, buf: Any) -> float:
+        raise NotImplementedError
+
+    def backward(self, X: np.ndarray, Y: np.ndarray, buf: Any) -> None:
+        raise NotImplementedError
+
+    def loss_and_grad(
+        self,
+        X: np.ndarray,
+        Y: np.ndarray,
+        buf: Any,
+        l2: float = 0.0,
+        rng: np.random.Generator | None = None,
+    ) -> float:
+        """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`.
+
+        With `rng` (training), fresh dropout masks are drawn from it and applied."""
+        if rng is not None and self.has_dropout:
+            self.draw_masks(rng, buf)
+        out = self.forward(X, buf, dropout=rng is not None)
+        loss = self.batch_loss(out, Y, buf)
+        self.backward(X, Y, buf)
+        if l2:
+            self.add_l2(l2)
+        return loss
+
+    def add_l2(self, l2: float) -> None:
+        """Add the gradient of (l2 / 2) * sum(W^2) over every weight (no bias)."""
+        work = getattr(self, "_l2", None)
+        if work is None:
+            work = self._l2 = np.empty(self.n_weights, self.dtype)
+        np.multiply(self.params[: self.n_weights], l2, out=work)
+        self.grad[: self.n_weights] += work
+
+
+class Network(Trainable):
     """A feedforward network of dense layers over a flat parameter vector."""
 
     def __init__(
@@ -198,40 +252,6 @@ class Network:
         if weights is None:
             return self.loss.value(out, buf.z[-1], Y)
         return weighted_value(self.loss, out, buf.z[-1], Y, weights)
-
-    def loss_and_grad(
-        self,
-        X: np.ndarray,
-        Y: np.ndarray,
-        buf: Buffers,
-        l2: float = 0.0,
-        rng: np.random.Generator | None = None,
-    ) -> float:
-        """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`.
-
-        With `rng` (training), fresh dropout masks are drawn from it and applied."""
-        if rng is not None and self.has_dropout:
-            self.draw_masks(rng, buf)
-        out = self.forward(X, buf, dropout=rng is not None)
-        loss = self.batch_loss(out, Y, buf)
-        self.backward(X, Y, buf)
-        if l2:
-            self.add_l2(l2)
-        return loss
-
-    def add_l2(self, l2: float) -> None:
-        """Add the gradient of (l2 / 2) * sum(W^2): grad_W += l2 * W."""
-        w = self.params[: self.n_weights]
-        work = self._l2_work
-        np.multiply(w, l2, out=work)
-        self.grad[: self.n_weights] += work
-
-    @property
-    def _l2_work(self) -> np.ndarray:
-        work = getattr(self, "_l2", None)
-        if work is None:
-            work = self._l2 = np.empty(self.n_weights, self.dtype)
-        return work
 
     def objective(
         self, X: np.ndarray, Y: np.ndarray, l2: float = 0.0, masks: Buffers | None = None

@@ -158,7 +158,8 @@ def _unchanged(table: Table, rows: slice, dtype: np.dtype) -> np.ndarray | None:
     if matrix is None or matrix.dtype != dtype or not matrix.flags.c_contiguous:
         return None
     view = matrix[rows]
-    if not np.isfinite(np.add.reduce(view, axis=None)):  # NaN to impute (or a huge sum)
+    known_finite = table.column_sums is not None  # read_table summed every column
+    if not known_finite and not np.isfinite(np.add.reduce(view, axis=None)):  # NaN to impute
         return None
     view = view.view()
     view.flags.writeable = False
@@ -181,6 +182,10 @@ def _numeric_stats(table: Table, rows: np.ndarray | slice, scaling: str = "stand
     k = len(table.numeric_indices())
     n_rows = len(range(table.n_rows)[rows]) if isinstance(rows, slice) else len(rows)
     want_std, want_range = scaling == "standardize", scaling == "normalize"
+    sums = table.column_sums
+    if scaling == "none" and sums is not None and n_rows == table.n_rows and n_rows:
+        # every row, all finite: the mean (for imputation) is what reading the table summed
+        return sums / n_rows, np.zeros(k), np.zeros(k), np.zeros(k)
     count, mean, m2 = np.zeros(k), np.zeros(k), np.zeros(k)
     low, high = np.full(k, np.inf), np.full(k, -np.inf)
     step = max(STATS_CHUNK_ROWS, STATS_CHUNK_CELLS // max(k, 1))

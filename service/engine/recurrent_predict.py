@@ -22,11 +22,26 @@ def _inputs(X: np.ndarray, H: int) -> np.ndarray:
     return Z
 
 
+def _stacked(layer, p: tuple[np.ndarray, ...], dtype, build) -> np.ndarray:
+    """`build(layer, p, dtype)`, made once per parameter set: a trained model's weights do
+    not change, and stacking them anew took a sizeable share of a short sequence's time."""
+    made = layer.__dict__.get("_one_weights")
+    if made is None or made[0] is not p[0] or made[1].dtype != dtype:
+        made = layer.__dict__["_one_weights"] = (p[0], build(layer, p, dtype))
+    return made[1]
+
+
+def _lstm_weights(layer, p: tuple[np.ndarray, ...], dtype) -> np.ndarray:
+    """`[h, x, 1] @ W` gives every gate, the sigmoid rows' weights halved."""
+    half = layer.scales(dtype)[1]
+    return (np.concatenate([p[1], p[0], p[2][None, :]]) * half).astype(dtype, copy=False)
+
+
 def lstm_one(layer, X: np.ndarray, p: tuple[np.ndarray, ...]) -> np.ndarray:
     """States `(T, H)` of an LSTM over one sequence `X` `(T, d)`."""
     H = layer.units
-    _, half, mul, add = layer.scales(X.dtype)
-    W = np.concatenate([p[1], p[0], p[2][None, :]]) * half  # [h, x, 1] @ W: every gate
+    _, _, mul, add = layer.scales(X.dtype)
+    W = _stacked(layer, p, X.dtype, _lstm_weights)
     Z = _inputs(X, H)
     a = np.empty(4 * H, X.dtype)
     c, w, tc = (np.zeros(H, X.dtype) for _ in range(3))
@@ -44,12 +59,12 @@ def lstm_one(layer, X: np.ndarray, p: tuple[np.ndarray, ...]) -> np.ndarray:
     return Z[1:, :H]
 
 
-def gru_one(layer, X: np.ndarray, p: tuple[np.ndarray, ...]) -> np.ndarray:
-    """States `(T, H)` of a GRU over one sequence `X` `(T, d)`."""
-    H, d = layer.units, X.shape[1]
-    _, half, mul, add = layer.scales(X.dtype)
-    # [h, x, 1] @ W gives the r and z pre-activations, h W_hn + b_hn, and x W_in + b_in
-    W = np.zeros((H + d + 1, 4 * H), X.dtype)
+def _gru_weights(layer, p: tuple[np.ndarray, ...], dtype) -> np.ndarray:
+    """`[h, x, 1] @ W` gives the r and z pre-activations (halved), h W_hn + b_hn, and
+    x W_in + b_in."""
+    H, d = layer.units, p[0].shape[0]
+    half = layer.scales(dtype)[1]
+    W = np.zeros((H + d + 1, 4 * H), dtype)
     W[:H, : 3 * H], W[H : H + d, : 2 * H], W[H : H + d, 3 * H :] = (
         p[1],
         p[0][:, : 2 * H],
@@ -57,6 +72,14 @@ def gru_one(layer, X: np.ndarray, p: tuple[np.ndarray, ...]) -> np.ndarray:
     )
     W[-1, : 2 * H], W[-1, 2 * H : 3 * H], W[-1, 3 * H :] = p[2][: 2 * H], p[3], p[2][2 * H :]
     W[:, : 2 * H] *= half[: 2 * H]
+    return W
+
+
+def gru_one(layer, X: np.ndarray, p: tuple[np.ndarray, ...]) -> np.ndarray:
+    """States `(T, H)` of a GRU over one sequence `X` `(T, d)`."""
+    H = layer.units
+    _, _, mul, add = layer.scales(X.dtype)
+    W = _stacked(layer, p, X.dtype, _gru_weights)
     mul, add = mul[: 2 * H], add[: 2 * H]
     Z = _inputs(X, H)
     m, w, n = (np.empty(k, X.dtype) for k in (4 * H, H, H))

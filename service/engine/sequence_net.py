@@ -19,7 +19,7 @@ import numpy as np
 
 from .dropout import draw_mask
 from .gated import GRU, LSTM
-from .network import Network, predict_forward
+from .network import Network, Trainable, predict_forward
 from .recurrent import Elman, Recurrent, Steps
 from .recurrent_predict import ONE
 
@@ -94,7 +94,7 @@ class Buffers:
         return self.x, self.y
 
 
-class SequenceNetwork:
+class SequenceNetwork(Trainable):
     """Recurrent layers then dense layers, over one flat parameter vector."""
 
     def __init__(
@@ -214,34 +214,6 @@ class SequenceNetwork:
     def batch_loss(self, out: np.ndarray, Y: np.ndarray, buf: Buffers) -> float:
         """The batch's mean loss, weighted by class when the network has class weights."""
         return self.dense.batch_loss(out, Y, buf.dense)
-
-    def loss_and_grad(
-        self,
-        X: np.ndarray,
-        Y: np.ndarray,
-        buf: Buffers,
-        l2: float = 0.0,
-        rng: np.random.Generator | None = None,
-    ) -> float:
-        """Mean loss of the batch (without the L2 term); gradient (with it) into `self.grad`.
-
-        With `rng` (training), fresh dropout masks are drawn from it and applied."""
-        if rng is not None and self.has_dropout:
-            self.draw_masks(rng, buf)
-        out = self.forward(X, buf, dropout=rng is not None)
-        loss = self.batch_loss(out, Y, buf)
-        self.backward(X, Y, buf)
-        if l2:
-            self.add_l2(l2)
-        return loss
-
-    def add_l2(self, l2: float) -> None:
-        """Add the gradient of (l2 / 2) * sum(W^2) over every weight (no bias)."""
-        work = getattr(self, "_l2", None)
-        if work is None:
-            work = self._l2 = np.empty(self.n_weights, self.dtype)
-        np.multiply(self.params[: self.n_weights], l2, out=work)
-        self.grad[: self.n_weights] += work
 
     def objective(self, X, Y, lengths=None, l2: float = 0.0, masks: Buffers | None = None) -> float:
         """Mean loss plus (l2 / 2) * sum(W^2) on fresh buffers (for gradient checks); with
