@@ -232,6 +232,16 @@ class PredictionJob(JobLifecycle, CreatedAtMixin, Base):
     def result_url(self) -> str | None:
         return f"/v1/predictions/{self.id}/result" if self.status == JobStatus.SUCCEEDED else None
 
+    event_noun = "prediction_job"
+
+    def event_data(self) -> dict[str, Any]:
+        """What a webhook event about this batch prediction's ending carries."""
+        return {
+            "prediction_job_id": self.id, "status": self.status, "model_id": self.model_id,
+            "n_rows": self.n_rows, "rows_done": self.rows_done, "result_url": self.result_url,
+            "error": self.error, "error_code": self.error_code,
+        }  # fmt: skip
+
 
 class Search(CreatedAtMixin, Base):
     """A hyperparameter search: its request, its state and its best trial so far. Its trials
@@ -282,6 +292,8 @@ class CvFold(JobLifecycle, CreatedAtMixin, Base):
     epochs: Mapped[int] = mapped_column(Integer)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     predictions: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+
+    event_noun = "cv_fold"  # a fold's ending is no webhook event: its job's is
 
 
 class RegisteredModel(CreatedAtMixin, Base):
@@ -339,15 +351,6 @@ class AliasMove(Base):
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     previous_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    event_noun = "prediction_job"
-
-    def event_data(self) -> dict[str, Any]:
-        """What a webhook event about this batch prediction's ending carries."""
-        return {
-            "prediction_job_id": self.id, "status": self.status, "model_id": self.model_id,
-            "n_rows": self.n_rows, "rows_done": self.rows_done, "result_url": self.result_url,
-            "error": self.error, "error_code": self.error_code,
-        }  # fmt: skip
 
 
 class ModelTrainingState(Base):
