@@ -27,7 +27,7 @@ def sections() -> dict[tuple[str, str], str]:
 def test_every_route_is_documented_and_every_documented_route_exists(
     embedded_stack: Stack,
 ) -> None:
-    spec = httpx.get(embedded_stack.url + "/openapi.json").json()
+    spec = httpx.get(embedded_stack.url + "/openapi.json", timeout=60).json()
     served = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     documented = set(sections())
     assert served - documented == set(), "routes missing from docs/api.md"
@@ -35,7 +35,7 @@ def test_every_route_is_documented_and_every_documented_route_exists(
 
 
 def test_each_section_gives_the_success_status_and_the_parameters(embedded_stack: Stack) -> None:
-    spec = httpx.get(embedded_stack.url + "/openapi.json").json()
+    spec = httpx.get(embedded_stack.url + "/openapi.json", timeout=60).json()
     text = sections()
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():

@@ -91,7 +91,7 @@ def referenced(schema: dict[str, Any]) -> str | None:
 
 @pytest.fixture(scope="module")
 def spec(embedded_stack: Stack) -> dict[str, Any]:
-    answer: dict[str, Any] = httpx.get(embedded_stack.url + "/openapi.json").json()
+    answer: dict[str, Any] = httpx.get(embedded_stack.url + "/openapi.json", timeout=60).json()
     return answer
 
 

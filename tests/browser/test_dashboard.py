@@ -67,7 +67,7 @@ def test_page_and_static_files_are_served_outside_the_api(embedded_stack: Stack)
         asset = httpx.get(f"{embedded_stack.url}/static/{name}")
         assert asset.status_code == 200 and kind in asset.headers["content-type"]
     assert httpx.get(embedded_stack.url + "/static/nope.js").status_code == 404
-    paths = httpx.get(embedded_stack.url + "/openapi.json").json()["paths"]
+    paths = httpx.get(embedded_stack.url + "/openapi.json", timeout=60).json()["paths"]
     assert "/" not in paths and not any(p.startswith("/static") for p in paths)
     assert "/v1/models/{model_id}/onnx" in paths and "/v1/jobs/{job_id}/curves.svg" in paths
 
