@@ -19,6 +19,7 @@ from service.cli.connect import DEFAULT_URL, Key, Url, connected
 from service.cli.errors import usage_error
 from service.cli.job_spec import job_request, read_spec
 from service.cli.model_commands import register_model_commands
+from service.cli.search_commands import register_search_commands
 from service.cli.tables import figure, print_table, short_time
 from service.engine import ACTIVATIONS, OPTIMIZERS
 
@@ -31,6 +32,7 @@ def register_client_commands(app: typer.Typer) -> None:
     app.add_typer(datasets_app, name="datasets")
     app.add_typer(jobs_app, name="jobs")
     register_model_commands(app)
+    register_search_commands(app)
 
 
 # -- datasets --------------------------------------------------------------------------------

@@ -39,6 +39,11 @@ from neuronal_client.types import (
     PredictionProgress,
     PredictionResult,
     RecallResult,
+    SearchBest,
+    SearchInfo,
+    SearchStatus,
+    SearchTrialCounts,
+    TrialInfo,
 )
 
 __all__ = [
@@ -62,7 +67,12 @@ __all__ = [
     "PredictionResult",
     "RateLimitError",
     "RecallResult",
+    "SearchBest",
+    "SearchInfo",
+    "SearchStatus",
+    "SearchTrialCounts",
     "ServerError",
     "ServerUnreachable",
+    "TrialInfo",
     "UnsendableRequest",
 ]

@@ -10,6 +10,7 @@ from typing import IO, Any, cast
 
 import httpx
 
+from neuronal_client.searches import SearchRoutes
 from neuronal_client.transport import DEFAULT_URL, Transport
 from neuronal_client.types import (
     FINISHED,
@@ -29,8 +30,9 @@ from neuronal_client.waiting import Deadline, follow, poll
 FileLike = str | Path | bytes | IO[bytes]
 
 
-class NeuronalClient:
-    """One connection pool to a Neuronal server, authenticated with one API key.
+class NeuronalClient(SearchRoutes):
+    """One connection pool to a Neuronal server, authenticated with one API key (the
+    search routes come from `SearchRoutes`).
 
     Raises ValueError for a `base_url` that is not an http:// or https:// address."""
 

@@ -124,3 +124,54 @@ class RecallResult(TypedDict):
     converged: list[bool]
     nearest_pattern: list[int]
     hamming: list[int]
+
+
+SearchStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class SearchTrialCounts(TypedDict, total=False):
+    total: int
+    queued: int
+    running: int
+    succeeded: int
+    pruned: int
+    failed: int
+    cancelled: int
+
+
+class SearchBest(TypedDict, total=False):
+    job_id: str
+    model_id: str | None
+    params: dict[str, Any]
+    objective: float | None
+    trial: int
+
+
+class SearchInfo(TypedDict, total=False):
+    id: str
+    status: SearchStatus
+    dataset_id: str
+    base: dict[str, Any]
+    space: dict[str, Any]
+    strategy: str
+    seed: int
+    objective: dict[str, Any]
+    early_termination: dict[str, Any] | None
+    limits: dict[str, Any]
+    trials: SearchTrialCounts
+    best: SearchBest | None
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+
+class TrialInfo(TypedDict, total=False):
+    """One row of a search's leaderboard (`search_trials`), best first."""
+
+    trial: int
+    job_id: str
+    status: JobStatus
+    params: dict[str, Any]
+    objective: float | None
+    epochs: int
