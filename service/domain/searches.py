@@ -97,6 +97,13 @@ def update_limits(
     """Change the limits named in `limits` (the others stay); raising max_trials or
     max_parallel queues trials at once, lowering them stops scheduling more."""
     get_search(session, tenant_id, search_id)
+    for name in ("max_trials", "max_parallel"):
+        if name in limits and limits[name] is None:
+            raise InvalidInput(
+                f"limits.{name} cannot be null: give a number of at least 1 (only "
+                "max_runtime_seconds and max_failed_trials may be null, for no limit).",
+                errors=[field_error(["body", "limits", name], "must be a number")],
+            )
     search = lock_search(session, search_id)
     assert search is not None
     if search.status in SEARCH_TERMINAL:

@@ -114,6 +114,8 @@ def test_another_tenants_search_is_not_found(
     assert bob.get("/v1/searches").json()["items"] == []
     listed = alice.get("/v1/searches").json()["items"]
     assert sid in [s["id"] for s in listed]
+    nulled = alice.patch(f"/v1/searches/{sid}", json={"limits": {"max_trials": None}})
+    assert "max_trials" in problem(nulled)["detail"]
     done = wait_search(alice, sid)
     assert done["status"] == "succeeded"
     assert len(alice.get("/v1/jobs", params={"search_id": sid}).json()["items"]) == 2

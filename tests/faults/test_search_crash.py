@@ -44,3 +44,28 @@ def test_a_search_survives_a_killed_worker(make_stack: MakeStack) -> None:
         killed = next(job for job in jobs if job["id"] == victim)
         assert killed["status"] == "succeeded" and killed["attempts"] == 2
         assert search["best"] is not None and search["best"]["model_id"] is not None
+
+
+def test_a_search_left_unscheduled_is_moved_on_by_the_workers_sweep(
+    make_stack: MakeStack,
+) -> None:
+    """A trial that ended where no worker could schedule the next (here: cancelled while
+    queued, before any worker ran): the workers' periodic sweep starts the next trial."""
+    stack = make_stack()
+    stack.start(workers=0)
+    with stack.client(stack.create_key("search-sweep")) as client:
+        dataset_id = upload(client, synthetic_csv(200))
+        space = {"training.optimizer.learning_rate": {"choice": [0.05, 0.1]}}
+        body = search_body(dataset_id, space, strategy="grid", base=base_body(epochs=3),
+                           limits={"max_trials": 2, "max_parallel": 1})  # fmt: skip
+        search_id = create(client, body)["id"]
+        (first,) = trials(client, search_id)
+        assert first["status"] == "queued"
+        assert client.post(f"/v1/jobs/{first['id']}/cancel").status_code == 202
+        assert [j["status"] for j in trials(client, search_id)] == ["cancelled"]
+
+        stack.ready_worker()
+        search = wait_search(client, search_id, timeout=60)
+        assert search["status"] == "succeeded", stack.logs()
+        assert [j["status"] for j in trials(client, search_id)] == ["cancelled", "succeeded"]
+        assert search["best"]["trial"] == 2

@@ -1,0 +1,224 @@
+"""Hyperparameter searches on PostgreSQL + Redis with real `neuronal worker` processes.
+
+Run: `.venv/bin/python benchmarks/searches.py` (`--trials 40`, `--epochs 3`). Needs
+PostgreSQL at 127.0.0.1:5432 and Redis at NEURONAL_BENCH_REDIS_PORT (default 6379).
+
+1. Throughput: a random search of `--trials` trials on scikit-learn's digits with one worker
+   process, then with two (max_parallel = the workers); trials per minute, and two workers'
+   ratio to one (target ≥ 1.8: the trials are independent, only scheduling can lose that).
+2. Scheduling overhead: for every trial queued while a worker was free, the time from its
+   row being written (queued) to its claim (running), median and 90th percentile (≤ 50 ms).
+3. ASHA on a 3 × 3 × 3 grid, in its seeded random order (`"sample": true`; the grid's own
+   order meets the learning rates from the smallest up, the worst order for asynchronous
+   halving): total epochs against training every configuration fully (≤ 40 %), and the best
+   objective against the exhaustive one (within 1 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.stack import HOST, PG_ADMIN_URL, Http, Stack, running, wait_until  # noqa: E402
+
+REDIS_PORT = int(os.environ.get("NEURONAL_BENCH_REDIS_PORT", "6379"))
+REDIS_DB = int(os.environ.get("NEURONAL_BENCH_REDIS_DB", "14"))
+ENDED = ("succeeded", "failed", "cancelled")
+
+
+def digits_csv() -> bytes:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*[f"p{i}" for i in range(data.data.shape[1])], "digit"])
+    for row, label in zip(data.data, data.target, strict=True):
+        writer.writerow([*map(int, row), int(label)])
+    return out.getvalue().encode()
+
+
+@contextmanager
+def services() -> Iterator[dict[str, str]]:
+    import redis
+    from sqlalchemy import create_engine, text
+
+    name = f"neuronal_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
+    broker.flushdb()
+    try:
+        yield {
+            "NEURONAL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
+            "NEURONAL_BROKER_URL": f"redis://{HOST}:{REDIS_PORT}/{REDIS_DB}",
+        }
+    finally:
+        broker.flushdb()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def upload(port: int, key: str, data: bytes) -> str:
+    import httpx
+
+    answer = httpx.post(f"http://{HOST}:{port}/v1/datasets", timeout=120,
+                        headers={"Authorization": f"Bearer {key}"},
+                        files={"file": ("digits.csv", data, "text/csv")})  # fmt: skip
+    if answer.status_code != 201:
+        raise RuntimeError(f"upload answered {answer.status_code}: {answer.text[:300]}")
+    dataset_id: str = answer.json()["id"]
+    return dataset_id
+
+
+def base(epochs: int) -> dict[str, Any]:
+    return {
+        "network": {"layers": [{"units": 32, "activation": "relu"}]},
+        "training": {"epochs": epochs, "batch_size": 64, "validation_fraction": 0.2,
+                     "optimizer": {"name": "adam", "learning_rate": 0.01}, "seed": 0},
+    }  # fmt: skip
+
+
+def run_search(http: Http, body: dict[str, Any]) -> tuple[dict[str, Any], list[dict], float]:
+    """Create the search and wait for its end; (search, its trials, wall seconds)."""
+    started = time.perf_counter()
+    search = http.json("POST", "/v1/searches", body, expect=202)
+    done = wait_until(
+        lambda: (s := http.json("GET", f"/v1/searches/{search['id']}"))["status"] in ENDED
+        and s,
+        timeout=1800, what="the search", every=0.05,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    jobs = http.json("GET", f"/v1/jobs?search_id={search['id']}&limit=500")["items"]
+    return done, jobs, wall
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def queue_latencies(jobs: list[dict[str, Any]], workers: int) -> list[float]:
+    """Queued → running of the trials queued after the first `workers` (each was queued when
+    a trial ended, so its worker was free), in seconds."""
+    later = [job for job in sorted(jobs, key=lambda j: j["trial"]) if job["trial"] > workers]
+    return [
+        (_at(job["started_at"]) - _at(job["created_at"])).total_seconds()
+        for job in later
+        if job["started_at"]
+    ]
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "MISSED"
+
+
+def load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def throughput(args: argparse.Namespace, data: bytes) -> None:
+    rates, latencies = {}, []
+    space = {
+        "training.optimizer.learning_rate": {"log_uniform": [0.001, 0.05]},
+        "network.layers[*].units": {"int": [16, 64], "step": 8},
+        "training.batch_size": {"choice": [32, 64, 128]},
+    }
+    for workers in (1, 2):
+        with services() as env, running(Stack(Path(args.folder) / f"w{workers}", env,
+                                              embedded=False)) as stack:  # fmt: skip
+            subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=stack.env,
+                           check=True, capture_output=True)  # fmt: skip
+            for _ in range(workers):
+                stack.start_worker()
+            key = stack.create_key("bench")
+            http, dataset_id = Http(stack.port, key), upload(stack.port, key, data)
+            body = {"dataset_id": dataset_id, "base": base(args.epochs), "space": space,
+                    "strategy": "random", "seed": 1,
+                    "limits": {"max_trials": args.trials, "max_parallel": workers}}  # fmt: skip
+            time.sleep(3)  # the workers connect to the broker
+            search, jobs, wall = run_search(http, body)
+            assert search["trials"]["succeeded"] == args.trials, search
+            rates[workers] = args.trials / wall * 60
+            latencies += queue_latencies(jobs, workers)
+            print(f"{workers} worker(s): {args.trials} trials in {wall:.1f} s, "
+                  f"{rates[workers]:.1f} trials/min ({load()})", flush=True)  # fmt: skip
+    ratio = rates[2] / rates[1]
+    print(f"two workers / one: {ratio:.2f}× (target ≥ 1.8) {verdict(ratio >= 1.8)}")
+    median = statistics.median(latencies) * 1000
+    p90 = statistics.quantiles(latencies, n=10)[-1] * 1000 if len(latencies) > 1 else median
+    print(
+        f"trial queued → running: median {median:.1f} ms, p90 {p90:.1f} ms over "
+        f"{len(latencies)} trials (target ≤ 50 ms) {verdict(median <= 50)} ({load()})"
+    )
+
+
+def asha(args: argparse.Namespace, data: bytes) -> None:
+    space = {
+        "training.optimizer.learning_rate": {"choice": [0.0003, 0.003, 0.03]},
+        "network.layers[*].units": {"choice": [8, 24, 64]},
+        "training.batch_size": {"choice": [32, 128, 512]},
+    }
+    epochs = 27  # rungs at 3 and 9: a rung of one epoch ranks slow starters too early
+    results = {}
+    with services() as env, running(Stack(Path(args.folder) / "asha", env,
+                                          embedded=False)) as stack:  # fmt: skip
+        subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=stack.env,
+                       check=True, capture_output=True)  # fmt: skip
+        stack.start_worker()
+        stack.start_worker()
+        key = stack.create_key("bench")
+        http, dataset_id = Http(stack.port, key), upload(stack.port, key, data)
+        time.sleep(3)
+        for name, rule in (
+            ("exhaustive", None),
+            ("asha", {"name": "asha", "min_epochs": 1, "reduction_factor": 3}),
+        ):
+            body = {"dataset_id": dataset_id, "base": base(epochs), "space": space,
+                    "strategy": "grid", "sample": True, "early_termination": rule,
+                    "limits": {"max_trials": 27, "max_parallel": 2}}  # fmt: skip
+            search, jobs, wall = run_search(http, body)
+            total = sum(job["progress"]["epoch"] for job in jobs)
+            results[name] = (total, search["best"]["objective"])
+            print(f"{name}: {len(jobs)} trials, {total} epochs in {wall:.1f} s, best val_loss "
+                  f"{search['best']['objective']:.5f}, pruned {search['trials']['pruned']} "
+                  f"({load()})", flush=True)  # fmt: skip
+            print(f"  best: {search['best']['params']}", flush=True)
+    (full_epochs, full_best), (asha_epochs, asha_best) = results["exhaustive"], results["asha"]
+    share = asha_epochs / full_epochs
+    gap = (asha_best - full_best) / abs(full_best)
+    print(f"ASHA epochs / exhaustive: {share:.0%} (target ≤ 40%) {verdict(share <= 0.4)}")
+    print(f"ASHA best vs exhaustive best: {gap:+.2%} (target within 1%) {verdict(gap <= 0.01)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--folder", default=f"/tmp/neuronal-bench-searches-{os.getpid()}")
+    parser.add_argument("--only", choices=["throughput", "asha"], default=None)
+    args = parser.parse_args()
+    data = digits_csv()
+    if args.only in (None, "throughput"):
+        throughput(args, data)
+    if args.only in (None, "asha"):
+        asha(args, data)
+
+
+if __name__ == "__main__":
+    main()
