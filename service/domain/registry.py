@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from service.core.db import new_id
 from service.core.errors import Conflict, InvalidInput, NotFound, field_error
+from service.core.outbox import record_event
 from service.core.pagination import Page, paginate
 from service.core.tables import AliasMove, ModelAlias, ModelVersion, RegisteredModel, TrainingJob
 from service.domain import registry_aliases
@@ -96,6 +97,10 @@ def _add_version(session: Session, registered: RegisteredModel, model_id: str) -
             session.add(version)
     except IntegrityError as exc:  # the model was deleted meanwhile
         raise Conflict(f"Model {model_id!r} was deleted; register another one.") from exc
+    record_event(
+        session, registered.tenant_id, "model_version.created",
+        {"name": registered.name, "version": number, "model_id": model_id},
+    )  # fmt: skip
     return version
 
 

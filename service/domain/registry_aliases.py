@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from service.core.db import utcnow
 from service.core.errors import InvalidInput, NotFound, PreconditionFailed, field_error
+from service.core.outbox import record_event
 from service.core.pagination import MAX_LIMIT, Page
 from service.core.tables import AliasMove, ModelAlias, ModelVersion, RegisteredModel
 from service.domain.registry_names import get_registered_model
@@ -110,6 +111,11 @@ def _record_move(
         previous_version=previous, at=utcnow(),
     )  # fmt: skip
     session.add(move)
+    record_event(
+        session, registered.tenant_id, "alias.moved",
+        {"name": registered.name, "alias": alias, "version": version,
+         "previous_version": previous},
+    )  # fmt: skip
     return move
 
 
