@@ -46,7 +46,7 @@ def create_job(
     job, created = jobs.create_job(
         session,
         tenant_id,
-        body.model_dump(exclude_none=True),
+        body.model_dump(exclude_none=True, by_alias=True),
         settings,
         idempotency_key=idempotency_key,
     )
@@ -122,7 +122,9 @@ async def job_events(
                     event="progress", id=str(watch.after), raw_data=_progress_json(row, job)
                 )
             if job.status in TERMINAL:
-                yield ServerSentEvent(event="status", data=job.model_dump(mode="json"))
+                yield ServerSentEvent(
+                    event="status", data=job.model_dump(mode="json", by_alias=True)
+                )
                 return
 
 

@@ -88,8 +88,10 @@ class JobRequest(Strict):
         description="With init_from: continue (resume its final training state on the same "
         "data and spec) or fine_tune (its weights and preprocessing, a fresh optimizer).",
     )
-    register: RegisterRequest | None = Field(
+    # "register" would shadow pydantic's BaseModel.register: the field is spelled by alias
+    registration: RegisterRequest | None = Field(
         None,
+        alias="register",
         description='{"name", "alias"?}: when the job succeeds, its model becomes the next '
         "version of that registered model (and the alias points at it), in the same "
         "transaction as the success.",
@@ -169,8 +171,10 @@ class JobOut(FromRow):
     init_from: dict[str, Any] | None = Field(
         None, description='A warm start\'s source: {"model_id", "mode", ...as requested}.'
     )
-    register: dict[str, Any] | None = Field(
-        None, description='{"name", "alias"?, "version"?}: "version" once registered.'
+    registration: dict[str, Any] | None = Field(
+        None,
+        alias="register",
+        description='{"name", "alias"?, "version"?}: "version" once registered.',
     )
 
     @field_validator("metrics", mode="before")
