@@ -201,3 +201,23 @@ def test_each_fold_fits_its_preprocessing_on_its_own_training_rows(
     leaked = {n: (c - c.mean()) / c.std() for n, c in columns.items()}  # all rows' statistics
     assert np.abs(service - fold_predictions(leaked, "none")).max() > 0.05
     assert math.isfinite(cv_job["cv_metrics"]["val_loss"]["pooled"])
+
+
+def test_a_regression_is_cross_validated_in_the_targets_units(client) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2, 2, size=60).round(3)
+    noise = rng.normal(size=60).round(3)
+    rows = (f"{a},{b},{round(3 * a + 10 + b, 4)}" for a, b in zip(x, noise, strict=True))
+    lines = ["x,noise,y", *rows]
+    dataset_id = upload(client, "\n".join(lines) + "\n")
+    answer = submit(client, dataset_id, {"folds": 3})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["training"]["cross_validation"] == {"folds": 3, "stratified": False}
+    job = wait_for_job(client, answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert set(job["cv_metrics"]) == {"val_loss"}
+    oof = read_csv(client.get(f"/v1/jobs/{job['id']}/cv-predictions").text)
+    assert list(oof[0]) == ["row", "fold", "target", "prediction"]
+    assert sorted(int(line["fold"]) for line in oof) == [0] * 20 + [1] * 20 + [2] * 20
+    errors = [(float(line["prediction"]) - float(line["target"])) ** 2 for line in oof]
+    assert job["cv_metrics"]["val_loss"]["pooled"] == pytest.approx(np.mean(errors), rel=1e-9)
