@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -151,6 +152,21 @@ def test_the_job_trains_its_folds_then_its_model(cv_job) -> None:
         assert entry["mean"] == pytest.approx(np.mean(entry["folds"]), abs=1e-12)
         assert entry["std"] == pytest.approx(np.std(entry["folds"]), abs=1e-12)
     assert metrics["val_accuracy"]["mean"] > 0.6  # three well separated blobs
+
+
+def test_its_event_stream_follows_the_final_training(client, cv_job) -> None:
+    events: list[tuple[str, dict]] = []
+    with client.stream("GET", f"/v1/jobs/{cv_job['id']}/events") as stream:
+        name = None
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and name:
+                events.append((name, json.loads(line.split(":", 1)[1])))
+    progress = [e for n, e in events if n == "progress"]
+    assert [(e["epoch"], e["epochs"]) for e in progress] == [(k, 4) for k in range(1, 5)]
+    assert progress[-1]["fraction"] == 1.0
+    assert events[-1][0] == "status" and events[-1][1]["cv_metrics"] == cv_job["cv_metrics"]
 
 
 def test_stratified_folds_hold_class_counts_within_one(oof) -> None:
