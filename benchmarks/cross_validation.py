@@ -1,8 +1,8 @@
 """Cross-validation across workers: the wall time of a job's 5 folds on 2 worker processes
 against the same 5 folds on 1, on PostgreSQL + Redis (target: ≤ 0.65×; 5 equal folds on 2
-workers cannot beat 3/5 = 0.6×). The folds' wall time runs from the first fold's start to
-the last fold's end, read from the folds' rows; the whole job's (submission to success, the
-final training included) is printed beside it.
+workers take 3 fold-durations, 0.6×, when both runs get the same CPU). The folds' wall time
+runs from the first fold's start to the last fold's end, read from the folds' rows; the whole
+job's (submission to success, the final training included) is printed beside it.
 
     .venv/bin/python -m benchmarks.cross_validation [--rows 2000] [--epochs 6]
 
