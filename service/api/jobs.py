@@ -133,7 +133,10 @@ def _progress_json(row: EpochMetricOut, job: JobOut) -> str:
     the epochs asked for and the fraction done, as JSON. Plain numbers need no FastAPI
     encoder; a non-finite figure is null, as FastAPI would write it."""
     names = EVENT_ROW + (ACCURACIES if row.train_accuracy is not None else ())
-    progress = EpochProgress(row.epoch, job.progress.epochs)
+    # a cross-validated job's rows are its final training's: out of its own epochs, not the
+    # folds' too (progress.epochs counts folds + 1 trainings)
+    trainings = (job.training.get("cross_validation") or {}).get("folds", 0) + 1
+    progress = EpochProgress(row.epoch, job.progress.epochs // trainings)
     numbers = {name: getattr(row, name) for name in names}
     numbers |= {"epochs": progress.epochs, "fraction": progress.fraction}
     finite = {

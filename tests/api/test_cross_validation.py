@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -153,6 +154,21 @@ def test_the_job_trains_its_folds_then_its_model(cv_job) -> None:
     assert metrics["val_accuracy"]["mean"] > 0.6  # three well separated blobs
 
 
+def test_its_event_stream_follows_the_final_training(client, cv_job) -> None:
+    events: list[tuple[str, dict]] = []
+    with client.stream("GET", f"/v1/jobs/{cv_job['id']}/events") as stream:
+        name = None
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and name:
+                events.append((name, json.loads(line.split(":", 1)[1])))
+    progress = [e for n, e in events if n == "progress"]
+    assert [(e["epoch"], e["epochs"]) for e in progress] == [(k, 4) for k in range(1, 5)]
+    assert progress[-1]["fraction"] == 1.0
+    assert events[-1][0] == "status" and events[-1][1]["cv_metrics"] == cv_job["cv_metrics"]
+
+
 def test_stratified_folds_hold_class_counts_within_one(oof) -> None:
     assert [int(line["row"]) for line in oof] == list(range(84))
     for label, count in (("red", 41), ("green", 30), ("blue", 13)):
@@ -201,3 +217,23 @@ def test_each_fold_fits_its_preprocessing_on_its_own_training_rows(
     leaked = {n: (c - c.mean()) / c.std() for n, c in columns.items()}  # all rows' statistics
     assert np.abs(service - fold_predictions(leaked, "none")).max() > 0.05
     assert math.isfinite(cv_job["cv_metrics"]["val_loss"]["pooled"])
+
+
+def test_a_regression_is_cross_validated_in_the_targets_units(client) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2, 2, size=60).round(3)
+    noise = rng.normal(size=60).round(3)
+    rows = (f"{a},{b},{round(3 * a + 10 + b, 4)}" for a, b in zip(x, noise, strict=True))
+    lines = ["x,noise,y", *rows]
+    dataset_id = upload(client, "\n".join(lines) + "\n")
+    answer = submit(client, dataset_id, {"folds": 3})
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["training"]["cross_validation"] == {"folds": 3, "stratified": False}
+    job = wait_for_job(client, answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert set(job["cv_metrics"]) == {"val_loss"}
+    oof = read_csv(client.get(f"/v1/jobs/{job['id']}/cv-predictions").text)
+    assert list(oof[0]) == ["row", "fold", "target", "prediction"]
+    assert sorted(int(line["fold"]) for line in oof) == [0] * 20 + [1] * 20 + [2] * 20
+    errors = [(float(line["prediction"]) - float(line["target"])) ** 2 for line in oof]
+    assert job["cv_metrics"]["val_loss"]["pooled"] == pytest.approx(np.mean(errors), rel=1e-9)
