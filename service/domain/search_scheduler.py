@@ -20,6 +20,7 @@ from service.core.db import new_id, utcnow
 from service.core.errors import InvalidInput
 from service.core.lifecycle import ACTIVE, JobStatus, request_cancel
 from service.core.tables import Search, TrainingJob
+from service.domain.cross_validation import cancel_cv_job, folds_of
 from service.domain.jobs import validate_job_request
 from service.domain.search_end import SEARCH_TERMINAL, end_search
 from service.domain.search_space import apply_params, config_key
@@ -57,7 +58,10 @@ def advance(session: Session, search_id: str, settings: Settings) -> list[str]:
     stop = _stop_reason(search, counts)
     if stop is not None:
         for job in active:
-            request_cancel(session, TrainingJob, job.id)
+            if job.cv_folds:  # its folds stop too
+                cancel_cv_job(session, job)
+            else:
+                request_cancel(session, TrainingJob, job.id)
         if not any(job.status == JobStatus.RUNNING for job in active):
             _end(session, search, trials, stop)
         return []
@@ -171,6 +175,7 @@ def _add_trial(
     else:
         job.status = JobStatus.QUEUED.value
     job.task, job.network, job.training = task, network, training
+    job.cv_folds = folds_of(training)
     job.epochs = int(training.get("epochs", 1))
     try:
         with session.begin_nested():

@@ -12,6 +12,7 @@ import numpy as np
 
 from service.core.lifecycle import JobStatus
 from service.core.tables import Search, TrainingJob
+from service.domain.cross_validation import cv_objective
 from service.domain.search_space import (
     Dimension,
     config_key,
@@ -28,10 +29,8 @@ def trial_objective(job: TrainingJob, metric: str) -> float | None:
     """The trial's objective: `metric` of its latest recorded epoch (the mean over folds for a
     cv.* metric); None before its first epoch, or if the figure is not finite."""
     if metric.startswith("cv."):
-        cv = getattr(job, "cv_metrics", None) or {}
-        value = (cv.get(metric[3:]) or {}).get("mean")
-    else:
-        value = (job.metrics or {}).get(metric)
+        return cv_objective(job, metric)
+    value = (job.metrics or {}).get(metric)
     if not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)

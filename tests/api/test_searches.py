@@ -134,3 +134,31 @@ def test_idempotency_key_answers_the_first_search(alice: httpx.Client, iris: str
     assert "Idempotency-Key" in problem(other)["detail"]
     done = wait_search(alice, first.json()["id"])
     assert done["trials"]["total"] == 2
+
+
+def test_a_search_over_folds_ranks_by_their_mean_and_registers_its_best(
+    alice: httpx.Client, iris: str
+) -> None:
+    base = base_body(epochs=2)
+    base["training"]["cross_validation"] = {"folds": 2}
+    body = search_body(
+        iris, {"training.optimizer.learning_rate": {"choice": [0.001, 0.2]}}, base=base,
+        strategy="grid", objective={"metric": "cv.val_loss", "goal": "minimize"},
+        limits={"max_trials": 2, "max_parallel": 2}, register={"name": "iris-cv", "alias": "best"},
+    )  # fmt: skip
+    search = wait_search(alice, create(alice, body)["id"], timeout=300)
+    assert search["status"] == "succeeded", search
+
+    trials = alice.get(f"/v1/searches/{search['id']}/trials").json()["items"]
+    means = {}
+    for row in trials:
+        job = alice.get(f"/v1/jobs/{row['job_id']}").json()
+        means[row["job_id"]] = job["cv_metrics"]["val_loss"]["mean"]
+        assert row["objective"] == pytest.approx(means[row["job_id"]])
+    assert search["best"]["job_id"] == min(means, key=means.__getitem__)
+
+    assert search["register"]["version"] == 1
+    registered = alice.get("/v1/registered-models/iris-cv").json()
+    assert registered["aliases"] == {"best": 1}
+    version = alice.get("/v1/registered-models/iris-cv/versions/1").json()
+    assert version["model_id"] == search["best"]["model_id"]
