@@ -67,6 +67,16 @@ def searches_create(
         raise typer.Exit(1)
 
 
+@searches_app.command("watch")
+def searches_watch(search_id: str, url: Url = DEFAULT_URL, key: Key = None) -> None:
+    """Follow a search, one line per ended trial, until it ends; exit 1 unless it
+    succeeded."""
+    with connected(url, key) as client:
+        search = _watch(client, client.get_search(search_id))
+    if search["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
 @searches_app.command("list")
 def searches_list(url: Url = DEFAULT_URL, key: Key = None) -> None:
     """List your searches, newest first."""
