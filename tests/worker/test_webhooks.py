@@ -289,3 +289,32 @@ def test_an_event_whose_message_was_lost_is_still_delivered(
     assert delivery["status"] == "delivered" and delivery["attempts"] == 1
     (got,) = receiver.at("/lost")
     assert Webhook(hook["secret"]).verify(got.body, got.headers)["data"]["job_id"] == job["id"]
+
+
+def metric(text_format: str, name: str) -> float:
+    for line in text_format.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} is not in /metrics")
+
+
+def test_metrics_count_deliveries_by_outcome_and_their_lag(
+    production: Stack, receiver: Receiver
+) -> None:
+    with production.client(production.create_key("hooks-metrics")) as client:
+        before = client.get("/metrics").text
+        delivered = metric(before, 'neuronal_webhook_deliveries_total{outcome="delivered"}')
+        lagged = metric(before, "neuronal_webhook_delivery_lag_seconds_count")
+        failed = metric(before, 'neuronal_webhook_deliveries_total{outcome="failed"}')
+        good = subscribe(client, receiver.url("/metrics-ok"), ["job.failed"])
+        gone = subscribe(client, receiver.url("/metrics-gone", 410), ["job.failed"])
+        for hook in (good, gone):
+            assert client.post(f"/v1/webhooks/{hook['id']}/test").status_code == 202
+        for hook in (good, gone):
+            wait_until(lambda h=hook: settled(client, h["id"]), timeout=30, what="both")
+        after = client.get("/metrics").text
+    assert metric(after, 'neuronal_webhook_deliveries_total{outcome="delivered"}') == delivered + 1
+    assert metric(after, 'neuronal_webhook_deliveries_total{outcome="failed"}') == failed + 1
+    assert metric(after, "neuronal_webhook_delivery_lag_seconds_count") == lagged + 1
+    assert metric(after, 'neuronal_webhook_delivery_lag_seconds_bucket{le="+Inf"}') == lagged + 1
+    assert metric(after, "neuronal_webhook_delivery_lag_seconds_sum") > 0
