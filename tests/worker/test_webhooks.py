@@ -318,3 +318,4 @@ def test_metrics_count_deliveries_by_outcome_and_their_lag(
     assert metric(after, "neuronal_webhook_delivery_lag_seconds_count") == lagged + 1
     assert metric(after, 'neuronal_webhook_delivery_lag_seconds_bucket{le="+Inf"}') == lagged + 1
     assert metric(after, "neuronal_webhook_delivery_lag_seconds_sum") > 0
+    assert metric(after, "neuronal_webhook_deliveries_pending") >= 0
