@@ -12,6 +12,7 @@ target, p50 ≤ 100 ms, with the silent receiver subscribed too.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import sys
@@ -82,8 +83,6 @@ def measure(stack: Stack, receiver: Receiver, n_jobs: int, silent: bool) -> list
             finished[job_id] = datetime.fromisoformat(job["finished_at"]).timestamp()
     by_job = {}
     for got in receiver.at("/fast"):
-        import json
-
         job_id = json.loads(got.body)["data"]["job_id"]
         by_job.setdefault(job_id, arrived[got.headers["webhook-id"]])
     return [by_job[job_id] - finished[job_id] for job_id in ids]
