@@ -23,8 +23,8 @@ from pathlib import Path
 
 from tests.conftest import iris_csv
 from tests.stack import Stack, postgres_database, redis_url, wait_until
-from tests.worker.test_webhooks import WEBHOOK_ENV, start_delivery_worker
 from tests.worker.webhook_receiver import HANG, Receiver
+from tests.worker.webhook_stack import WEBHOOK_ENV, start_delivery_worker
 
 TARGET_P50_SECONDS = 0.100
 JOB = {
