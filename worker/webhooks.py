@@ -12,7 +12,14 @@ from service.core.db import transaction
 from service.core.queue import Producer
 from service.core.webhook_secrets import SecretBox, sign
 from service.core.webhook_urls import BlockedAddress, resolve
-from service.domain.webhooks.attempts import Claimed, Outcome, claim, mark_sent, record
+from service.domain.webhooks.attempts import (
+    Claimed,
+    Outcome,
+    claim,
+    mark_sent,
+    next_waiting,
+    record,
+)
 from worker.webhook_http import Poster
 
 log = logging.getLogger("neuronal.webhooks")
@@ -45,6 +52,9 @@ class Deliverer:
         outcome = self.attempt(claimed)
         with transaction() as session:
             delay = record(session, claimed, outcome, self.settings)
+            waiting = next_waiting(session, claimed.endpoint_id)
+        if waiting is not None:
+            self.producer.enqueue_delivery(waiting)
         if delay is not None and delay <= SOONEST_BY_SWEEP_SECONDS:
             self.send_later(delivery_id, delay)
         log.info(

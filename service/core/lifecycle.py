@@ -6,10 +6,10 @@ moves between them.
       └──hand back, reap─┘        (cancel: queued → cancelled at once, running → flagged)
 
 Every move is one conditional UPDATE on a session the caller owns: nothing here commits, so a
-move and the writes that belong with it (a model, a checkpoint, the webhook event reporting a
-final status) land in one transaction. A
-running job's writes are fenced by (status, attempt): an attempt whose job was reclaimed,
-finished or deleted elsewhere gets `LostOwnership` and must stop without writing anything.
+move and the writes that belong with it (a model, a checkpoint, the webhook event of a final
+status) land in one transaction. A running job's writes are fenced by (status, attempt): an
+attempt whose job was reclaimed, finished or deleted elsewhere gets `LostOwnership` and must
+stop without writing anything.
 """
 
 from __future__ import annotations

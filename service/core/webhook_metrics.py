@@ -2,10 +2,11 @@
 job figures in metrics.py): every API process reports the same truth, whichever delivery
 workers made the attempts.
 
-- `neuronal_webhook_deliveries_total{outcome}`: deliveries that ended delivered or failed,
-  and how many are pending (`outcome="pending"`; a gauge-like count, the others only grow
-  while endpoints are kept: deleting an endpoint deletes its deliveries).
-- `neuronal_webhook_delivery_attempts_total{outcome}`: attempts made, by the delivery's state.
+- `neuronal_webhook_deliveries_total{outcome}`: deliveries that ended delivered or failed
+  (they only grow while endpoints are kept: deleting an endpoint deletes its deliveries).
+- `neuronal_webhook_deliveries_pending`: deliveries not yet delivered or failed (a gauge).
+- `neuronal_webhook_delivery_attempts_total{outcome}`: attempts made, by the delivery's state
+  (delivered, failed or pending).
 - `neuronal_webhook_delivery_lag_seconds`: from the event's commit to its receiver's 2xx.
 """
 
@@ -14,7 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import REGISTRY
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import case, func, select
@@ -23,7 +29,8 @@ from sqlalchemy.orm import Session
 from service.core.db import session_factory
 from service.core.webhook_tables import WebhookDelivery
 
-OUTCOMES = ("delivered", "failed", "pending")
+OUTCOMES = ("delivered", "failed")
+STATES = (*OUTCOMES, "pending")
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000)
 
 
@@ -33,6 +40,7 @@ class WebhookCollector(Collector):
 
     def describe(self) -> Iterator[Metric]:
         yield CounterMetricFamily("neuronal_webhook_deliveries", "", labels=["outcome"])
+        yield GaugeMetricFamily("neuronal_webhook_deliveries_pending", "")
         yield CounterMetricFamily("neuronal_webhook_delivery_attempts", "", labels=["outcome"])
         yield HistogramMetricFamily("neuronal_webhook_delivery_lag_seconds", "")
 
@@ -45,7 +53,7 @@ class WebhookCollector(Collector):
             by_status, lag = {}, ([0] * len(LAG_BUCKETS), 0, 0.0)
         deliveries = CounterMetricFamily(
             "neuronal_webhook_deliveries",
-            "Webhook deliveries by outcome (pending: not yet delivered or failed)",
+            "Webhook deliveries that ended, by outcome",
             labels=["outcome"],
         )
         attempts = CounterMetricFamily(
@@ -53,11 +61,17 @@ class WebhookCollector(Collector):
             "Webhook delivery attempts, by the outcome of their delivery",
             labels=["outcome"],
         )
-        for outcome in OUTCOMES:
-            count, made = by_status.get(outcome, (0, 0))
-            deliveries.add_metric([outcome], count)
-            attempts.add_metric([outcome], made)
+        for state in STATES:
+            count, made = by_status.get(state, (0, 0))
+            if state in OUTCOMES:
+                deliveries.add_metric([state], count)
+            attempts.add_metric([state], made)
         yield deliveries
+        yield GaugeMetricFamily(
+            "neuronal_webhook_deliveries_pending",
+            "Webhook deliveries not yet delivered or failed",
+            value=by_status.get("pending", (0, 0))[0],
+        )
         yield attempts
         cumulative, count, total = lag
         histogram = HistogramMetricFamily(

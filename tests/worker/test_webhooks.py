@@ -5,10 +5,6 @@ signatures checked with the `standardwebhooks` package, an implementation we did
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,41 +14,18 @@ from sqlalchemy import create_engine, text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from service.core.queue import WEBHOOK_QUEUE
-from tests.stack import ROOT, Stack, postgres_database, redis_url, wait_for_job, wait_until
+from tests.stack import Stack, postgres_database, redis_url, wait_until
 from tests.worker.webhook_receiver import HANG, Receiver
+from tests.worker.webhook_stack import (
+    WEBHOOK_ENV,
+    kill,
+    settled,
+    start_delivery_worker,
+    subscribe,
+    train,
+)
 
 pytestmark = pytest.mark.services
-
-WEBHOOK_ENV = {
-    "NEURONAL_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
-    "NEURONAL_WEBHOOK_RETRY_SCHEDULE": "[0, 0.2, 0.2, 0.2]",
-    "NEURONAL_WEBHOOK_SWEEP_INTERVAL_SECONDS": "0.5",
-    "NEURONAL_WEBHOOK_RESEND_AFTER_SECONDS": "2",
-    "NEURONAL_WEBHOOK_TIMEOUT_SECONDS": "2",
-}
-SMALL_JOB = {
-    "network": {"layers": [{"units": 8, "activation": "relu"}]},
-    "training": {"epochs": 3, "batch_size": 32, "seed": 0},
-}
-
-
-def start_delivery_worker(stack: Stack) -> subprocess.Popen[bytes]:
-    log = (stack.tmp / f"deliveries-{len(stack.workers)}.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker", "--deliveries", "--loglevel", "INFO"],
-        env=stack.env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    stack.workers.append(proc)
-    return proc
-
-
-def kill(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -88,33 +61,6 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def any_stack(request: pytest.FixtureRequest) -> Stack:
     result: Stack = request.getfixturevalue(request.param)
     return result
-
-
-def subscribe(client, url: str, events: list[str]) -> dict:  # type: ignore[no-untyped-def]
-    created = client.post("/v1/webhooks", json={"url": url, "events": events})
-    assert created.status_code == 201, created.text
-    return created.json()
-
-
-def train(client, iris_bytes: bytes) -> dict:  # type: ignore[no-untyped-def]
-    files = {"file": ("iris.csv", iris_bytes, "text/csv")}
-    dataset = client.post("/v1/datasets", files=files).json()
-    job = client.post("/v1/jobs", json={"dataset_id": dataset["id"], **SMALL_JOB}).json()
-    finished = wait_for_job(client, job["id"])
-    assert finished["status"] == "succeeded", finished
-    return finished
-
-
-def deliveries(client, webhook_id: str) -> list[dict]:  # type: ignore[no-untyped-def]
-    answer = client.get(f"/v1/webhooks/{webhook_id}/deliveries")
-    assert answer.status_code == 200, answer.text
-    items: list[dict] = answer.json()["items"]
-    return items
-
-
-def settled(client, webhook_id: str) -> list[dict] | None:  # type: ignore[no-untyped-def]
-    items = deliveries(client, webhook_id)
-    return items if items and all(d["status"] != "pending" for d in items) else None
 
 
 def test_a_job_success_is_delivered_signed(
@@ -289,3 +235,33 @@ def test_an_event_whose_message_was_lost_is_still_delivered(
     assert delivery["status"] == "delivered" and delivery["attempts"] == 1
     (got,) = receiver.at("/lost")
     assert Webhook(hook["secret"]).verify(got.body, got.headers)["data"]["job_id"] == job["id"]
+
+
+def metric(text_format: str, name: str) -> float:
+    for line in text_format.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} is not in /metrics")
+
+
+def test_metrics_count_deliveries_by_outcome_and_their_lag(
+    production: Stack, receiver: Receiver
+) -> None:
+    with production.client(production.create_key("hooks-metrics")) as client:
+        before = client.get("/metrics").text
+        delivered = metric(before, 'neuronal_webhook_deliveries_total{outcome="delivered"}')
+        lagged = metric(before, "neuronal_webhook_delivery_lag_seconds_count")
+        failed = metric(before, 'neuronal_webhook_deliveries_total{outcome="failed"}')
+        good = subscribe(client, receiver.url("/metrics-ok"), ["job.failed"])
+        gone = subscribe(client, receiver.url("/metrics-gone", 410), ["job.failed"])
+        for hook in (good, gone):
+            assert client.post(f"/v1/webhooks/{hook['id']}/test").status_code == 202
+        for hook in (good, gone):
+            wait_until(lambda h=hook: settled(client, h["id"]), timeout=30, what="both")
+        after = client.get("/metrics").text
+    assert metric(after, 'neuronal_webhook_deliveries_total{outcome="delivered"}') == delivered + 1
+    assert metric(after, 'neuronal_webhook_deliveries_total{outcome="failed"}') == failed + 1
+    assert metric(after, "neuronal_webhook_delivery_lag_seconds_count") == lagged + 1
+    assert metric(after, 'neuronal_webhook_delivery_lag_seconds_bucket{le="+Inf"}') == lagged + 1
+    assert metric(after, "neuronal_webhook_delivery_lag_seconds_sum") > 0
+    assert metric(after, "neuronal_webhook_deliveries_pending") >= 0

@@ -29,6 +29,7 @@ class Claimed:
     """What one attempt needs: where to post, what, and with which (encrypted) secret."""
 
     delivery_id: str
+    endpoint_id: str
     attempt: int
     event_id: str  # the `webhook-id`
     url: str
@@ -68,8 +69,8 @@ def lease_seconds(settings: Settings) -> float:
 
 def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | None:
     """Lease the delivery for one attempt; None if it is not due (done, not yet time, leased
-    by another attempt), if its endpoint already has its share of attempts in flight (the
-    sweep sends it again shortly), or if its endpoint was disabled, which fails it."""
+    by another attempt), if its endpoint already has its share of attempts in flight (see
+    `next_waiting`), or if its endpoint was disabled, which fails it."""
     now = utcnow()
     free = (
         WebhookDelivery.status == "pending",
@@ -91,14 +92,7 @@ def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | N
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        # due and free, yet not claimed: its endpoint is busy; the next sweep sends it again
-        session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, *free)
-            .values(enqueued_at=None)
-            .execution_options(synchronize_session=False)
-        )
-        return None
+        return None  # when its endpoint is busy, the attempt that ends first hands it on
     delivery, outbox_event, endpoint = session.execute(
         select(WebhookDelivery, WebhookEvent, WebhookEndpoint)
         .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
@@ -111,6 +105,7 @@ def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | N
         return None
     return Claimed(
         delivery_id=delivery.id,
+        endpoint_id=delivery.endpoint_id,
         attempt=delivery.attempts,
         event_id=outbox_event.id,
         url=endpoint.url,
@@ -188,6 +183,29 @@ def mark_sent(session: Session, delivery_id: str, at_seconds: float) -> None:
         .where(WebhookDelivery.id == delivery_id)
         .values(enqueued_at=utcnow() + timedelta(seconds=at_seconds))
     )
+
+
+def next_waiting(session: Session, endpoint_id: str) -> str | None:
+    """The endpoint's oldest due delivery waiting for a free slot, stamped as sent: an attempt
+    that ends hands its slot on this way, so deliveries to a busy endpoint neither spin nor
+    wait for the sweep."""
+    now = utcnow()
+    waiting = session.scalar(
+        select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+        )
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(1)
+    )
+    if waiting is not None:
+        session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id == waiting).values(enqueued_at=now)
+        )
+    return waiting
 
 
 def due_deliveries(session: Session, settings: Settings, limit: int = 500) -> list[str]:

@@ -1,0 +1,86 @@
+"""One delivery attempt in-process, on a real database and a real receiver on loopback: the
+address is checked again when the attempt is made (a URL accepted earlier is not sent to once
+the server refuses private addresses), and the attempt connects to the checked address with
+the URL's own host in the Host header."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from service.core.config import Settings
+from service.core.db import dispose_engines, transaction, use_database
+from service.core.outbox import add_event
+from service.core.queue import Producer
+from service.core.schema import migrate_database
+from service.core.tables import Tenant, WebhookDelivery, WebhookEndpoint
+from service.core.webhook_secrets import SecretBox, new_secret
+from tests.worker.webhook_receiver import Receiver
+from worker.webhooks import Deliverer
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'hooks.db'}"
+    migrate_database(url)
+    use_database(url)
+    yield url
+    use_database(None)
+    dispose_engines()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as running:
+        yield running
+
+
+def one_delivery(settings: Settings, url: str, secret: str) -> str:
+    with transaction() as session:
+        session.add(Tenant(id="ten_1", name="t"))
+        endpoint = WebhookEndpoint(
+            id="wh_1",
+            tenant_id="ten_1",
+            url=url,
+            events=["job.succeeded"],
+            secret_encrypted=SecretBox(settings).seal(secret),
+            enabled=True,
+        )
+        session.add(endpoint)
+        session.flush()
+        add_event(session, "ten_1", "job.succeeded", {"job_id": "job_1"}, [endpoint])
+        session.flush()
+        return session.query(WebhookDelivery).one().id
+
+
+def test_an_attempt_is_signed_and_sent_to_the_checked_address(
+    database: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, webhook_allow_private_urls=True)
+    secret = new_secret()
+    port = receiver.url("/in", 200).rsplit(":", 1)[1].split("/")[0]
+    delivery_id = one_delivery(settings, f"http://localhost:{port}/in", secret)
+    assert Deliverer(settings, Producer(settings)).deliver(delivery_id) == "delivered"
+    (got,) = receiver.at("/in")
+    assert got.headers["host"] == f"localhost:{port}"
+    assert Webhook(secret).verify(got.body, got.headers)["data"] == {"job_id": "job_1"}
+    with transaction() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None and delivery.status == "delivered"
+
+
+def test_the_address_is_checked_again_at_delivery_time(
+    database: str, receiver: Receiver, tmp_path: Path
+) -> None:
+    accepted = Settings(data_dir=tmp_path, webhook_allow_private_urls=True)
+    delivery_id = one_delivery(accepted, receiver.url("/private"), new_secret())
+    strict = Settings(data_dir=tmp_path, webhook_allow_private_urls=False)
+    assert Deliverer(strict, Producer(strict)).deliver(delivery_id) == "error"
+    assert receiver.at("/private") == []
+    with transaction() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None and delivery.status == "pending"
+        assert "not sent" in (delivery.last_error or "") and delivery.last_status_code is None
