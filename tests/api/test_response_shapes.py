@@ -24,7 +24,7 @@ FIELDS = {
     "SeriesOut": "time_column group_column n_series shortest_series shortest_group? longest_series",
     "FeatureOut": "name kind missing?",
     "JobOut": "id status dataset_id task network training progress metrics model_id error "
-    "error_code? attempts created_at started_at finished_at",
+    "error_code? attempts created_at started_at finished_at register?",
     "Progress": "epoch epochs fraction",
     "JobPage": "items next_cursor",
     "MetricsOut": "items",
