@@ -158,11 +158,12 @@ async def put_alias(
 ) -> AliasOut:
     """Point the alias at a version (creating it), atomically; every prediction through it
     that starts after this answer uses that version."""
-    answer = await _resolution_change(
-        request, tenant_id, name,
-        lambda session: _alias_out(name, registry_aliases.move_alias(
-            session, tenant_id, name, alias, body.version, if_match)),
-    )  # fmt: skip
+
+    def move(session: Session) -> AliasOut:
+        row = registry_aliases.move_alias(session, tenant_id, name, alias, body.version, if_match)
+        return _alias_out(name, row)
+
+    answer = await _resolution_change(request, tenant_id, name, move)
     response.headers["ETag"] = f'"{answer.version}"'
     return answer
 
@@ -219,13 +220,14 @@ async def register_job(
 ) -> VersionOut:
     """Make a succeeded job's model the next version of a registered model (created if new),
     and optionally point an alias at it (409 if the job has no model)."""
-    aliases = [body.alias] if body.alias else []
+
+    def register(session: Session) -> VersionOut:
+        row = registry.register_succeeded_job(session, tenant_id, job_id, body.name, body.alias)
+        return version_out(body.name, row, [body.alias] if body.alias else [])
+
     return await _resolution_change(
-        request, tenant_id, body.name,
-        lambda session: version_out(body.name, registry.register_succeeded_job(
-            session, tenant_id, job_id, body.name, body.alias), aliases),
-        settle=body.alias is not None,
-    )  # fmt: skip
+        request, tenant_id, body.name, register, settle=body.alias is not None
+    )
 
 
 def _alias_out(name: str, row: ModelAlias) -> AliasOut:

@@ -61,5 +61,6 @@ def test_registered_models_versions_and_aliases(
     page.wait_for_selector("#alias-status:has-text('Not moved')")
     assert "points at version 1" in page.inner_text("#alias-status")
     page.wait_for_selector(f"{row}:has-text('production → 1')")
-    assert not errors, errors
+    # the browser logs the refused PUT itself; nothing else may go wrong
+    assert [e for e in errors if "status of 412" not in e] == [], errors
     page.close()
