@@ -48,7 +48,7 @@ def test_a_continue_trains_from_the_stored_state_and_records_its_parent(
         assert model is not None and model.parent_model_id == source.model_id
         state = session.get(ModelTrainingState, child.model_id)
         assert state is not None
-        assert unpack(state.data, "state", ValueError)[1]["epoch"] == 5  # type: ignore[arg-type]
+        assert unpack(state.data, "state", CheckpointMismatch)[1]["epoch"] == 5
 
 
 def test_a_source_deleted_before_the_run_fails_the_job_saying_so(
