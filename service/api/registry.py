@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import SessionDep, TenantDep
-from service.api.problems import V1_PROBLEMS, problem_responses
+from service.api.problems import BODY_PROBLEMS, V1_PROBLEMS, problem_responses
 from service.api.schemas_registry import (
     AliasHistoryOut,
     AliasMoveOut,
@@ -55,7 +55,7 @@ router = APIRouter(
 jobs_router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=V1_PROBLEMS)
 
 
-@router.post("", status_code=201, response_model=RegisteredModelOut)
+@router.post("", status_code=201, response_model=RegisteredModelOut, responses=BODY_PROBLEMS)
 def create_registered_model(
     body: RegisteredModelRequest, response: Response, session: SessionDep, tenant_id: TenantDep
 ) -> RegisteredModelOut:
@@ -96,7 +96,9 @@ async def delete_registered_model(name: str, request: Request, tenant_id: Tenant
     return Response(status_code=204)
 
 
-@router.post("/{name}/versions", status_code=201, response_model=VersionOut)
+@router.post(
+    "/{name}/versions", status_code=201, response_model=VersionOut, responses=BODY_PROBLEMS
+)
 def create_version(
     name: str, body: VersionRequest, response: Response, session: SessionDep, tenant_id: TenantDep
 ) -> VersionOut:
@@ -140,7 +142,11 @@ def get_alias(
     return _alias_out(name, row)
 
 
-@router.put("/{name}/aliases/{alias}", response_model=AliasOut, responses=problem_responses(412))
+@router.put(
+    "/{name}/aliases/{alias}",
+    response_model=AliasOut,
+    responses={**BODY_PROBLEMS, **problem_responses(412)},
+)
 async def put_alias(
     name: str,
     alias: str,
@@ -206,7 +212,7 @@ def alias_history(
     "/{job_id}/register",
     status_code=201,
     response_model=VersionOut,
-    responses=problem_responses(409),
+    responses={**BODY_PROBLEMS, **problem_responses(409)},
 )
 async def register_job(
     job_id: str, body: JobRegisterRequest, request: Request, tenant_id: TenantDep

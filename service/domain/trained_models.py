@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.core.errors import Conflict, NotFound
@@ -40,7 +41,14 @@ def delete_model(session: Session, tenant_id: str, model_id: str) -> None:
     job = session.get(TrainingJob, model.job_id)
     if job is not None and job.model_id == model_id:
         job.model_id = None
-    session.delete(model)
+    try:
+        with session.begin_nested():
+            session.delete(model)
+    except IntegrityError as exc:  # registered as a version at this very moment
+        raise Conflict(
+            f"Model {model_id!r} was just registered as a version of a registered model; "
+            "delete that registered model first, or keep this model."
+        ) from exc
 
 
 def _refuse_if_registered(session: Session, model_id: str) -> None:

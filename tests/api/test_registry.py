@@ -4,6 +4,8 @@ model, `register` on jobs, tenant isolation."""
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import httpx
@@ -32,6 +34,16 @@ def trained(embedded_stack: Stack, owner: str, iris_bytes: bytes) -> list[dict[s
         second = wait_for_job(client, job["id"])
     assert second["status"] == "succeeded", embedded_stack.logs()
     return [first, {**first, "job_id": second["id"], "model_id": second["model_id"]}]
+
+
+def _routed_alias_predicts(stack: Stack) -> float:
+    """Alias predicts that went through FastAPI's routing (the per-route figures)."""
+    text = stack.client(None).get("/metrics").text
+    handler = r"/v1/registered-models/\{name\}/aliases/\{alias\}/predict"
+    found = re.findall(
+        rf'^http_requests_total\{{handler="{handler}",[^}}]*"2xx"\}} (\S+)$', text, re.M
+    )
+    return sum(float(value) for value in found)
 
 
 def _versioned(client: httpx.Client, name: str, models: list[str]) -> None:
@@ -115,6 +127,13 @@ def test_predict_by_alias_and_version_names_the_version(
                     headers={"content-type": content_type},
                 ).json()
                 assert answer == by_id | {"version": 1, "alias": "live"}
+        time.sleep(0.5)  # a routed request is counted just after its answer has gone out
+        routed = _routed_alias_predicts(embedded_stack)
+        for _ in range(5):  # a remembered alias, plain JSON: answered without FastAPI's routing
+            fast = client.post(f"{RM}/iris-predict/aliases/live/predict", json={"inputs": ROWS})
+            assert fast.json() == by_id | {"version": 1, "alias": "live"}
+        time.sleep(0.5)
+        assert _routed_alias_predicts(embedded_stack) == routed
         second_answer = client.post(
             f"{RM}/iris-predict/versions/2/predict", json={"inputs": ROWS}
         ).json()

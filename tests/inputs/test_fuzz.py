@@ -44,7 +44,13 @@ def fuzz_key(embedded_stack: Stack) -> str:
 
 @pytest.fixture(scope="module")
 def real_ids(embedded_stack: Stack, fuzz_key: str, iris_bytes: bytes) -> dict[str, Any]:
-    return train_iris(embedded_stack, fuzz_key, iris_bytes)
+    """A real dataset, job and model, and a registered model's name, alias and version."""
+    ids = train_iris(embedded_stack, fuzz_key, iris_bytes)
+    with embedded_stack.client(fuzz_key) as client:
+        client.post("/v1/registered-models", json={"name": "fuzzed"})
+        client.post("/v1/registered-models/fuzzed/versions", json={"model_id": ids["model_id"]})
+        client.put("/v1/registered-models/fuzzed/aliases/live", json={"version": 1})
+    return {**ids, "name": "fuzzed", "alias": "live", "version": 1}
 
 
 def _variants(operation: Any, ids: dict[str, str]) -> list[tuple[str, Any]]:

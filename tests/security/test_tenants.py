@@ -18,6 +18,9 @@ PARAM = re.compile(r"\{(\w+)\}")
 BODIES: dict[str, Any] = {
     "/predict": {"inputs": [[5.1, 3.5, 1.4, 0.2]]},
     "/recall": {"patterns": [[1, 0, 1, 0]]},
+    "/versions": {"model_id": "mdl_0000"},
+    "/aliases/{alias}": {"version": 1},
+    "/register": {"name": "theirs"},
 }
 
 
@@ -33,7 +36,14 @@ def mallory(embedded_stack: Stack) -> str:
 
 @pytest.fixture(scope="module")
 def alices(embedded_stack: Stack, alice: str, iris_bytes: bytes) -> dict[str, str]:
-    return train_iris(embedded_stack, alice, iris_bytes)
+    """Alice's dataset, job and model ids, and her registered model's name, alias, version."""
+    ids = train_iris(embedded_stack, alice, iris_bytes)
+    with embedded_stack.client(alice) as client:
+        client.post("/v1/registered-models", json={"name": "iso-alice-model"})
+        path = "/v1/registered-models/iso-alice-model"
+        client.post(f"{path}/versions", json={"model_id": ids["model_id"]})
+        client.put(f"{path}/aliases/production", json={"version": 1})
+    return {**ids, "name": "iso-alice-model", "alias": "production", "version": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +86,7 @@ def test_other_tenants_ids_answer_like_missing_ids(
     routes = id_routes(embedded_stack)
     assert len(routes) >= 10, routes
     missing = {name: value[:-4] + "0000" for name, value in alices.items()}
+    missing["version"] = alices["version"]  # of a registered model that does not exist
     with embedded_stack.client(mallory) as client:
         for method, path in routes:
             body = _body(path)
@@ -92,6 +103,8 @@ def test_other_tenants_ids_answer_like_missing_ids(
             assert client.get(f"/v1/{name}/{ident}").status_code == 200, name
         predict = client.post(f"/v1/models/{alices['model_id']}/predict", json=BODIES["/predict"])
         assert predict.status_code == 200
+        registered = client.get(f"/v1/registered-models/{alices['name']}").json()
+        assert registered["aliases"] == {"production": 1}
 
 
 def test_lists_never_show_another_tenants_items_even_with_their_cursor(
