@@ -16,15 +16,16 @@ def load_warm_start(session: Session, job: TrainingJob) -> WarmStart | None:
     if not job.init_from:
         return None
     model_id, mode = job.init_from["model_id"], job.init_from["mode"]
+    blob = session.get(ModelBlob, model_id)
+    if blob is None:
+        raise _gone(model_id)
+    model = Model.from_bytes(blob.data)  # its preprocessing, in either mode
     if mode == "continue":
         state = session.get(ModelTrainingState, model_id)
         if state is None:
             raise _gone(model_id)
-        return WarmStart("continue", state=state.data)
-    blob = session.get(ModelBlob, model_id)
-    if blob is None:
-        raise _gone(model_id)
-    return WarmStart("fine_tune", model=Model.from_bytes(blob.data))
+        return WarmStart("continue", model=model, state=state.data)
+    return WarmStart("fine_tune", model=model)
 
 
 def _gone(model_id: str) -> NotFound:

@@ -1,13 +1,13 @@
 """Warm starts: a training run that begins from a trained model instead of fresh weights.
 
-- `continue` resumes the source's final training state (the checkpoint format of
-  `checkpoint.py`, saved by `fit(keep_state=True)`): parameters, every optimizer state array
-  (ASGD's average included), the step count, the schedule's position, early stopping and the
-  generator. The data, network and training spec must be the source's (the fingerprint a
-  checkpoint checks), except `training.epochs`, which counts the epochs added. So `n` epochs
-  continued for `m` end bit-identical to `n + m` straight epochs. A source that early stopping
-  ended gets its patience back (its best loss and parameters stay): asking for more epochs
-  means training them.
+- `continue` resumes, with the source's preprocessing, its final training state (the
+  checkpoint format of `checkpoint.py`, saved by `fit(keep_state=True)`): parameters,
+  every optimizer state array (ASGD's average included), the step count, the schedule's
+  position, early stopping and the generator. The data, network and training spec must be
+  the source's (the fingerprint a checkpoint checks), except `training.epochs`, which counts
+  the epochs added. So `n` epochs continued for `m` end bit-identical to `n + m` straight
+  epochs. A source that early stopping ended gets its patience back (its best loss and
+  parameters stay): asking for more epochs means training them.
 - `fine_tune` starts from the source's weights with the source's preprocessing (so every
   input means what it meant to those weights) and a fresh optimizer, schedule and early
   stopping; the data may differ but must have the source's features and classes.
@@ -39,7 +39,8 @@ MODES = ("continue", "fine_tune")
 @dataclass(frozen=True)
 class WarmStart:
     """Where a run starts: `mode`, the source `model` and its final training `state`
-    (`state` is what `continue` needs; `model` is what `fine_tune` needs)."""
+    (`continue` needs the state, and the model for its preprocessing when it has one to
+    give; `fine_tune` needs the model)."""
 
     mode: str
     model: Model | None = None
@@ -55,8 +56,10 @@ class WarmStart:
 
     @property
     def preprocessor(self) -> Preprocessor | None:
-        """The preprocessing the run must use instead of fitting its own (fine_tune)."""
-        return self.model.preprocessor if self.mode == "fine_tune" and self.model else None
+        """The preprocessing the run must use instead of fitting its own: the source's. (A
+        continue of a model trained from scratch would refit the same one; a continue of a
+        fine-tuned model needs the preprocessing it inherited.)"""
+        return self.model.preprocessor if self.model is not None else None
 
     def features_like(self, features: list[dict] | None) -> list[dict] | None:
         """The data's feature descriptions in the source model's order, matched by name

@@ -86,6 +86,22 @@ def test_a_continued_model_continues_again(linear_data):
     assert_bit_identical(straight, third)
 
 
+def test_a_fine_tuned_model_continues_with_the_preprocessing_it_inherited(linear_data):
+    X, y = linear_data
+    network = {"layers": [{"units": 5}]}
+    source, _ = fit(X, y, network, {"epochs": 3})
+    shifted = X[:120] * 2.0 + 1.0  # other statistics: a refitted scaling would differ
+    tune = WarmStart("fine_tune", model=source)
+    training = {"epochs": 4, "optimizer": {"name": "momentum"}}
+    straight, _ = fit(shifted, y[:120], network, training, warm_start=tune)
+    tuned, _ = fit(shifted, y[:120], network, {**training, "epochs": 1}, warm_start=tune,
+                   keep_state=True)  # fmt: skip
+    warm = WarmStart("continue", model=tuned, state=tuned.training_state)
+    more, _ = fit(shifted, y[:120], network, {**training, "epochs": 3}, warm_start=warm)
+    assert_bit_identical(straight, more)
+    np.testing.assert_array_equal(more.preprocessor.scale, source.preprocessor.scale)
+
+
 def test_a_resumed_attempt_of_a_continued_run_is_bit_identical(blobs):
     X, y = blobs
     network, training = {"layers": [{"units": 5}]}, {"batch_size": 10}

@@ -213,3 +213,24 @@ def test_describe_names_each_field_the_detail_leaves_out(
     detail, *more = invalid.value.describe().splitlines()
     assert detail == invalid.value.detail and "body.task" in detail
     assert more == ["  body.network: Input should be a valid dictionary"]
+
+
+def test_a_warm_start_job_continues_and_fine_tunes(
+    client: NeuronalClient, dataset: dict[str, Any]
+) -> None:
+    source = client.create_job(dataset["id"], NETWORK, {**TRAINING, "epochs": 2})
+    source = client.wait_for_job(source["id"], timeout=120)
+    model_id = source["model_id"]
+    assert model_id
+    more = client.create_warm_start_job(model_id, "continue", {"epochs": 2})
+    assert more["init_from"] == {"model_id": model_id, "mode": "continue"}
+    more = client.wait_for_job(more["id"], timeout=120)
+    assert more["status"] == "succeeded" and more["dataset_id"] == dataset["id"]
+    assert more["model_id"] and client.get_model(more["model_id"])["parent_model_id"] == model_id
+    with pytest.raises(InvalidRequestError) as refused:
+        client.create_warm_start_job(model_id, "continue", {"epochs": 1, "l2": 0.5})
+    assert "training.l2" in refused.value.detail
+    tuned = client.create_warm_start_job(
+        model_id, "fine_tune", {"epochs": 1}, dataset_id=dataset["id"], network=NETWORK
+    )
+    assert client.wait_for_job(tuned["id"], timeout=120)["status"] == "succeeded"
