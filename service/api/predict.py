@@ -3,9 +3,10 @@
 Routing a request through FastAPI (route matching, dependency resolution, the Prometheus
 instrumentation's own route matching) costs several times what predicting a row of a cached
 model does. So `PredictShortcut`, an ASGI middleware, runs the route's own steps (read the
-body with `parse_predict_body`, `_predict`, `_reply`) itself for a small body (JSON, CSV or
-.npy of at most `SHORTCUT_BODY` bytes and `INLINE_ROWS` rows) when the caller's key was
-verified within `api_key_cache_seconds`, the model is loaded and the tenant is within its rate.
+body with `parse_predict_body`, `_predict`, `_reply`) itself for a body (JSON, CSV or .npy
+of at most `SHORTCUT_BODY` bytes) that the route would predict on the event loop (`_inline`:
+up to `INLINE_ROWS` rows, or `INLINE_CELLS` cells of rows) when the caller's key was verified
+within `api_key_cache_seconds`, the model is loaded and the tenant is within its rate.
 Anything else (an unknown key, a model to load, sequences, a large or compressed body, any
 error) goes on, body and all, to the FastAPI route, which answers every error through the
 problem handlers. So both give the same bytes: there is one reading of the body, one
@@ -23,6 +24,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,7 +48,7 @@ from service.engine import Model
 
 INLINE_ROWS = 64  # so many rows of a cached model are predicted on the event loop, and
 INLINE_CELLS = 65_536  # so many rows × features when they are rows, not sequences
-SHORTCUT_BODY = 64 * 1024
+SHORTCUT_BODY = 2 * 1024 * 1024  # 1000 rows of 64 features: 0.35 MB of JSON, 0.5 MB of .npy
 SHORTCUT_TYPES = {t.encode(): t for t in ("application/json", *BULK_TYPES)}
 PATH = re.compile(r"/v1/models/([A-Za-z0-9_-]{1,100})/predict")
 ANSWERED = PREDICTIONS.labels("ok")
@@ -65,14 +67,22 @@ router = APIRouter(
 async def predict(model_id: str, request: Request, tenant_id: TenantDep) -> Response:
     """Predictions from raw rows or records, through the model's own preprocessing."""
     started = time.perf_counter()
-    body = parse_predict_body(await _body(request), request.headers.get("content-type"))
+    leftovers: list[Any] = []
+    raw = await _body(request)
+    body = parse_predict_body(raw, request.headers.get("content-type"), leftovers)
     state = request.app.state
     if _inline(body, state.model_cache.get(model_id, tenant_id)):
         answer = _answer(state, model_id, tenant_id, body)
     else:
         answer = await run_in_threadpool(_answer, state, model_id, tenant_id, body)
     payload, timing = _reply(answer, getattr(request.state, "key_cached", False), started)
-    return Response(payload, media_type="application/json", headers={"Server-Timing": timing})
+    headers = {"Server-Timing": timing}
+    drop = BackgroundTask(_drop, leftovers)  # freed once the answer is out
+    return Response(payload, media_type="application/json", headers=headers, background=drop)
+
+
+async def _drop(leftovers: list[Any]) -> None:
+    leftovers.clear()
 
 
 def _inline(body: PredictBody, model: Model | None) -> bool:
@@ -142,7 +152,10 @@ class PredictShortcut:
             return
         started = time.perf_counter()
         messages, body = await _read_body(receive, small[0])
-        answer = self._answer(scope, match.group(1), body, small[1]) if body is not None else None
+        leftovers: list[Any] = []
+        answer = None
+        if body is not None:
+            answer = self._answer(scope, match.group(1), body, small[1], leftovers)
         if answer is None:
             await self.app(scope, _replay(messages, receive), send)
             return
@@ -157,9 +170,10 @@ class PredictShortcut:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        leftovers.clear()  # the parsed lists, freed once the answer is out
 
     def _answer(
-        self, scope: Scope, model_id: str, raw: bytes, content_type: str
+        self, scope: Scope, model_id: str, raw: bytes, content_type: str, leftovers: list[Any]
     ) -> dict[str, Any] | None:
         """The prediction, or None whenever the route should answer instead."""
         state = scope["app"].state
@@ -169,12 +183,12 @@ class PredictShortcut:
             return None
         try:
             model = state.model_cache.get(model_id, tenant_id)
-            body = parse_predict_body(raw, content_type) if model is not None else None
+            body = parse_predict_body(raw, content_type, leftovers) if model is not None else None
         except Exception:  # another tenant's model, a bad body: the route says what is wrong
             return None
         if model is None or body is None or body.sequences is not None:
             return None
-        if body.n_rows > INLINE_ROWS or rate_limiter(state).acquire(tenant_id):
+        if not _inline(body, model) or rate_limiter(state).acquire(tenant_id):
             return None  # too many for the event loop; or over the rate: the route's 429
         bind_log_fields(tenant_id=tenant_id)
         try:
