@@ -19,6 +19,7 @@ import numpy as np
 
 from service.core.errors import InvalidInput, field_error
 from service.domain.ingest.columns import MISSING_TOKENS
+from service.domain.ingest.npy import NpyError, npy_array
 from service.engine import Model
 
 CSV_TYPE = "text/csv"
@@ -164,57 +165,28 @@ def _read_csv_cells(body: bytes) -> BulkBody:
 
 
 def _read_npy(body: bytes) -> BulkBody:
-    """The array of a `.npy` body: its header read by `numpy.lib.format`, its data used in
-    place (no copy, nothing unpickled: an object dtype is refused from the header alone)."""
+    """The array of a `.npy` body, its values used in place; an object dtype is refused from
+    the header alone, before anything else is read."""
     if body.startswith(b"PK"):  # a zip archive: what numpy.savez writes
         raise _invalid("The body is not a single NumPy .npy array; send one, from numpy.save.")
-    (shape, fortran, dtype), offset = _npy_header(body)
-    if dtype.hasobject:
+    try:
+        array = npy_array(body)
+    except NpyError as exc:
+        raise _invalid(f"The body is not a NumPy .npy array without objects: {exc}.") from None
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2:
         raise _invalid(
-            "The body is not a NumPy .npy array without objects: it holds Python objects, "
-            "which are never unpickled here; send integers or floats."
+            f"The .npy array has shape {array.shape}; send rows x features (2-D), or one row (1-D)."
         )
-    if len(shape) == 1:
-        shape = (1, shape[0])
-    if len(shape) != 2:
+    if array.dtype.kind not in "fiu" or array.dtype.fields is not None:
         raise _invalid(
-            f"The .npy array has shape {shape}; send rows x features (2-D), or one row (1-D)."
-        )
-    if dtype.kind not in "fiu" or dtype.fields is not None:
-        raise _invalid(
-            f"The .npy array holds {dtype} values; send integers or floats (NaN for a "
+            f"The .npy array holds {array.dtype} values; send integers or floats (NaN for a "
             "missing value)."
         )
-    count = shape[0] * shape[1]
-    if count == 0:
+    if array.size == 0:
         raise _invalid("The .npy array has no values; send at least one row.", ["body", "inputs"])
-    if len(body) - offset != count * dtype.itemsize:
-        raise _invalid(
-            f"The .npy body holds {len(body):,} bytes, not what its header describes "
-            f"({count:,} values of {dtype}); send the whole file numpy.save wrote."
-        )
-    flat = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
-    return BulkBody("npy", flat.reshape(shape, order="F" if fortran else "C"))
-
-
-def _npy_header(body: bytes) -> tuple[tuple[tuple[int, ...], bool, np.dtype], int]:
-    """Shape, Fortran order and dtype from a `.npy` header, and where the data begins.
-    Version 3.0 only exists for structured arrays with non-Latin-1 field names: refused."""
-    stream = io.BytesIO(body)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            header = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            header = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise ValueError(
-                f"format version {version[0]}.{version[1]} holds structured values; send "
-                "integers or floats, as numpy.save writes them"
-            )
-        return header, stream.tell()
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
-        raise _invalid(f"The body is not a NumPy .npy array without objects: {exc}") from None
+    return BulkBody("npy", array)
 
 
 def _invalid(message: str, loc: list[str | int] | None = None) -> InvalidInput:
