@@ -4,6 +4,7 @@ Run: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/s
 (`--quick` for a shorter run). Starts the real service on 127.0.0.1 (the embedded default,
 then PostgreSQL + Redis when they answer on 127.0.0.1:5432 / :6379) and prints:
 
+0. steps: a 1000-row predict in-process, each step in CPU time (`benchmarks/predict_steps.py`);
 1. predictions: a cached digits model (64-64-10), sequential p50/p99 and 32 `wrk`
    connections, against a bare FastAPI route under the same uvicorn settings; 1 vs 2 API
    processes; the server time of a 1000-row request (Server-Timing);
@@ -92,6 +93,21 @@ def load_average() -> str:
     return f"average {one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores"
 
 
+def predict_steps_part(plan: Plan, results: sections.Results) -> None:
+    """A 1000-row predict step by step in-process (CPU time, so a loaded machine's waiting
+    is left out), against the same target as its server time over HTTP."""
+    from benchmarks import predict_steps
+
+    answered = predict_steps.run(1000, 60 if plan.quick else 200)["application/json"]
+    results.check(
+        "1000-row JSON predict in-process, CPU time (predict_steps)",
+        f"{answered['answered']:.2f} ms (parse {answered['parse']:.2f} ms)",
+        "<= 5 ms",
+        answered["answered"] <= 5,
+    )
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -103,17 +119,28 @@ def main() -> None:
         "--only",
         nargs="*",
         default=None,
-        choices=["embedded", "predict", "ingest", "workers", "blas", "services", "overhead"],
+        choices=[
+            "embedded",
+            "predict",
+            "steps",
+            "ingest",
+            "workers",
+            "blas",
+            "services",
+            "overhead",
+        ],
         help="run only these parts",
     )
     args = parser.parse_args()
     if not wrk_available():
         sys.exit("wrk is not installed: apt-get install -y wrk (it drives the predict load)")
     plan = Plan.make(args.quick)
-    parts = set(args.only or ["embedded", "workers", "blas", "services"])
+    parts = set(args.only or ["embedded", "steps", "workers", "blas", "services"])
     started = time.monotonic()
     machine()
     results = sections.Results()
+    if "steps" in parts:
+        predict_steps_part(plan, results)
     with tempfile.TemporaryDirectory(prefix="neuronal-bench-") as folder:
         root = Path(folder)
         if parts & {"embedded", "predict", "ingest", "workers", "blas", "overhead"}:

@@ -93,7 +93,9 @@ async def _verify_guarded(request: Request, verifier: KeyVerifier, token: str) -
         return _verify(request, verifier, token)  # raises: malformed, no database involved
     address = request.client.host if request.client else "unknown"
     sources = [f"address {address}", f"key {key_id[:64]}"]
-    guard = _invalid_key_limiter(request.app.state)
+    guard = _state_limiter(
+        request.app.state, "invalid_key_limiter", request.app.state.settings.invalid_keys_per_minute
+    )
     wait = max(guard.waiting(source) for source in sources)
     if wait:
         per_minute = request.app.state.settings.invalid_keys_per_minute
@@ -110,17 +112,6 @@ async def _verify_guarded(request: Request, verifier: KeyVerifier, token: str) -
         raise
 
 
-def _invalid_key_limiter(state: Any) -> RateLimiter:
-    limiter: RateLimiter | None = getattr(state, "invalid_key_limiter", None)
-    if limiter is None:
-        with _LIMITER_LOCK:
-            limiter = getattr(state, "invalid_key_limiter", None)
-            if limiter is None:
-                limiter = RateLimiter(state.settings.invalid_keys_per_minute)
-                state.invalid_key_limiter = limiter
-    return limiter
-
-
 def _verify(request: Request, verifier: KeyVerifier, token: str) -> str:
     session = get_database(request).sessions()
     try:
@@ -135,13 +126,18 @@ def _rate_limiter(request: Request) -> RateLimiter:
 
 def rate_limiter(state: Any) -> RateLimiter:
     """The application's per-tenant rate limiter (`app.state`), made on first use."""
-    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    return _state_limiter(state, "rate_limiter", state.settings.rate_limit_per_minute)
+
+
+def _state_limiter(state: Any, attr: str, per_minute: int) -> RateLimiter:
+    """The limiter kept on `state` as `attr`, made once (under a lock) on first use."""
+    limiter: RateLimiter | None = getattr(state, attr, None)
     if limiter is None:
         with _LIMITER_LOCK:
-            limiter = getattr(state, "rate_limiter", None)
+            limiter = getattr(state, attr, None)
             if limiter is None:
-                limiter = RateLimiter(state.settings.rate_limit_per_minute)
-                state.rate_limiter = limiter
+                limiter = RateLimiter(per_minute)
+                setattr(state, attr, limiter)
     return limiter
 
 

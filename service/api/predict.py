@@ -3,9 +3,10 @@
 Routing a request through FastAPI (route matching, dependency resolution, the Prometheus
 instrumentation's own route matching) costs several times what predicting a row of a cached
 model does. So `PredictShortcut`, an ASGI middleware, runs the route's own steps (read the
-body with `parse_predict_body`, `_predict`, `_reply`) itself for a small body (JSON, CSV or
-.npy of at most `SHORTCUT_BODY` bytes and `INLINE_ROWS` rows) when the caller's key was
-verified within `api_key_cache_seconds`, the model is loaded and the tenant is within its rate.
+body with `parse_predict_body`, `_predict`, `_reply`) itself for a body (JSON, CSV or .npy
+of at most `SHORTCUT_BODY` bytes) that the route would predict on the event loop (`_inline`:
+up to `INLINE_ROWS` rows, or `INLINE_CELLS` cells of rows) when the caller's key was verified
+within `api_key_cache_seconds`, the model is loaded and the tenant is within its rate.
 Anything else (an unknown key, a model to load, sequences, a large or compressed body, any
 error) goes on, body and all, to the FastAPI route, which answers every error through the
 problem handlers. So both give the same bytes: there is one reading of the body, one
@@ -24,6 +25,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import State
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,12 +49,13 @@ from service.engine import Model
 
 INLINE_ROWS = 64  # so many rows of a cached model are predicted on the event loop, and
 INLINE_CELLS = 65_536  # so many rows × features when they are rows, not sequences
-SHORTCUT_BODY = 64 * 1024
+SHORTCUT_BODY = 2 * 1024 * 1024  # 1000 rows of 64 features: 0.35 MB of JSON, 0.5 MB of .npy
 SHORTCUT_TYPES = {t.encode(): t for t in ("application/json", *BULK_TYPES)}
 PATH = re.compile(r"/v1/models/([A-Za-z0-9_-]{1,100})/predict")
 # what a predict path names, from memory only: the model id and the fields its answer adds,
 # or None to send the request on to its route
 Target = Callable[[State, str, re.Match[str]], tuple[str, dict[str, Any]] | None]
+ANSWERED = PREDICTIONS.labels("ok")
 ANSWERED = PREDICTIONS.labels("ok")
 
 router = APIRouter(
@@ -82,7 +85,9 @@ async def predict_response(
     """The answer of `model_id` to the request's predict body, with `extra` fields added
     (the registry's version and alias): every predict route's one path."""
     started = time.perf_counter() if started is None else started
-    body = parse_predict_body(await _body(request), request.headers.get("content-type"))
+    leftovers: list[Any] = []
+    raw = await _body(request)
+    body = parse_predict_body(raw, request.headers.get("content-type"), leftovers)
     state = request.app.state
     if _inline(body, state.model_cache.get(model_id, tenant_id)):
         answer = _answer(state, model_id, tenant_id, body)
@@ -90,7 +95,13 @@ async def predict_response(
         answer = await run_in_threadpool(_answer, state, model_id, tenant_id, body)
     answer.update(extra or {})
     payload, timing = _reply(answer, getattr(request.state, "key_cached", False), started)
-    return Response(payload, media_type="application/json", headers={"Server-Timing": timing})
+    headers = {"Server-Timing": timing}
+    drop = BackgroundTask(_drop, leftovers)  # freed once the answer is out
+    return Response(payload, media_type="application/json", headers=headers, background=drop)
+
+
+async def _drop(leftovers: list[Any]) -> None:
+    leftovers.clear()
 
 
 def _inline(body: PredictBody, model: Model | None) -> bool:
@@ -163,7 +174,10 @@ class PredictShortcut:
             return
         started = time.perf_counter()
         messages, body = await _read_body(receive, small[0])
-        answer = self._answer(scope, target, body, small[1]) if body is not None else None
+        leftovers: list[Any] = []
+        answer = None
+        if body is not None:
+            answer = self._answer(scope, target, body, small[1], leftovers)
         if answer is None:
             await self.app(scope, _replay(messages, receive), send)
             return
@@ -178,6 +192,7 @@ class PredictShortcut:
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+        leftovers.clear()  # the parsed lists, freed once the answer is out
 
     def _target(self, path: str) -> tuple[Target, re.Match[str]] | None:
         for pattern, target in self.paths:
@@ -187,7 +202,12 @@ class PredictShortcut:
         return None
 
     def _answer(
-        self, scope: Scope, target: tuple[Target, re.Match[str]], raw: bytes, content_type: str
+        self,
+        scope: Scope,
+        target: tuple[Target, re.Match[str]],
+        raw: bytes,
+        content_type: str,
+        leftovers: list[Any],
     ) -> dict[str, Any] | None:
         """The prediction, or None whenever the route should answer instead."""
         state = scope["app"].state
@@ -199,22 +219,18 @@ class PredictShortcut:
         model_id, extra = named
         try:
             model = state.model_cache.get(model_id, tenant_id)
-            body = parse_predict_body(raw, content_type) if model is not None else None
+            body = parse_predict_body(raw, content_type, leftovers) if model is not None else None
         except Exception:  # another tenant's model, a bad body: the route says what is wrong
             return None
         if model is None or body is None or body.sequences is not None:
             return None
-        if body.n_rows > INLINE_ROWS or rate_limiter(state).acquire(tenant_id):
+        if not _inline(body, model) or rate_limiter(state).acquire(tenant_id):
             return None  # too many for the event loop; or over the rate: the route's 429
         bind_log_fields(tenant_id=tenant_id)
         try:
             return _predict(state, model, model_id, body) | extra
         except Exception:  # a refused row: the route says which, as a 422
             return None
-
-
-def _by_id(_state: State, _tenant_id: str, match: re.Match[str]) -> tuple[str, dict[str, Any]]:
-    return match.group(1), {}
 
 
 def _small_body(scope: Scope) -> tuple[int, str] | None:
@@ -269,3 +285,7 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def _by_id(_state: State, _tenant_id: str, match: re.Match[str]) -> tuple[str, dict[str, Any]]:
+    return match.group(1), {}

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from service.core.errors import InvalidInput
-from service.domain.bulk_bodies import CSV_TYPE, NPY_TYPE, bulk_rows, read_bulk_body
+from service.domain.bulk_bodies import (
+    ARROW_CSV_BYTES,
+    CSV_TYPE,
+    NPY_TYPE,
+    bulk_rows,
+    read_bulk_body,
+)
 from service.engine import fit
 
 
@@ -49,8 +55,26 @@ def test_csv_with_a_quoted_header_and_a_byte_order_mark(numeric_model) -> None: 
 
 
 def test_a_categorical_feature_written_as_numbers_is_read_as_text(mixed_model) -> None:  # noqa: ANN001
-    bulk = read_bulk_body(b"colour,size\n1,3\n2,\n", CSV_TYPE)
-    assert bulk.values.dtype.kind == "f"  # read as numbers first
+    more = b"1,3\n" * (ARROW_CSV_BYTES // 4)  # past the size the csv module reads
+    bulk = read_bulk_body(b"colour,size\n1,3\n2,\n" + more, CSV_TYPE)
+    assert bulk.values.dtype.kind == "f"  # read as numbers first, by Arrow
     rows = bulk_rows(mixed_model, bulk)
-    assert rows.tolist() == [["3", "1"], ["", "2"]]  # in the model's order: size, colour
-    assert mixed_model.predict_proba(rows).shape == (2, 2)
+    assert rows[:2].tolist() == [["3", "1"], ["", "2"]]  # in the model's order: size, colour
+    assert mixed_model.predict_proba(rows).shape == (len(rows), 2)
+
+
+@pytest.mark.parametrize("kind", ["numeric_model", "mixed_model"])
+def test_a_small_csv_reads_as_a_large_one_does(kind: str, request: pytest.FixtureRequest) -> None:
+    """Bodies up to ARROW_CSV_BYTES go to the csv module, larger ones to Arrow: the same rows."""
+    model = request.getfixturevalue(kind)
+    if kind == "numeric_model":
+        header, lines = "x1,x0", ["1.5,-2", ",3e2", "NA,0.25", "nan,7", "NULL,-0.0"]
+    else:
+        header, lines = "colour,size", ["red,1", "blue,", ",2.5", "green,NA"]
+    small = (header + "\n" + "\n".join(lines) + "\n").encode()
+    repeats = 2 * ARROW_CSV_BYTES // len(small) + 2
+    large = (header + "\n" + "\n".join(lines * repeats) + "\n").encode()
+    assert len(small) <= ARROW_CSV_BYTES < len(large)
+    few = model.predict_proba(bulk_rows(model, read_bulk_body(small, CSV_TYPE)))
+    many = model.predict_proba(bulk_rows(model, read_bulk_body(large, CSV_TYPE)))
+    assert np.array_equal(np.tile(few, (repeats, 1)), many)
