@@ -85,9 +85,9 @@ def main() -> None:
     threadpoolctl.threadpool_limits(args.threads)  # machine does: spinning threads thrash
     data = split(*synthetic_data(ROWS + 10_000), 10_000 / (ROWS + 10_000))
     variants = {
-        "engine he (default), eps 1e-8": lambda b, s: engine(data, b, s, "he", 1e-8),
+        "engine he, eps 1e-8": lambda b, s: engine(data, b, s, "he", 1e-8),
         "engine he, eps 1e-7": lambda b, s: engine(data, b, s, "he", 1e-7),
-        "engine glorot, eps 1e-8": lambda b, s: engine(data, b, s, "glorot", 1e-8),
+        "engine glorot (default), eps 1e-8": lambda b, s: engine(data, b, s, "glorot", 1e-8),
         "pytorch default init": lambda b, s: torch_run(data, b, s, he=False),
         "pytorch he-normal, zero biases": lambda b, s: torch_run(data, b, s, he=True),
     }
