@@ -5,7 +5,7 @@ Run: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/a
 `benchmarks/engine.py`, 3 epochs of Adam (learning rate 0.001), the same rows for every run.
 Each variant changes one thing: the engine with each initializer and two epsilons, PyTorch
 with its default initialization (uniform in ±1/sqrt(fan_in), biases too) and with He-normal
-weights and zero biases, the engine's default. Prints the mean test accuracy over the seeds.
+weights and zero biases, as the engine's `he` starts. Prints the mean test accuracy over the seeds.
 """
 
 from __future__ import annotations
