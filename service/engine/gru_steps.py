@@ -79,10 +79,11 @@ def backward_views(buf: dict, t: int, cols: slice) -> tuple[np.ndarray, ...]:
     return *_blocks(a, H)[1:], Z[t][:H, cols], Z[t][:, cols]
 
 
-def work_views(buf: dict, cols: slice, d_in: np.ndarray) -> tuple[np.ndarray, ...]:
-    """dh, dA, `d_in`, the carry `dh z`, dA's blocks r, z, nh, n, two scratch arrays."""
+def work_views(buf: dict, t: int, cols: slice, d_in: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Step `t`'s dh, dA, `d_in`, the carry `dh z`, dA's blocks r, z, nh, n, two scratch
+    arrays."""
     H = buf["w"].shape[0]
-    d, wg = buf["D"][:, cols], buf["wg"][:, cols]
+    d, wg = buf["D"][:, t, cols], buf["wg"][:, cols]
     dh, carry = buf["dz"][:H, cols], wg[2 * H : 3 * H]
     return dh, d, d_in[:, cols], carry, *_blocks(d, H)[1:], buf["w"][:, cols], wg[:H]
 

@@ -88,10 +88,10 @@ def backward_views(buf: dict, t: int, cols: slice) -> tuple[np.ndarray, ...]:
     return a, *_gates(a, H), *stored
 
 
-def work_views(buf: dict, cols: slice, d_in: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per-step gradient arrays: dh, dA, `d_in`, no carry, dc, dA's gates, scratch."""
+def work_views(buf: dict, t: int, cols: slice, d_in: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Step `t`'s gradient arrays: dh, dA, `d_in`, no carry, dc, dA's gates, scratch."""
     H = buf["C"].shape[1]
-    d, wg = buf["D"][:, cols], buf["wg"][:, cols]
+    d, wg = buf["D"][:, t, cols], buf["wg"][:, cols]
     dh, dc, w = buf["dz"][:H, cols], buf["dc"][:, cols], buf["w"][:, cols]
     return dh, d, d_in[:, cols], None, dc, *_gates(d, H)[1:], w, wg, _gates(wg, H)[0], wg[3 * H :]
 
