@@ -75,7 +75,8 @@ def _inherited_training(model: TrainedModel, mode: str) -> dict[str, Any]:
     """What a warm start's training takes from the source's: all of it but the epochs for
     continue; for fine_tune, a fresh config but the series window, which shapes the inputs."""
     keep = (lambda key: key != "epochs") if mode == "continue" else (lambda key: key == "sequence")
-    return {k: v for k, v in model.training.items() if keep(k)}
+    # the source's folds were an estimate before its model: a warm start trains one model
+    return {k: v for k, v in model.training.items() if keep(k) and k != "cross_validation"}
 
 
 def _own_dataset(session: Session, tenant_id: str, dataset_id: Any) -> Dataset | None:
@@ -95,6 +96,12 @@ def check_source_fits(
     """Refuse a validated job (task, network, training) that cannot start from its source;
     returns the job's `init_from` record."""
     _, network, training = spec
+    if training.get("cross_validation"):
+        raise InvalidInput(
+            "A warm start trains one model from its source's weights, so it cannot be "
+            "cross-validated; leave out training.cross_validation (or init_from).",
+            errors=[field_error(["body", "training", "cross_validation"], "not with init_from")],
+        )
     dataset = get_dataset(session, tenant_id, request["dataset_id"])
     check_layers(source.model, network)
     if source.mode == "continue":

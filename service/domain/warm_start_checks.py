@@ -48,7 +48,7 @@ def check_continue(
                 f"{model.network.get(key)!r}. " + SPEC_HINT.format(field="network") + ".",
                 ["body", "network", key],
             )
-    for key in sorted((model.training.keys() | training.keys()) - {"epochs"}):
+    for key in sorted((model.training.keys() | training.keys()) - {"epochs", "cross_validation"}):
         if model.training.get(key) != training.get(key):
             raise _invalid(
                 f"training.{key} is {training.get(key)!r}; the source model's is "

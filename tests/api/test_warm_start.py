@@ -287,3 +287,9 @@ def test_a_plain_job_still_needs_its_dataset_and_network(client, source) -> None
     refused(answer, ["body", "network"], "network is required")
     answer = client.post("/v1/jobs", json={"network": DENSE, "training": {"epochs": 1}})
     refused(answer, ["body", "dataset_id"], "dataset_id is required")
+
+
+def test_a_warm_start_cannot_be_cross_validated(client, source) -> None:
+    training = {"epochs": 2, "cross_validation": {"folds": 3}}
+    answer = warm(client, source, "fine_tune", training=training)
+    refused(answer, ["body", "training", "cross_validation"], "cross-validated")
