@@ -90,7 +90,11 @@ def search_trials(search_id: str, session: SessionDep, tenant_id: TenantDep) -> 
     return TrialPage(items=[TrialOut.model_validate(row) for row in rows])
 
 
-@router.patch("/{search_id}", response_model=SearchOut, responses=problem_responses(409))
+@router.patch(
+    "/{search_id}",
+    response_model=SearchOut,
+    responses={**BODY_PROBLEMS, **problem_responses(409)},
+)
 def update_search(
     search_id: str,
     body: SearchPatch,

@@ -48,6 +48,26 @@ def train_iris(stack: Stack, key: str, iris: bytes) -> dict[str, Any]:
         return {"dataset_id": dataset_id, "job_id": done["id"], "model_id": done["model_id"]}
 
 
+def search_and_webhook(stack: Stack, key: str, ids: dict[str, Any]) -> dict[str, Any]:
+    """A one-trial search on `ids`' dataset, a webhook endpoint and a test delivery of it:
+    their ids, for tests that walk every route."""
+    with stack.client(key) as client:
+        search = client.post("/v1/searches", json={
+            "dataset_id": ids["dataset_id"], "base": SMALL_JOB,
+            "space": {"training.seed": {"choice": [0]}}, "limits": {"max_trials": 1},
+        })  # fmt: skip
+        assert search.status_code == 202, search.text
+        webhook = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook",
+                                                     "events": ["job.succeeded"]})  # fmt: skip
+        assert webhook.status_code == 201, webhook.text
+        webhook_id = webhook.json()["id"]
+        client.post(f"/v1/webhooks/{webhook_id}/test")
+        deliveries = client.get(f"/v1/webhooks/{webhook_id}/deliveries").json()["items"]
+        assert deliveries, "the test ping is a delivery"
+        return {"search_id": search.json()["id"], "webhook_id": webhook_id,
+                "delivery_id": deliveries[0]["id"]}  # fmt: skip
+
+
 def sqlite_path(stack: Stack) -> str:
     return str(stack.tmp / "data" / "neuronal.db")
 

@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.inputs.helpers import train_iris
+from tests.inputs.helpers import search_and_webhook, train_iris
 from tests.stack import Stack
 
 EXAMPLES = 20
@@ -50,7 +50,8 @@ def real_ids(embedded_stack: Stack, fuzz_key: str, iris_bytes: bytes) -> dict[st
         client.post("/v1/registered-models", json={"name": "fuzzed"})
         client.post("/v1/registered-models/fuzzed/versions", json={"model_id": ids["model_id"]})
         client.put("/v1/registered-models/fuzzed/aliases/live", json={"version": 1})
-    return {**ids, "name": "fuzzed", "alias": "live", "version": 1}
+    more = search_and_webhook(embedded_stack, fuzz_key, ids)
+    return {**ids, **more, "name": "fuzzed", "alias": "live", "version": 1}
 
 
 def _variants(operation: Any, ids: dict[str, str]) -> list[tuple[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.inputs.helpers import SMALL_JOB, assert_problem, train_iris
+from tests.inputs.helpers import SMALL_JOB, assert_problem, search_and_webhook, train_iris
 from tests.stack import Stack, wait_for_job
 
 PARAM = re.compile(r"\{(\w+)\}")
@@ -21,6 +21,8 @@ BODIES: dict[str, Any] = {
     "/versions": {"model_id": "mdl_0000"},
     "/aliases/{alias}": {"version": 1},
     "/register": {"name": "theirs"},
+    "/{search_id}": {"limits": {"max_trials": 2}},
+    "/{webhook_id}": {"description": "theirs"},
 }
 
 
@@ -43,7 +45,8 @@ def alices(embedded_stack: Stack, alice: str, iris_bytes: bytes) -> dict[str, st
         path = "/v1/registered-models/iso-alice-model"
         client.post(f"{path}/versions", json={"model_id": ids["model_id"]})
         client.put(f"{path}/aliases/production", json={"version": 1})
-    return {**ids, "name": "iso-alice-model", "alias": "production", "version": "1"}
+    more = search_and_webhook(embedded_stack, alice, ids)
+    return {**ids, **more, "name": "iso-alice-model", "alias": "production", "version": "1"}
 
 
 @pytest.fixture(scope="module")
