@@ -84,8 +84,12 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-# runs side by side (several checkouts on one machine) each set their own first database
-_redis_db = iter(range(int(os.environ.get("NEURONAL_TEST_REDIS_DB", "1")), 16))
+# runs side by side (several checkouts on one machine) each set their own first database, and
+# the test processes of one run (pytest-xdist's gw0, gw1, ...) each take every n-th number
+_first_db = int(os.environ.get("NEURONAL_TEST_REDIS_DB", "1"))
+_process = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_redis_db = iter(range(_first_db + _process, 16, _processes))
 
 
 def redis_url() -> str:
