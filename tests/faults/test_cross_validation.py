@@ -74,7 +74,8 @@ def test_a_killed_worker_during_folds_still_ends_with_the_right_cv_metrics(
     stack = make_stack()
     (first,) = stack.start()
     with stack.client(stack.create_key("cv-crash")) as client:
-        body = cv_body(upload(client, synthetic_csv(600)), epochs=10)
+        # folds of a few seconds each, so that one is surely caught past its first epoch
+        body = cv_body(upload(client, synthetic_csv(2000)), epochs=25)
         job_id = submit(client, body)
 
         def running_fold() -> CvFold | None:
@@ -103,7 +104,7 @@ def test_cancelling_the_job_cancels_its_folds(make_stack: MakeStack) -> None:
     stack = make_stack()
     stack.start()
     with stack.client(stack.create_key("cv-cancel")) as client:
-        job_id = submit(client, cv_body(upload(client, synthetic_csv(600)), epochs=50))
+        job_id = submit(client, cv_body(upload(client, synthetic_csv(600)), epochs=500))
         wait_until(
             lambda: any(f.status == "running" and f.epoch >= 1 for f in folds_of(stack, job_id)),
             timeout=120,
