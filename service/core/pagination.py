@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -42,3 +43,23 @@ def paginate(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, rows[-1].id if more and rows else None)
+
+
+def filter_by_status(
+    stmt: Select[Any],
+    column: InstrumentedAttribute[str],
+    status: str | None,
+    *,
+    allowed: Sequence[str],
+    noun: str,
+) -> Select[Any]:
+    """`stmt` narrowed to rows whose `column` is `status` (a `?status=` query), or a 422 that
+    lists the statuses a `noun` can have."""
+    if status is None:
+        return stmt
+    if status not in allowed:
+        raise InvalidInput(
+            f"status {status!r} is not a {noun} status; use one of {', '.join(allowed)}.",
+            errors=[field_error(["query", "status"], "unknown status")],
+        )
+    return stmt.where(column == status)

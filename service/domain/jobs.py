@@ -15,7 +15,7 @@ from service.core.config import Settings
 from service.core.db import new_id, utcnow
 from service.core.errors import InvalidInput, NotFound, TooManyRequests, field_error, from_engine
 from service.core.lifecycle import ACTIVE, STATUSES, JobStatus, cancel
-from service.core.pagination import Page, paginate
+from service.core.pagination import Page, filter_by_status, paginate
 from service.core.tables import Dataset, EpochMetric, PredictionJob, Tenant, TrainingJob
 from service.domain import warm_start
 from service.domain.cross_validation import cancel_cv_job, folds_of
@@ -282,13 +282,7 @@ def list_jobs(
     stmt = select(TrainingJob).where(TrainingJob.tenant_id == tenant_id)
     if search_id is not None:  # another tenant's search holds none of this tenant's jobs
         stmt = stmt.where(TrainingJob.search_id == search_id)
-    if status is not None:
-        if status not in STATUSES:
-            raise InvalidInput(
-                f"status {status!r} is not a job status; use one of {', '.join(STATUSES)}.",
-                errors=[field_error(["query", "status"], "unknown status")],
-            )
-        stmt = stmt.where(TrainingJob.status == status)
+    stmt = filter_by_status(stmt, TrainingJob.status, status, allowed=STATUSES, noun="job")
     return paginate(session, stmt, TrainingJob.id, limit=limit, cursor=cursor)
 
 

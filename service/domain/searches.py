@@ -18,7 +18,7 @@ from service.core.config import Settings
 from service.core.db import new_id, utcnow
 from service.core.errors import Conflict, InvalidInput, NotFound, field_error
 from service.core.lifecycle import STATUSES, TERMINAL, JobStatus
-from service.core.pagination import Page, paginate
+from service.core.pagination import Page, filter_by_status, paginate
 from service.core.tables import Search, TrainingJob
 from service.domain.jobs import IDEMPOTENCY_WINDOW
 from service.domain.search_end import SEARCH_TERMINAL
@@ -80,14 +80,7 @@ def list_searches(
     session: Session, tenant_id: str, *, status: str | None, limit: int, cursor: str | None
 ) -> Page[Any]:
     stmt = select(Search).where(Search.tenant_id == tenant_id)
-    if status is not None:
-        if status not in SEARCH_STATUSES:
-            raise InvalidInput(
-                f"status {status!r} is not a search status; use one of "
-                f"{', '.join(SEARCH_STATUSES)}.",
-                errors=[field_error(["query", "status"], "unknown status")],
-            )
-        stmt = stmt.where(Search.status == status)
+    stmt = filter_by_status(stmt, Search.status, status, allowed=SEARCH_STATUSES, noun="search")
     return paginate(session, stmt, Search.id, limit=limit, cursor=cursor)
 
 

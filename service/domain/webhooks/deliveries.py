@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.core.db import utcnow
-from service.core.errors import Conflict, InvalidInput, NotFound, field_error
+from service.core.errors import Conflict, NotFound
 from service.core.outbox import send_after_commit
-from service.core.pagination import Page, paginate
+from service.core.pagination import Page, filter_by_status, paginate
 from service.core.tables import WebhookDelivery
 from service.domain.webhooks.endpoints import get_endpoint
 
@@ -29,14 +29,9 @@ def list_deliveries(
     """The endpoint's deliveries, newest first, each with its event."""
     get_endpoint(session, tenant_id, endpoint_id)
     stmt = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
-    if status is not None:
-        if status not in DELIVERY_STATUSES:
-            raise InvalidInput(
-                f"status {status!r} is not a delivery status; use one of "
-                f"{', '.join(DELIVERY_STATUSES)}.",
-                errors=[field_error(["query", "status"], "unknown status")],
-            )
-        stmt = stmt.where(WebhookDelivery.status == status)
+    stmt = filter_by_status(
+        stmt, WebhookDelivery.status, status, allowed=DELIVERY_STATUSES, noun="delivery"
+    )
     return paginate(session, stmt, WebhookDelivery.id, limit=limit, cursor=cursor)
 
 
