@@ -17,45 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 
 from benchmarks.jobs import client, seconds_between, submit, succeeded, upload
-from benchmarks.stack import HOST, PG_ADMIN_URL, ROOT, Stack, wait_until
+from benchmarks.stack import ROOT, Stack, postgres_and_redis, wait_until
 
 TARGET = 0.65
 FOLDS = 5
-REDIS_PORT = int(os.environ.get("NEURONAL_BENCH_REDIS_PORT", "6379"))
-REDIS_DB = int(os.environ.get("NEURONAL_BENCH_REDIS_DB", "14"))
-
-
-@contextmanager
-def scratch_services() -> Iterator[dict[str, str]]:
-    """A scratch PostgreSQL database and an emptied Redis database, as settings."""
-    import redis
-    from sqlalchemy import create_engine, text
-
-    name = f"neuronal_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
-    broker.flushdb()
-    try:
-        yield {
-            "NEURONAL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
-            "NEURONAL_BROKER_URL": f"redis://{HOST}:{REDIS_PORT}/{REDIS_DB}",
-        }
-    finally:
-        broker.flushdb()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def dataset_csv(rows: int) -> bytes:
@@ -121,7 +92,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     args = parser.parse_args()
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    with scratch_services() as env, tempfile.TemporaryDirectory() as folder:
+    with postgres_and_redis() as env, tempfile.TemporaryDirectory() as folder:
         stack = Stack(Path(folder), env, embedded=False)
         subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=stack.env, cwd=ROOT,
                        check=True, capture_output=True, timeout=300)  # fmt: skip

@@ -24,19 +24,14 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.stack import HOST, PG_ADMIN_URL, Http, Stack, running, wait_until  # noqa: E402
+from benchmarks.stack import HOST, Http, Stack, postgres_and_redis, running, wait_until  # noqa: E402
 
-REDIS_PORT = int(os.environ.get("NEURONAL_BENCH_REDIS_PORT", "6379"))
-REDIS_DB = int(os.environ.get("NEURONAL_BENCH_REDIS_DB", "14"))
 ENDED = ("succeeded", "failed", "cancelled")
 
 
@@ -50,29 +45,6 @@ def digits_csv() -> bytes:
     for row, label in zip(data.data, data.target, strict=True):
         writer.writerow([*map(int, row), int(label)])
     return out.getvalue().encode()
-
-
-@contextmanager
-def services() -> Iterator[dict[str, str]]:
-    import redis
-    from sqlalchemy import create_engine, text
-
-    name = f"neuronal_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
-    broker.flushdb()
-    try:
-        yield {
-            "NEURONAL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
-            "NEURONAL_BROKER_URL": f"redis://{HOST}:{REDIS_PORT}/{REDIS_DB}",
-        }
-    finally:
-        broker.flushdb()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def upload(port: int, key: str, data: bytes) -> str:
@@ -140,7 +112,7 @@ def throughput(args: argparse.Namespace, data: bytes) -> None:
         "training.batch_size": {"choice": [32, 64, 128]},
     }
     for workers in (1, 2):
-        with services() as env, running(Stack(Path(args.folder) / f"w{workers}", env,
+        with postgres_and_redis() as env, running(Stack(Path(args.folder) / f"w{workers}", env,
                                               embedded=False)) as stack:  # fmt: skip
             subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=stack.env,
                            check=True, capture_output=True)  # fmt: skip
@@ -176,7 +148,7 @@ def asha(args: argparse.Namespace, data: bytes) -> None:
     }
     epochs = 27  # rungs at 3 and 9: a rung of one epoch ranks slow starters too early
     results = {}
-    with services() as env, running(Stack(Path(args.folder) / "asha", env,
+    with postgres_and_redis() as env, running(Stack(Path(args.folder) / "asha", env,
                                           embedded=False)) as stack:  # fmt: skip
         subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=stack.env,
                        check=True, capture_output=True)  # fmt: skip

@@ -21,10 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -33,7 +30,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.soak_load import TERMINAL, Record, Tenant  # noqa: E402
-from benchmarks.stack import PG_ADMIN_URL, ROOT, Stack, free_port, port_open, wait_until  # noqa: E402
+from benchmarks.stack import ROOT, Stack, free_port, port_open, scratch_database, wait_until  # noqa: E402
 
 SOAK_TIMINGS = {
     "NEURONAL_HEARTBEAT_SECONDS": "1",
@@ -68,22 +65,6 @@ class PrivateRedis:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.proc = None
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-
-    name = f"neuronal_soak_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def tree_rss(procs: list[psutil.Process]) -> float:
@@ -293,7 +274,7 @@ def main() -> int:
     redis.start()
     folder = Path(tempfile.mkdtemp(prefix="neuronal-soak-"))
     try:
-        with scratch_database() as database_url:
+        with scratch_database("neuronal_soak") as database_url:
             env = {
                 **SOAK_TIMINGS,
                 "NEURONAL_DATABASE_URL": database_url,

@@ -24,6 +24,7 @@ HOST = "127.0.0.1"
 PG_ADMIN_URL = os.environ.get(
     "NEURONAL_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+REDIS_PORT = int(os.environ.get("NEURONAL_BENCH_REDIS_PORT", "6379"))
 REDIS_DB = int(os.environ.get("NEURONAL_BENCH_REDIS_DB", "14"))
 
 
@@ -231,27 +232,37 @@ def port_open_at(port: int) -> bool:
 
 
 @contextmanager
-def postgres_and_redis() -> Iterator[dict[str, str]]:
-    """A scratch PostgreSQL database and an emptied spare Redis database, as settings."""
-    import redis
+def scratch_database(prefix: str = "neuronal_bench") -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards, as its URL."""
     from sqlalchemy import create_engine, text
 
-    name = f"neuronal_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    broker = redis.Redis(host=HOST, port=6379, db=REDIS_DB)
-    broker.flushdb()
     try:
-        yield {
-            "NEURONAL_DATABASE_URL": PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
-            "NEURONAL_BROKER_URL": f"redis://{HOST}:6379/{REDIS_DB}",
-        }
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        broker.flushdb()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def postgres_and_redis() -> Iterator[dict[str, str]]:
+    """A scratch PostgreSQL database and an emptied spare Redis database, as settings."""
+    import redis
+
+    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
+    broker.flushdb()
+    try:
+        with scratch_database() as database_url:
+            yield {
+                "NEURONAL_DATABASE_URL": database_url,
+                "NEURONAL_BROKER_URL": f"redis://{HOST}:{REDIS_PORT}/{REDIS_DB}",
+            }
+    finally:
+        broker.flushdb()
 
 
 class RssSampler:
