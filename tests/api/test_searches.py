@@ -120,6 +120,13 @@ def test_another_tenants_search_is_not_found(
     assert done["status"] == "succeeded"
     assert len(alice.get("/v1/jobs", params={"search_id": sid}).json()["items"]) == 2
     assert alice.get("/v1/jobs", params={"status": "pruned"}).status_code == 200
+    assert [s["id"] for s in alice.get("/v1/searches", params={"status": "succeeded"})
+            .json()["items"]].count(sid) == 1  # fmt: skip
+    assert sid not in [s["id"] for s in alice.get("/v1/searches", params={"status": "running"})
+                       .json()["items"]]  # fmt: skip
+    unknown = problem(alice.get("/v1/searches", params={"status": "pruned"}))
+    assert "not a search status" in unknown["detail"]
+    assert unknown["errors"][0]["loc"] == ["query", "status"]
 
 
 def test_idempotency_key_answers_the_first_search(alice: httpx.Client, iris: str) -> None:

@@ -120,6 +120,16 @@ def test_500_500_200_is_three_attempts_of_one_webhook_id(
         assert again.status_code == 202, again.text
         wait_until(lambda: len(receiver.at("/flaky")) == 4, timeout=20, what="the redelivery")
         assert receiver.at("/flaky")[3].headers["webhook-id"] == got[0].headers["webhook-id"]
+        deliveries = f"/v1/webhooks/{hook['id']}/deliveries"
+        wait_until(
+            lambda: [d["id"] for d in client.get(deliveries, params={"status": "delivered"})
+                     .json()["items"]] == [delivery["id"]],
+            timeout=20, what="the redelivered delivery to be listed as delivered",
+        )  # fmt: skip
+        assert client.get(deliveries, params={"status": "failed"}).json()["items"] == []
+        unknown = client.get(deliveries, params={"status": "lost"})
+        assert unknown.status_code == 422
+        assert "pending, delivered, failed" in unknown.json()["detail"]
 
 
 def test_410_disables_the_endpoint(production: Stack, receiver: Receiver) -> None:
