@@ -227,6 +227,7 @@ async function refreshJobs() {
       const accuracy = job.metrics && job.metrics.val_accuracy;
       const row = el("tr", { "data-id": job.id, class: job.id === state.selected ? "selected" : "",
         onclick: () => selectJob(job.id) },
+      compareCell(job.id), // compare.js
       el("td", {}, el("code", {}, job.id)),
       el("td", {}, names[job.dataset_id] || job.dataset_id),
       el("td", {}, el("span", { class: `badge ${job.status}` }, job.status)),
