@@ -1,7 +1,16 @@
 """Asynchronous successive halving (ASHA, Li et al. 2020): a trial reports its objective at
 rungs of `min_epochs · reduction_factor^k` epochs and goes on only while it is among the best
 `1 / reduction_factor` of the trials that reached the same rung so far. Decisions never wait
-for other trials: a trial is compared with whatever its rung holds when it gets there."""
+for other trials: a trial is compared with whatever its rung holds when it gets there.
+
+This is the stopping form of the paper's rule (as in Ray Tune's and Optuna's pruners). The
+paper's own ASHA pauses a trial that is not yet in the best third and promotes it later if
+the trials reaching the rung after it are worse; here it stops, and a decision is never
+revisited, so the order in which trials reach a rung matters. The rule ranks by the figure
+at the rung's epoch, so it helps only where that ranking already resembles the final one:
+a first rung at which slow starters that end best still trail fast starters that later
+overfit (an early epoch against a high learning rate) stops exactly the trials it should
+keep; `min_epochs` must be chosen past that point."""
 
 from __future__ import annotations
 

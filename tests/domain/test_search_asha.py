@@ -64,3 +64,36 @@ def test_a_diverged_value_is_the_worst_and_diverged_peers_beat_nobody() -> None:
 def test_an_unknown_goal_is_refused() -> None:
     with pytest.raises(ValueError, match="goal"):
         asha_keeps(0.1, [], 3, "lowest")
+
+
+# One rung, reduction factor 3, minimising: the trials in the order they reached it, each
+# with its value there, and whether it goes on. Trial n is judged against the n - 1 values
+# recorded before it, and the best floor(n / 3) of those n go on (every trial while n < 3).
+RUNG_TABLE = [
+    (0.90, True),  # 1 value: too few to judge
+    (0.50, True),  # 2 values: too few to judge
+    (0.70, False),  # 3 values, the best 1 goes on: 0.50
+    (0.40, True),  # 4 values, the best 1: 0.40 itself
+    (0.60, False),  # 5 values, the best 1: 0.40
+    (0.45, True),  # 6 values, the best 2: 0.40, 0.45
+    (0.80, False),  # 7 values, the best 2: 0.40, 0.45
+    (0.42, True),  # 8 values, the best 2: 0.40, 0.42
+    (0.44, True),  # 9 values, the best 3: 0.40, 0.42, 0.44
+    (0.46, False),  # 10 values, the best 3: 0.40, 0.42, 0.44
+    (0.41, True),  # 11 values, the best 3: 0.40, 0.41, 0.42 (0.44 went on: never revisited)
+    (math.nan, False),  # 12 values: a diverged trial is the worst
+]
+
+
+def _decisions(values: list[float], goal: str) -> list[bool]:
+    return [asha_keeps(v, values[:i], 3, goal) for i, v in enumerate(values)]
+
+
+def test_a_rung_table_stops_and_continues_by_the_top_third_of_those_recorded_before() -> None:
+    values = [value for value, _ in RUNG_TABLE]
+    assert _decisions(values, "minimize") == [goes_on for _, goes_on in RUNG_TABLE]
+
+
+def test_the_same_table_maximizing_the_negated_figures_decides_the_same() -> None:
+    values = [-value for value, _ in RUNG_TABLE]
+    assert _decisions(values, "maximize") == [goes_on for _, goes_on in RUNG_TABLE]
