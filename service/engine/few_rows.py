@@ -3,11 +3,11 @@
 For a handful of rows, every NumPy call costs far more than its arithmetic (a 64-64-10
 network does about 5,000 multiply-adds per row, and each call about a microsecond), so the
 calls are what this cuts. The numeric scaling `x * scale + offset` is folded into the first
-layer once (computed in float64, exact enough for any offset), the weights are made
-contiguous once, and each thread keeps one set of buffers per row count, so a prediction
+layer once (computed in float64, exact enough for any offset) and the weights are made
+contiguous once. Each thread keeps one set of buffers for a single row, so predicting one
 allocates only its answer: per layer one product written into its buffer (`out=`), the bias
-added and the activation applied in place. The arithmetic is the same as the general path's:
-the first layer in float64, the hidden layers in the weights' dtype, the outputs in float64.
+added and the activation applied in place, and a softmax output in three NumPy calls. The
+first layer runs in float64, the hidden layers in the weights' dtype, the outputs in float64.
 """
 
 from __future__ import annotations
@@ -55,18 +55,25 @@ class FewRows:
         return x.copy()
 
     def _buffers(self, n: int) -> Buffers:
-        """This thread's buffers for `n` rows (threads predict side by side)."""
-        local = self._local.__dict__
-        buffers = local.get(n)
+        """This thread's buffers for one row (threads predict side by side); new ones for
+        more rows, whose arithmetic outweighs allocating (and a cache per row count per
+        thread would grow with both)."""
+        if n != 1:
+            return self._new_buffers(n)
+        buffers: Buffers | None = getattr(self._local, "one", None)
         if buffers is None:
-            buffers = local[n] = []
-            for (W, b), dtype, name in zip(self.weights, self.dtypes, self.names):  # noqa: B905
-                z = np.empty((n, W.shape[1]), np.result_type(W.dtype, b.dtype))
-                a = z if z.dtype == dtype else np.empty(z.shape, dtype)
-                if name == "softmax" and n == 1:
-                    buffers.append((z, a, _softmax_row, np.ones_like(a)))
-                else:
-                    buffers.append((z, a, ACTIVATIONS[name].forward, np.empty_like(a)))
+            buffers = self._local.one = self._new_buffers(1)
+        return buffers
+
+    def _new_buffers(self, n: int) -> Buffers:
+        buffers: Buffers = []
+        for (W, b), dtype, name in zip(self.weights, self.dtypes, self.names):  # noqa: B905
+            z = np.empty((n, W.shape[1]), np.result_type(W.dtype, b.dtype))
+            a = z if z.dtype == dtype else np.empty(z.shape, dtype)
+            if name == "softmax" and n == 1:
+                buffers.append((z, a, _softmax_row, np.ones_like(a)))
+            else:
+                buffers.append((z, a, ACTIVATIONS[name].forward, np.empty_like(a)))
         return buffers
 
 
