@@ -18,6 +18,7 @@ import numpy as np
 from .activations import ACTIVATIONS
 from .data import NUMERIC, _check_finite, read_table
 from .errors import CorruptModel, InputError
+from .few_rows import FewRows
 from .network import predict_forward
 from .preprocessing import Preprocessor
 from .recurrent_spec import is_recurrent
@@ -29,7 +30,7 @@ from .targets import decode_labels
 
 FORMAT = "neuronal-model"
 FOLDED_ROWS = 64  # up to this many rows, the first layer absorbs the scaling (see below)
-FOLDED_LIMIT = 1e30  # ... when their absolute values sum to at most this
+FOLDED_LIMIT = 1e60  # ... when their squares sum to at most this (each is within ±1e30)
 CORRUPT = "The stored model is corrupt or not a Neuronal model"
 
 
@@ -58,7 +59,7 @@ class Model:
         self.dtype = self.layers[0][0].dtype
         self.n_outputs = self.layers[-1][0].shape[1]
         self._all_numeric = all(kind == NUMERIC for kind in preprocessor.kinds)
-        self._folded: tuple[np.ndarray, np.ndarray] | None = None  # see _folded_forward
+        self._folded: FewRows | None = None  # see _folded_forward
         self._labels = np.empty(0)
         if self.classes is not None:
             self._labels = decode_labels(self.classes, np.arange(len(self.classes)))
@@ -129,28 +130,16 @@ class Model:
         return raw if raw.ndim == 2 else raw[None, :]
 
     def _folded_forward(self, raw: np.ndarray) -> np.ndarray | None:
-        """A few finite rows: the scaling folded into the first layer, computed in float64
-        (exact enough for any offset), saving the separate scaling passes; None otherwise."""
-        if not np.add.reduce(np.abs(raw), axis=None) <= FOLDED_LIMIT:
+        """A few finite rows: the scaling folded into the first layer (see `few_rows.py`),
+        saving the separate scaling passes; None otherwise."""
+        if not np.vdot(raw, raw) <= FOLDED_LIMIT:  # one call, where abs() and a sum are two
             # missing, infinite or huge values: the full path imputes or names them, and
             # refuses a row whose scaled values leave the weights' dtype, as before
             return None
         folded = self._folded
         if folded is None:
-            W, b, _ = self.layers[0]
-            W64 = W.astype(np.float64)
-            folded = self._folded = (self.scale[:, None] * W64, b + self.offset @ W64)
-        z = raw @ folded[0]
-        z += folded[1]
-        last = len(self.layers) - 1
-        for i, (W, b, name) in enumerate(self.layers):
-            if i:
-                z = z @ W
-                z += b
-            # the hidden layers in the weights' dtype, the outputs in float64 as returned
-            z = z.astype(np.float64 if i == last else self.dtype, copy=False)
-            ACTIVATIONS[name].forward(z, z, np.empty_like(z))
-        return z
+            folded = self._folded = FewRows(self.layers, self.scale, self.offset, self.dtype)
+        return folded.forward(raw)
 
     def _inputs(self, X: Any, raw: np.ndarray | None = None) -> np.ndarray:
         """Raw rows → network inputs `(n, n_inputs)` in the weights' dtype."""
