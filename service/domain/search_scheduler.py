@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from service.core.errors import InvalidInput
 from service.core.lifecycle import ACTIVE, JobStatus, request_cancel
 from service.core.tables import Search, TrainingJob
 from service.domain.cross_validation import cancel_cv_job, folds_of
-from service.domain.jobs import validate_job_request
+from service.domain.jobs import active_tasks, job_tasks, validate_job_request
 from service.domain.search_end import SEARCH_TERMINAL, end_search
 from service.domain.search_space import apply_params, config_key
 from service.domain.search_trials import best_trial, next_params, trial_objective
@@ -128,13 +128,13 @@ def _start_trials(
     session: Session, search: Search, trials: list[TrainingJob], active: int, settings: Settings
 ) -> list[TrainingJob]:
     limits = search.limits
-    room = min(
-        limits["max_parallel"] - active,
-        limits["max_trials"] - len(trials),
-        settings.max_running_jobs_per_tenant - _tenant_active(session, search.tenant_id),
-    )
+    room = min(limits["max_parallel"] - active, limits["max_trials"] - len(trials))
+    # the tenant's limit counts tasks: a cross-validated trial queues its folds and its final
+    tasks = job_tasks(search.base.get("training") or {})
     queued: list[TrainingJob] = []
     for _ in range(max(room, 0)):
+        if active_tasks(session, search.tenant_id) + tasks > settings.max_running_jobs_per_tenant:
+            break
         job = _add_trial(session, search, trials, settings)
         if job is None:
             break
@@ -142,15 +142,6 @@ def _start_trials(
         if job.status == JobStatus.QUEUED:
             queued.append(job)
     return queued
-
-
-def _tenant_active(session: Session, tenant_id: str) -> int:
-    count = session.scalar(
-        select(func.count())
-        .select_from(TrainingJob)
-        .where(TrainingJob.tenant_id == tenant_id, TrainingJob.status.in_(ACTIVE))
-    )
-    return int(count or 0)
 
 
 def _add_trial(
