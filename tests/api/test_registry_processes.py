@@ -104,6 +104,39 @@ def test_a_move_through_one_process_holds_in_the_other_once_answered(
         assert by_version["model_id"] == models[1]
 
 
+def test_a_move_by_a_jobs_register_holds_in_the_other_process_once_it_answers(
+    two_apis: tuple[Stack, Stack, str], key: str, models: list[str], iris_bytes: bytes
+) -> None:
+    """The worker moves the alias as the job succeeds; the job answers succeeded only once
+    no process can still use what it read before, like a PUT answers."""
+    first, second, _ = two_apis
+    seen: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def predict_loop() -> None:  # keeps the second process's lease on live → 1 fresh
+        with second.client(key) as b:
+            while not stop.is_set():
+                sent = time.monotonic()
+                seen.append((sent, _version(b, "by-job")))
+
+    with first.client(key) as a:
+        _registered(a, "by-job", models)
+        dataset = a.post("/v1/datasets", files={"file": ("iris.csv", iris_bytes)}).json()
+        body = {"dataset_id": dataset["id"], **SMALL_JOB,
+                "register": {"name": "by-job", "alias": "live"}}  # fmt: skip
+        with ThreadPoolExecutor(1) as pool:
+            loop = pool.submit(predict_loop)
+            job = wait_for_job(a, a.post("/v1/jobs", json=body).json()["id"])
+            answered_at = time.monotonic()
+            time.sleep(0.5)
+            stop.set()
+            loop.result()
+    assert job["status"] == "succeeded" and job["register"]["version"] == 4, job
+    late = [version for sent, version in seen if sent > answered_at]
+    assert {version for _, version in seen} <= {1, 4} and 1 in {v for _, v in seen}
+    assert late and set(late) == {4}, late
+
+
 def test_two_if_match_puts_through_two_processes_cannot_both_win(
     two_apis: tuple[Stack, Stack, str], key: str, models: list[str]
 ) -> None:
