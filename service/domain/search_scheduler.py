@@ -22,7 +22,12 @@ from service.core.lifecycle import ACTIVE, JobStatus, request_cancel
 from service.core.tables import Search, TrainingJob
 from service.domain.cross_validation import cancel_cv_job, folds_of
 from service.domain.jobs import active_tasks, job_tasks, validate_job_request
-from service.domain.search_end import SEARCH_TERMINAL, end_search
+from service.domain.search_end import (
+    SEARCH_TERMINAL,
+    end_search,
+    register_ahead,
+    registered_ahead,
+)
 from service.domain.search_space import apply_params, config_key
 from service.domain.search_trials import best_trial, next_params, trial_objective
 
@@ -44,8 +49,13 @@ def search_trials(session: Session, search_id: str) -> list[TrainingJob]:
     return list(session.scalars(stmt.order_by(TrainingJob.trial)))
 
 
-def advance(session: Session, search_id: str, settings: Settings) -> list[str]:
-    """Move the search on; returns the ids of the trials it queued, to enqueue after commit."""
+def advance(
+    session: Session, search_id: str, settings: Settings, *, alias_first: bool = False
+) -> list[str]:
+    """Move the search on; returns the ids of the trials it queued, to enqueue after commit.
+    With `alias_first`, a search that succeeds moving an alias only moves it (or, moved
+    already, is left running): the caller commits, waits the resolution lease and advances
+    it again without `alias_first`, which ends it."""
     search = lock_search(session, search_id)
     if search is None or search.status in SEARCH_TERMINAL:
         return []
@@ -63,11 +73,11 @@ def advance(session: Session, search_id: str, settings: Settings) -> list[str]:
             else:
                 request_cancel(session, TrainingJob, job.id)
         if not any(job.status == JobStatus.RUNNING for job in active):
-            _end(session, search, trials, stop)
+            _end(session, search, trials, stop, alias_first)
         return []
     queued = _start_trials(session, search, trials, len(active), settings)
     if not active and not queued and _nothing_left(search, trials):
-        _end(session, search, trials, "done")
+        _end(session, search, trials, "done", alias_first)
     return [job.id for job in queued]
 
 
@@ -100,7 +110,9 @@ def runtime_deadline(search: Search) -> datetime | None:
     return (search.started_at or search.created_at) + timedelta(seconds=seconds)
 
 
-def _end(session: Session, search: Search, trials: list[TrainingJob], reason: str) -> None:
+def _end(
+    session: Session, search: Search, trials: list[TrainingJob], reason: str, alias_first: bool
+) -> None:
     succeeded = sum(job.status == JobStatus.SUCCEEDED for job in trials)
     if reason == "cancelled":
         end_search(session, search, JobStatus.CANCELLED)
@@ -110,6 +122,8 @@ def _end(session: Session, search: Search, trials: list[TrainingJob], reason: st
                    error=f"{failed} trials failed, limits.max_failed_trials; see their errors "
                    "with GET /v1/jobs?search_id=" + search.id)  # fmt: skip
     elif succeeded:
+        if alias_first and (register_ahead(session, search) or registered_ahead(search)):
+            return  # the caller ends it a resolution lease after the move's commit
         end_search(session, search, JobStatus.SUCCEEDED)
     else:
         end_search(session, search, JobStatus.FAILED,
