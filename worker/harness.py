@@ -78,6 +78,7 @@ class Run:
         self.started = time.monotonic()
         self.ending: Ending | None = None
         self.message = ""  # the time limit's explanation, for the job's error
+        self.published: dict[str, Any] | None = None  # `succeed`'s values, once committed
 
     def write(self, also: Callable[[Session], Any] | None = None, **values: Any) -> bool:
         """`values` and a fresh heartbeat on the job, and whatever `also` adds, in one fenced
@@ -142,6 +143,11 @@ class JobStep:
     def succeed(self, session: Session, run: Run, result: Any) -> dict[str, Any]:
         """Add the result's rows; returns the job's columns to write with its success."""
         return {}
+
+    def publishes(self, run: Run) -> bool:
+        """Whether `succeed` changes what API processes remember for a lease (an alias the
+        job moves): then its rows commit first and the job's success a lease later."""
+        return False
 
     def settle(self, session: Session, run: Run) -> None:
         """Writes that go with any final status (the checkpoint a finished job no longer needs)."""
@@ -245,6 +251,8 @@ def _finish(run: Run, step: JobStep, status: JobStatus, failure: Failure | None 
 def _succeed(run: Run, step: JobStep, result: Any) -> str:
     """The result and the job's success in one transaction; or the cancel asked for since
     the last progress write, which is honoured instead."""
+    if step.publishes(run):
+        return _succeed_published(run, step, result)
     table, job_id, attempt = run.kind.table, run.job_id, run.attempt
     with transaction() as session:
         if cancel_requested(session, table, job_id):
@@ -254,6 +262,29 @@ def _succeed(run: Run, step: JobStep, result: Any) -> str:
         fence(session, table, job_id, attempt, heartbeat_at=utcnow())  # still ours: then add
         values = step.succeed(session, run, result)
         finish(session, table, job_id, attempt, JobStatus.SUCCEEDED, **values)
+        step.settle(session, run)
+    return JobStatus.SUCCEEDED.value
+
+
+def _succeed_published(run: Run, step: JobStep, result: Any) -> str:
+    """The result's rows committed, then the job's success one resolution lease later, as a
+    PUT of an alias answers (service.domain.registry_resolve): by the time the job answers
+    succeeded, no API process predicts with what the alias pointed at before. Retried, the
+    committed rows are not written again; a cancel asked for once they are is too late."""
+    table, job_id, attempt = run.kind.table, run.job_id, run.attempt
+    if run.published is None:
+        with transaction() as session:
+            if cancel_requested(session, table, job_id):
+                finish(session, table, job_id, attempt, JobStatus.CANCELLED)
+                step.settle(session, run)
+                return JobStatus.CANCELLED.value
+            fence(session, table, job_id, attempt, heartbeat_at=utcnow())
+            values = step.succeed(session, run, result)
+        run.published = values
+        time.sleep(run.settings.registry_cache_seconds)
+    with transaction() as session:
+        fence(session, table, job_id, attempt, heartbeat_at=utcnow())
+        finish(session, table, job_id, attempt, JobStatus.SUCCEEDED, **run.published)
         step.settle(session, run)
     return JobStatus.SUCCEEDED.value
 

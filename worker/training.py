@@ -76,6 +76,7 @@ class Training(JobStep):
     def __init__(self) -> None:
         self.recorder: EpochRecorder | None = None
         self.trial: TrialPlan | None = None  # set when the job is a search's trial
+        self.moves_alias = False  # its `register` points an alias at its model
 
     def refusal(self, run: Run) -> Failure | None:
         reason = over_budget(run.job_id, run.settings)
@@ -86,6 +87,7 @@ class Training(JobStep):
         loading = time.perf_counter()
         inputs = retrying(lambda: _load_inputs(run.job_id))
         self.trial = self.recorder.trial = inputs.trial
+        self.moves_alias = bool((inputs.register or {}).get("alias"))
         log.info("job %s inputs loaded in %.6f s", run.job_id, time.perf_counter() - loading)
         model, history = fit(
             inputs.data.X,
@@ -129,6 +131,9 @@ class Training(JobStep):
         registered = register_job_model(session, job, model_id)  # `register` of the job
         return {"model_id": model_id} | ({"register": registered} if registered else {})
 
+    def publishes(self, run: Run) -> bool:
+        return self.moves_alias
+
     def settle(self, session: Session, run: Run) -> None:
         session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == run.job_id))
 
@@ -147,6 +152,7 @@ class TrainingInputs:
     checkpoint: bytes | None
     trial: TrialPlan | None = None
     warm_start: WarmStart | None = None
+    register: dict[str, Any] | None = None
 
 
 def _load_inputs(job_id: str) -> TrainingInputs:
@@ -172,6 +178,7 @@ def _load_inputs(job_id: str) -> TrainingInputs:
             checkpoint=checkpoint.data if checkpoint else None,
             trial=trial_plan(session, job),
             warm_start=load_warm_start(session, job),
+            register=job.register,
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +19,7 @@ from service.core.lifecycle import JobStatus
 from service.core.queue import Enqueue
 from service.core.tables import EpochMetric, Search, TrainingJob
 from service.domain.asha import asha_keeps, rung_epochs
+from service.domain.search_end import registered_ahead
 from service.domain.search_scheduler import advance, runtime_deadline
 from worker.fencing import retrying
 
@@ -138,8 +140,17 @@ def after_trial(search_id: str, settings: Settings, enqueue: Enqueue) -> None:
 
 
 def _advance(search_id: str, settings: Settings) -> list[str]:
+    """Move the search on; one that succeeds moving an alias ends a resolution lease after
+    the move's commit, so that no API process predicts the old way once it answers."""
     with transaction() as session:
-        return advance(session, search_id, settings)
+        queued = advance(session, search_id, settings, alias_first=True)
+        search = session.get(Search, search_id)
+        settling = search is not None and registered_ahead(search)
+    if settling:  # moved now, or by an earlier pass that may have died: a lease ago at least
+        time.sleep(settings.registry_cache_seconds)
+        with transaction() as session:
+            queued += advance(session, search_id, settings)
+    return queued
 
 
 def reconcile_searches(settings: Settings, enqueue: Enqueue) -> int:

@@ -21,7 +21,7 @@ from sqlalchemy import case, func, select
 
 from service.core.db import session_factory
 from service.core.lifecycle import STATUSES, TERMINAL, JobStatus
-from service.core.tables import EpochMetric, TrainingJob
+from service.core.tables import CvFold, EpochMetric, TrainingJob
 
 P = ParamSpec("P")
 TRAINING_SECONDS_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600)
@@ -83,17 +83,22 @@ class JobCollector(Collector):
                         select(TrainingJob.status, func.count()).group_by(TrainingJob.status)
                     ).all()
                 )
+                # a cross-validated job on its folds is running; its queued folds are queued
+                folds = session.scalar(
+                    select(func.count()).where(CvFold.status == JobStatus.QUEUED)
+                )
                 seconds, epochs = _finished_histograms(session)
         except Exception:  # a scrape must not fail because the database is down
-            counts, seconds, epochs = {}, [], []
+            counts, folds, seconds, epochs = {}, 0, [], []
         jobs = GaugeMetricFamily("neuronal_jobs", "Training jobs by status", labels=["status"])
         for status in STATUSES:
             jobs.add_metric([status], counts.get(status, 0))
         yield jobs
         yield GaugeMetricFamily(
             "neuronal_queue_depth",
-            "Jobs queued in the database and not yet claimed by a worker",
-            value=counts.get(JobStatus.QUEUED, 0),
+            "Training tasks (jobs and cross-validation folds) queued in the database and not "
+            "yet claimed by a worker",
+            value=counts.get(JobStatus.QUEUED, 0) + (folds or 0),
         )
         yield _histogram(
             "neuronal_training_seconds",

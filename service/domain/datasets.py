@@ -20,6 +20,7 @@ from service.domain.ingest import (
     DatasetFormatError,
     DatasetTooLarge,
     ParsedSequences,
+    decode_categories,
     decode_dataset,
     decode_sequences,
     encode_dataset,
@@ -147,6 +148,11 @@ def load_arrays(
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[dict[str, Any]]]:
     """The dataset's feature columns, target and feature kinds, as stored (a table)."""
     return decode_dataset(_blob(session, dataset_id))
+
+
+def load_categories(session: Session, dataset: Dataset, names: list[str]) -> dict[str, list[str]]:
+    """Every category of the named categorical features (the summary keeps the top few)."""
+    return decode_categories(_blob(session, dataset.id), names)
 
 
 def _blob(session: Session, dataset_id: str) -> bytes:

@@ -12,7 +12,7 @@ of every layer for one training batch and for the evaluation chunks).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -53,8 +53,31 @@ class JobCost:
 def estimate(
     dataset: Any, network: dict[str, Any], training: dict[str, Any], task: str, settings: Settings
 ) -> JobCost:
-    """The cost of training normalized `network`/`training` specs on `dataset` (its row)."""
+    """The cost of training normalized `network`/`training` specs on `dataset` (its row): of
+    its largest task. A cross-validated job also runs k folds, each holding every row as
+    loaded and training on the (k-1)/k outside it, a copy of them: a fold can need more
+    memory than the final training on every row. The time is the final training's."""
+    final = _task_cost(dataset, network, training, task, settings, int(dataset.n_rows))
+    folds = (training.get("cross_validation") or {}).get("folds")
+    if not folds:
+        return final
     n = int(dataset.n_rows)
+    fold = _task_cost(dataset, network, training, task, settings, n - n // int(folds))
+    if fold.peak_bytes <= final.peak_bytes:
+        return final
+    return replace(fold, seconds_per_epoch=final.seconds_per_epoch)
+
+
+def _task_cost(
+    dataset: Any,
+    network: dict[str, Any],
+    training: dict[str, Any],
+    task: str,
+    settings: Settings,
+    n: int,
+) -> JobCost:
+    """One task training on `n` of the dataset's rows (all of them, or a fold's)."""
+    loaded = int(dataset.n_rows)
     features = dataset.features
     target = dataset.target
     n_in = input_width(features)
@@ -62,6 +85,8 @@ def estimate(
     n_out = n_outputs(network, task, len(classes) if classes else None)
     itemsize = np.dtype(training["dtype"]).itemsize
     counts = target.get("class_counts") if task == "classification" else None
+    if counts and n < loaded:  # a fold's classes, in proportion (stratified or not)
+        counts = [count * n // loaded for count in counts]
     n_val = validation_rows(n, training["validation_fraction"], counts)
     n_train = max(n - n_val, 1)
     units = [layer["units"] for layer in network["layers"]] + [n_out]
@@ -69,16 +94,19 @@ def estimate(
     weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
     parameters = weights + sum(units)
 
-    per_row = 0
+    decoded = 0  # one copy of a row's columns
     for feature in features:
         if feature.get("kind") == "categorical":
             chars = max([MIN_LABEL_CHARS, *(len(str(t)) for t in feature.get("top") or [])])
-            per_row += 2 * 4 * chars  # decoded and the engine's copy, UCS-4
+            decoded += 4 * chars  # UCS-4
         else:
-            per_row += 2 * 8  # decoded float64 and the engine's float64 copy
+            decoded += 8  # float64
+    per_row = 2 * decoded  # decoded and the engine's copy
     per_row += 8 + 4 * 8  # the target; order, split, shuffle and label indices
     per_row += (n_in + n_out) * itemsize  # model inputs and targets
     data = n * per_row
+    if n < loaded:  # a fold: every row as loaded, then its rows taken out of them
+        data += loaded * (decoded + 8)
 
     optimizer = _optimizer_arrays(training["optimizer"])
     best = 1 if training.get("early_stopping") else 0

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,7 +59,10 @@ def create_job(
     if source is not None:
         spec = (task, network, training)
         init_from = warm_start.check_source_fits(session, tenant_id, source, request, spec)
-    check_active_jobs(session, TrainingJob, tenant_id, settings.max_running_jobs_per_tenant)
+    check_active_jobs(
+        session, TrainingJob, tenant_id, settings.max_running_jobs_per_tenant,
+        tasks=job_tasks(training),
+    )  # fmt: skip
     job = TrainingJob(
         id=new_id("job"),
         tenant_id=tenant_id,
@@ -100,32 +103,72 @@ def _register_option(request: dict[str, Any]) -> dict[str, Any] | None:
     return register
 
 
+def job_tasks(training: dict[str, Any]) -> int:
+    """The tasks a job queues: one training, or with k folds the k folds and then the final
+    training on every row."""
+    return (folds_of(training) or 0) + 1
+
+
+def active_tasks(session: Session, tenant_id: str) -> int:
+    """The tasks the tenant's queued and running training jobs stand for: a cross-validated
+    job counts its folds and its final training until its folds are done, then one."""
+    on_folds = and_(TrainingJob.cv_folds.is_not(None), TrainingJob.cv_metrics.is_(None))
+    weight = case((on_folds, TrainingJob.cv_folds + 1), else_=1)
+    total = session.scalar(
+        select(func.coalesce(func.sum(weight), 0)).where(
+            TrainingJob.tenant_id == tenant_id, TrainingJob.status.in_(ACTIVE)
+        )
+    )
+    return int(total or 0)
+
+
 def check_active_jobs(
     session: Session,
     table: type[TrainingJob | PredictionJob],
     tenant_id: str,
     limit: int,
     *,
+    tasks: int = 1,
     kind: str = "jobs",
     cancel_path: str = "/v1/jobs/{id}/cancel",
 ) -> None:
-    """Refuse a new job while the tenant already has `limit` queued or running rows in `table`.
+    """Refuse a new job of `tasks` tasks while the tenant's queued or running rows in `table`
+    would then stand for more than `limit` tasks (`active_tasks` for training jobs).
 
     Locking the tenant's row first serialises concurrent submissions of one tenant on
     PostgreSQL, so two requests cannot both take the last slot. SQLite ignores the lock: on
     the single-host embedded default two simultaneous submissions may both get the last slot.
     """
+    if tasks > limit:
+        raise InvalidInput(
+            f"This job would queue {tasks} tasks ({tasks - 1} cross-validation folds and the "
+            f"final training), more than this server's limit of {limit} queued or running "
+            "tasks per tenant (NEURONAL_MAX_RUNNING_JOBS_PER_TENANT); use at most "
+            f"{limit - 1} folds.",
+            errors=[field_error(["body", "training", "cross_validation", "folds"],
+                                "more tasks than the limit per tenant")],
+        )  # fmt: skip
     session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
-    active = session.scalar(
-        select(func.count())
-        .select_from(table)
-        .where(table.tenant_id == tenant_id, table.status.in_(ACTIVE))
-    )
-    if active is not None and active >= limit:
+    if table is TrainingJob:
+        active = active_tasks(session, tenant_id)
+    else:
+        active = int(
+            session.scalar(
+                select(func.count())
+                .select_from(table)
+                .where(table.tenant_id == tenant_id, table.status.in_(ACTIVE))
+            )
+            or 0
+        )
+    if active + tasks > limit:
+        what = f"{active} queued or running {kind}" if table is not TrainingJob else (
+            f"queued or running {kind} that stand for {active} tasks (a cross-validated job "
+            "counts its folds and its final training)"
+        )  # fmt: skip
         raise TooManyRequests(
-            f"You already have {active} queued or running {kind}, this server's limit per "
-            "tenant (NEURONAL_MAX_RUNNING_JOBS_PER_TENANT); wait for one to finish or cancel "
-            f"one (POST {cancel_path}), then submit again.",
+            f"You already have {what}; this server's limit per tenant is {limit} "
+            f"(NEURONAL_MAX_RUNNING_JOBS_PER_TENANT) and this job needs {tasks}; wait for one "
+            f"to finish or cancel one (POST {cancel_path}), then submit again.",
             retry_after=ACTIVE_JOBS_RETRY_SECONDS,
         )
 

@@ -41,11 +41,36 @@ def end_search(
     record_event(session, search.tenant_id, f"search.{status.value}", event_data(search))
 
 
+def register_ahead(session: Session, search: Search) -> bool:
+    """Register the best trial of a search about to succeed, moving its alias, before the
+    search ends (`end_search` then leaves it be): the caller commits, waits out the
+    resolution lease and ends the search, as a PUT of an alias answers only a lease after
+    its commit. True when it moved an alias now."""
+    if not (search.register or {}).get("alias") or _registered(search):
+        return False
+    _register_best(session, search)
+    return "version" in (search.register or {})
+
+
+def registered_ahead(search: Search) -> bool:
+    """Whether the search's alias moved while the search still runs (`register_ahead`)."""
+    register = search.register or {}
+    return (
+        search.status not in SEARCH_TERMINAL
+        and bool(register.get("alias"))
+        and ("version" in register)
+    )
+
+
+def _registered(search: Search) -> bool:
+    return "version" in (search.register or {}) or "error" in (search.register or {})
+
+
 def _register_best(session: Session, search: Search) -> None:
     """The best trial's model as the next version of `search.register["name"]` (moving its
     alias); a refusal (the model deleted meanwhile, say) is kept in `register["error"]` and
     does not change how the search ended."""
-    if not search.register or search.best_model_id is None:
+    if not search.register or search.best_model_id is None or _registered(search):
         return
     name, alias = search.register["name"], search.register.get("alias")
     try:

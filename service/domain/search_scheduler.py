@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,8 +21,13 @@ from service.core.errors import InvalidInput
 from service.core.lifecycle import ACTIVE, JobStatus, request_cancel
 from service.core.tables import Search, TrainingJob
 from service.domain.cross_validation import cancel_cv_job, folds_of
-from service.domain.jobs import validate_job_request
-from service.domain.search_end import SEARCH_TERMINAL, end_search
+from service.domain.jobs import active_tasks, job_tasks, validate_job_request
+from service.domain.search_end import (
+    SEARCH_TERMINAL,
+    end_search,
+    register_ahead,
+    registered_ahead,
+)
 from service.domain.search_space import apply_params, config_key
 from service.domain.search_trials import best_trial, next_params, trial_objective
 
@@ -44,8 +49,13 @@ def search_trials(session: Session, search_id: str) -> list[TrainingJob]:
     return list(session.scalars(stmt.order_by(TrainingJob.trial)))
 
 
-def advance(session: Session, search_id: str, settings: Settings) -> list[str]:
-    """Move the search on; returns the ids of the trials it queued, to enqueue after commit."""
+def advance(
+    session: Session, search_id: str, settings: Settings, *, alias_first: bool = False
+) -> list[str]:
+    """Move the search on; returns the ids of the trials it queued, to enqueue after commit.
+    With `alias_first`, a search that succeeds moving an alias only moves it (or, moved
+    already, is left running): the caller commits, waits the resolution lease and advances
+    it again without `alias_first`, which ends it."""
     search = lock_search(session, search_id)
     if search is None or search.status in SEARCH_TERMINAL:
         return []
@@ -63,11 +73,11 @@ def advance(session: Session, search_id: str, settings: Settings) -> list[str]:
             else:
                 request_cancel(session, TrainingJob, job.id)
         if not any(job.status == JobStatus.RUNNING for job in active):
-            _end(session, search, trials, stop)
+            _end(session, search, trials, stop, alias_first)
         return []
     queued = _start_trials(session, search, trials, len(active), settings)
     if not active and not queued and _nothing_left(search, trials):
-        _end(session, search, trials, "done")
+        _end(session, search, trials, "done", alias_first)
     return [job.id for job in queued]
 
 
@@ -100,7 +110,9 @@ def runtime_deadline(search: Search) -> datetime | None:
     return (search.started_at or search.created_at) + timedelta(seconds=seconds)
 
 
-def _end(session: Session, search: Search, trials: list[TrainingJob], reason: str) -> None:
+def _end(
+    session: Session, search: Search, trials: list[TrainingJob], reason: str, alias_first: bool
+) -> None:
     succeeded = sum(job.status == JobStatus.SUCCEEDED for job in trials)
     if reason == "cancelled":
         end_search(session, search, JobStatus.CANCELLED)
@@ -110,6 +122,8 @@ def _end(session: Session, search: Search, trials: list[TrainingJob], reason: st
                    error=f"{failed} trials failed, limits.max_failed_trials; see their errors "
                    "with GET /v1/jobs?search_id=" + search.id)  # fmt: skip
     elif succeeded:
+        if alias_first and (register_ahead(session, search) or registered_ahead(search)):
+            return  # the caller ends it a resolution lease after the move's commit
         end_search(session, search, JobStatus.SUCCEEDED)
     else:
         end_search(session, search, JobStatus.FAILED,
@@ -128,13 +142,13 @@ def _start_trials(
     session: Session, search: Search, trials: list[TrainingJob], active: int, settings: Settings
 ) -> list[TrainingJob]:
     limits = search.limits
-    room = min(
-        limits["max_parallel"] - active,
-        limits["max_trials"] - len(trials),
-        settings.max_running_jobs_per_tenant - _tenant_active(session, search.tenant_id),
-    )
+    room = min(limits["max_parallel"] - active, limits["max_trials"] - len(trials))
+    # the tenant's limit counts tasks: a cross-validated trial queues its folds and its final
+    tasks = job_tasks(search.base.get("training") or {})
     queued: list[TrainingJob] = []
     for _ in range(max(room, 0)):
+        if active_tasks(session, search.tenant_id) + tasks > settings.max_running_jobs_per_tenant:
+            break
         job = _add_trial(session, search, trials, settings)
         if job is None:
             break
@@ -142,15 +156,6 @@ def _start_trials(
         if job.status == JobStatus.QUEUED:
             queued.append(job)
     return queued
-
-
-def _tenant_active(session: Session, tenant_id: str) -> int:
-    count = session.scalar(
-        select(func.count())
-        .select_from(TrainingJob)
-        .where(TrainingJob.tenant_id == tenant_id, TrainingJob.status.in_(ACTIVE))
-    )
-    return int(count or 0)
 
 
 def _add_trial(

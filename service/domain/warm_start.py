@@ -67,7 +67,7 @@ def complete_request(
     completed["training"] = {**_inherited_training(model, mode), **training}
     dataset = _own_dataset(session, tenant_id, completed["dataset_id"])
     if dataset is not None:  # else validating the request names the missing data set
-        check_same_data(model, dataset, completed["task"])
+        check_same_data(session, model, dataset, completed["task"])
     return completed, WarmStartSource(model, mode, named)
 
 

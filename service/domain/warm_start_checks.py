@@ -6,9 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from service.core.errors import InvalidInput, field_error
 from service.core.tables import Dataset, TrainedModel
+from service.domain.datasets import load_categories
 from service.engine.spec import n_outputs
+
+SHOWN_CATEGORIES = 5  # how many differences a refusal names; all of them are compared
 
 SPEC_HINT = (
     "continue resumes the source's optimizer, schedule and random state, so it needs the "
@@ -16,7 +21,7 @@ SPEC_HINT = (
 )
 
 
-def check_same_data(model: TrainedModel, dataset: Dataset, task: str) -> None:
+def check_same_data(session: Session, model: TrainedModel, dataset: Dataset, task: str) -> None:
     """Refuse data the source model's inputs and outputs do not fit (checked before the
     job's spec, so the data's own mismatch is what the 422 names)."""
     if task != model.task:
@@ -25,7 +30,7 @@ def check_same_data(model: TrainedModel, dataset: Dataset, task: str) -> None:
             f"task, not {task!r}.",
             ["body", "task"],
         )
-    _check_features(model, dataset)
+    _check_features(session, model, dataset)
     if task == "classification":
         _check_classes(model, dataset)
 
@@ -58,7 +63,7 @@ def check_continue(
             )  # fmt: skip
 
 
-def _check_features(model: TrainedModel, dataset: Dataset) -> None:
+def _check_features(session: Session, model: TrainedModel, dataset: Dataset) -> None:
     theirs = {f["name"]: f for f in dataset.features}
     ours = {f["name"]: f for f in model.features if _is_input(f, dataset)}
     for name in ours.keys() - theirs.keys():
@@ -81,7 +86,8 @@ def _check_features(model: TrainedModel, dataset: Dataset) -> None:
             ["body", "dataset_id"],
         )
     for name, feature in ours.items():
-        _check_feature(name, feature, theirs[name], dataset.id)
+        _check_kind(name, feature, theirs[name], dataset.id)
+    _check_categories(session, dataset, ours, theirs)
 
 
 def _is_input(feature: dict[str, Any], dataset: Dataset) -> bool:
@@ -89,31 +95,42 @@ def _is_input(feature: dict[str, Any], dataset: Dataset) -> bool:
     return not (dataset.layout == "series" and feature["name"] == dataset.target.get("name"))
 
 
-def _check_feature(name: str, ours: dict[str, Any], theirs: dict[str, Any], dataset_id: str):
+def _check_kind(name: str, ours: dict[str, Any], theirs: dict[str, Any], dataset_id: str):
     if ours["kind"] != theirs.get("kind"):
         raise _invalid(
             f"Feature {name!r} is {theirs.get('kind')} in dataset {dataset_id!r} but "
             f"{ours['kind']} in the source model; use data where it has the same kind.",
             ["body", "dataset_id"],
         )
-    if ours["kind"] != "categorical":
-        return
-    known = set(ours.get("categories") or [])
-    unseen = [c for c in theirs.get("top") or [] if c not in known]
-    if unseen:
-        raise _invalid(
-            f"Feature {name!r} of dataset {dataset_id!r} has the category {unseen[0]!r}, "
-            f"which the source model never saw (it knows {sorted(known)}); a warm start "
-            "keeps the source's encoding, so use data with those categories only.",
-            ["body", "dataset_id"],
-        )
-    if int(theirs.get("categories", 0)) > len(known):
-        raise _invalid(
-            f"Feature {name!r} of dataset {dataset_id!r} has {theirs['categories']} "
-            f"categories; the source model knows {len(known)}. A warm start keeps the "
-            "source's encoding, so use data with those categories only.",
-            ["body", "dataset_id"],
-        )
+
+
+def _check_categories(
+    session: Session, dataset: Dataset, ours: dict[str, Any], theirs: dict[str, Any]
+) -> None:
+    """Refuse a category the source model never saw, comparing every category: the data
+    set's summary lists only its most frequent ones, so the rest are read from its data."""
+    names = [name for name, f in ours.items() if f["kind"] == "categorical"]
+    top = {name: list(theirs[name].get("top") or []) for name in names}
+    partial = [n for n in names if int(theirs[n].get("categories", 0)) > len(top[n])]
+    top.update(load_categories(session, dataset, partial) if partial else {})
+    for name in names:
+        known = set(ours[name].get("categories") or [])
+        unseen = [c for c in top[name] if c not in known]
+        if unseen:
+            noun = "category" if len(unseen) == 1 else "categories"
+            raise _invalid(
+                f"Feature {name!r} of dataset {dataset.id!r} has {len(unseen)} {noun} the "
+                f"source model never saw: {_listed(unseen)}; it knows "
+                f"{_listed(sorted(known))}. A warm start keeps the source's encoding, so use "
+                "data with those categories only.",
+                ["body", "dataset_id"],
+            )
+
+
+def _listed(values: list[str]) -> str:
+    head = ", ".join(repr(v) for v in values[:SHOWN_CATEGORIES])
+    more = len(values) - SHOWN_CATEGORIES
+    return f"[{head}{f', and {more} more' if more > 0 else ''}]"
 
 
 def _check_classes(model: TrainedModel, dataset: Dataset) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.inputs.helpers import SMALL_JOB
+from tests.search_helpers import base_body, create, search_body, wait_search
 from tests.stack import Stack, postgres_database, redis_url, wait_for_job
 
 LEASE = 1.5  # NEURONAL_REGISTRY_CACHE_SECONDS of both processes
@@ -102,6 +103,75 @@ def test_a_move_through_one_process_holds_in_the_other_once_answered(
         assert _version(b, "moving") == 2  # the very next request through the other process
         by_version = b.post(f"{RM}/moving/versions/2/predict", json={"inputs": ROWS}).json()
         assert by_version["model_id"] == models[1]
+
+
+def _versions_around(
+    other: Stack, key: str, name: str, wait: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], list[int]]:
+    """`wait()` (for a job or a search that moves `name`'s live alias) while clients predict
+    through `other` all along, keeping its lease fresh; returns what `wait` returned and the
+    versions of the predictions sent after it returned (and the versions seen before)."""
+    seen: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def predict_loop() -> None:
+        with other.client(key) as client:
+            while not stop.is_set():
+                sent = time.monotonic()
+                seen.append((sent, _version(client, name)))
+
+    with ThreadPoolExecutor(1) as pool:
+        loop = pool.submit(predict_loop)
+        try:
+            ended = wait()
+            answered_at = time.monotonic()
+            time.sleep(0.5)
+        finally:
+            stop.set()
+        loop.result()
+    assert 1 in {version for _, version in seen}  # the old version was in use
+    return ended, [version for sent, version in seen if sent > answered_at]
+
+
+def test_a_move_by_a_jobs_register_holds_in_the_other_process_once_it_answers(
+    two_apis: tuple[Stack, Stack, str], key: str, models: list[str], iris_bytes: bytes
+) -> None:
+    """The worker moves the alias as the job succeeds; the job answers succeeded only once
+    no process can still use what it read before, like a PUT answers."""
+    first, second, _ = two_apis
+    with first.client(key) as a:
+        _registered(a, "by-job", models)
+        dataset = a.post("/v1/datasets", files={"file": ("iris.csv", iris_bytes)}).json()
+        body = {"dataset_id": dataset["id"], **SMALL_JOB,
+                "register": {"name": "by-job", "alias": "live"}}  # fmt: skip
+        job, late = _versions_around(
+            second,
+            key,
+            "by-job",
+            lambda: wait_for_job(a, a.post("/v1/jobs", json=body).json()["id"]),
+        )
+    assert job["status"] == "succeeded" and job["register"]["version"] == 4, job
+    assert late and set(late) == {4}, late
+
+
+def test_a_move_by_a_searchs_register_holds_in_the_other_process_once_it_answers(
+    two_apis: tuple[Stack, Stack, str], key: str, models: list[str], iris_bytes: bytes
+) -> None:
+    first, second, _ = two_apis
+    with first.client(key) as a:
+        _registered(a, "by-search", models)
+        dataset = a.post("/v1/datasets", files={"file": ("iris.csv", iris_bytes)}).json()
+        space = {"training.optimizer.learning_rate": {"choice": [0.05, 0.1]}}
+        body = search_body(
+            dataset["id"], space, base=base_body(epochs=2),
+            strategy="grid", limits={"max_trials": 2, "max_parallel": 2},
+            register={"name": "by-search", "alias": "live"},
+        )  # fmt: skip
+        search, late = _versions_around(
+            second, key, "by-search", lambda: wait_search(a, create(a, body)["id"])
+        )
+    assert search["status"] == "succeeded" and search["register"]["version"] == 4, search
+    assert late and set(late) == {4}, late
 
 
 def test_two_if_match_puts_through_two_processes_cannot_both_win(

@@ -238,6 +238,30 @@ def test_new_categories_are_refused(client) -> None:
     refused(answer, ["body", "dataset_id"], "'colour'", "'blue'", "never saw")
 
 
+def colours(extra: list[str]) -> str:
+    """Twelve colours ten rows each, then one row of each of `extra`: a data set's summary
+    lists only its ten most frequent categories, so the extra ones are not in it."""
+    rows = [f"{i},c{i % 12:02d},{'yes' if i % 3 else 'no'}" for i in range(120)]
+    rows += [f"{i},{colour},yes" for i, colour in enumerate(extra)]
+    return "a,colour,label\n" + "\n".join(rows) + "\n"
+
+
+def test_categories_beyond_the_most_frequent_are_compared(client) -> None:
+    source = train(client, dataset_id=upload(client, colours([])), network=DENSE,
+                   training={"epochs": 1})  # fmt: skip
+    # as many categories as the source knows, one of them new and rare
+    swapped = upload(client, colours([]).replace(",c11,", ",c10,") + "999,zz,yes\n")
+    answer = warm(client, source, "fine_tune", dataset_id=swapped)
+    refused(answer, ["body", "dataset_id"], "'colour'", "1 category", "'zz'", "never saw")
+    eight = upload(client, colours([f"new{k}" for k in range(8)]))
+    answer = warm(client, source, "fine_tune", dataset_id=eight)
+    problem = refused(answer, ["body", "dataset_id"], "'colour'", "8 categories", "'new0'",
+                      "'new4'", "and 3 more")  # fmt: skip
+    assert "'new5'" not in problem["detail"]  # named in part: the comparison took all eight
+    same = upload(client, colours(["c00"]))
+    assert warm(client, source, "fine_tune", dataset_id=same).status_code == 202
+
+
 def registered(client: httpx.Client, name: str, model_id: str, alias: str) -> None:
     assert client.post("/v1/registered-models", json={"name": name}).status_code == 201
     answer = client.post(f"/v1/registered-models/{name}/versions", json={"model_id": model_id})

@@ -10,7 +10,7 @@ import pytest
 from service.core.config import Settings
 from service.core.db import insert_blob, transaction
 from service.core.tables import Dataset, DatasetBlob, Tenant
-from tests.worker.test_reaper import settings as settings  # noqa: F401  (the fixture)
+from tests.worker.conftest import settings as settings  # noqa: F401  (the fixture)
 
 
 def add_dataset(session, dataset_id: str) -> None:  # noqa: ANN001

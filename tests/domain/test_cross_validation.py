@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
 from service.core.lifecycle import claim, finish, reap
+from service.core.metrics import JobCollector
 from service.core.tables import CvFold, TrainingJob
 from service.domain.cross_validation import (
     cv_objective,
@@ -39,7 +40,9 @@ def job_id(database_url: str, settings: Settings, tmp_path: Path) -> str:
         dataset = upload(session, "ten_cv", points_csv(tmp_path / "points.csv"))
         body = {"dataset_id": dataset.id, "network": {"layers": [{"units": 4}]},
                 "training": {"epochs": 2, "cross_validation": {"folds": FOLDS}}}  # fmt: skip
-        job, _ = create_job(session, "ten_cv", body, settings)
+        # the job stands for its 3 folds and its final training, over the fixture's cap of 3
+        roomy = settings.model_copy(update={"max_running_jobs_per_tenant": FOLDS + 1})
+        job, _ = create_job(session, "ten_cv", body, roomy)
         assert job.cv_folds == FOLDS and job.cv_metrics is None
         return job.id
 
@@ -140,6 +143,18 @@ def test_the_reaper_settles_a_job_whose_last_fold_it_failed(database_url: str, j
         assert settle_job(session, job_id) is False
         assert job(session, job_id).status == "failed"
         assert jobs_to_settle(session) == []
+
+
+def test_the_queue_depth_counts_the_queued_folds(database_url: str, job_id: str) -> None:
+    def depth() -> float:
+        for family in JobCollector(database_url).collect():
+            if family.name == "neuronal_queue_depth":
+                return float(family.samples[0].value)
+        raise AssertionError("no neuronal_queue_depth")
+
+    assert depth() == 1  # the job, queued
+    on_folds(database_url, job_id)
+    assert depth() == FOLDS  # the job runs on its folds, which are queued
 
 
 def test_cancelling_a_job_on_its_folds_cancels_them(database_url: str, job_id: str) -> None:

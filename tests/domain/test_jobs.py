@@ -88,6 +88,29 @@ def test_the_per_tenant_cap_refuses_one_more_active_job(
     assert create_job(session, "ten_a", request(dataset_id), settings)[1]
 
 
+def folds(k: int) -> dict[str, Any]:
+    return {**TRAINING, "cross_validation": {"folds": k}}
+
+
+def test_the_cap_counts_the_folds_and_the_final_training_a_job_queues(
+    session: Session, settings: Settings, dataset_id: str
+) -> None:
+    assert settings.max_running_jobs_per_tenant == 3
+    two_folds, _ = create_job(session, "ten_a", request(dataset_id, training=folds(2)), settings)
+    with pytest.raises(TooManyRequests) as refused:  # 2 folds + the final training: 3 tasks
+        create_job(session, "ten_a", request(dataset_id), settings)
+    assert "3 tasks" in refused.value.detail and "folds" in refused.value.detail
+    cancel_job(session, "ten_a", two_folds.id)
+    with pytest.raises(InvalidInput) as too_many:  # 4 tasks can never fit under 3
+        create_job(session, "ten_a", request(dataset_id, training=folds(3)), settings)
+    assert too_many.value.errors[0]["loc"] == ["body", "training", "cross_validation", "folds"]
+    assert "at most 2 folds" in too_many.value.detail
+    plain, _ = create_job(session, "ten_a", request(dataset_id), settings)
+    with pytest.raises(TooManyRequests):  # 1 + 3 tasks
+        create_job(session, "ten_a", request(dataset_id, training=folds(2)), settings)
+    create_job(session, "ten_a", request(dataset_id), settings)  # 2 tasks of 3
+
+
 def test_cancel_ends_a_queued_job_and_refuses_a_finished_one(
     session: Session, settings: Settings, dataset_id: str
 ) -> None:

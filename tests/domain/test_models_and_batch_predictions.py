@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from service.core.config import Settings
 from service.core.db import new_id
 from service.core.errors import InvalidInput, NotFound
-from service.core.tables import TrainingJob
+from service.core.tables import PredictionJob, TrainingJob
 from service.domain.batch_predictions import (
     cancel_prediction_job,
     create_prediction_job,
@@ -86,24 +87,26 @@ def test_deleting_a_model_clears_its_job_and_hides_it(session: Session, model_id
         model_bytes(session, "ten_a", model_id)
 
 
-def rows_file(path: Path, header: str, rows: list[str]) -> Path:
-    path.write_text("\n".join([header, *rows]) + "\n")
-    return path
+Submit = Callable[[str, list[str]], PredictionJob]
+
+
+@pytest.fixture
+def submit(session: Session, settings: Settings, model_id: str, tmp_path: Path) -> Submit:
+    """Submits a batch job of tenant ten_a for `model_id` on a CSV of `header` and `rows`."""
+
+    def submit(header: str, rows: list[str]) -> PredictionJob:
+        path = tmp_path / "rows.csv"
+        path.write_text("\n".join([header, *rows]) + "\n")
+        return create_prediction_job(session, "ten_a", model_id, path, filename="rows.csv",
+                                     content_type="text/csv", settings=settings)  # fmt: skip
+
+    return submit
 
 
 def test_a_batch_job_keeps_the_model_features_in_any_column_order(
-    session: Session, settings: Settings, model_id: str, tmp_path: Path
+    session: Session, model_id: str, submit: Submit
 ) -> None:
-    path = rows_file(tmp_path / "rows.csv", "colour,extra,y,x", ["red,1,0.5,0.1", "blue,2,,0.9"])
-    job = create_prediction_job(
-        session,
-        "ten_a",
-        model_id,
-        path,
-        filename="rows.csv",
-        content_type="text/csv",
-        settings=settings,
-    )
+    job = submit("colour,extra,y,x", ["red,1,0.5,0.1", "blue,2,,0.9"])
     assert job.status == "queued" and job.n_rows == 2 and job.rows_done == 0
     assert get_prediction_job(session, "ten_a", job.id).model_id == model_id
     assert [j.id for j in list_prediction_jobs(session, "ten_a", limit=5, cursor=None).items] == [
@@ -112,35 +115,15 @@ def test_a_batch_job_keeps_the_model_features_in_any_column_order(
 
 
 def test_a_batch_file_missing_a_feature_is_refused_naming_it(
-    session: Session, settings: Settings, model_id: str, tmp_path: Path
+    session: Session, submit: Submit
 ) -> None:
-    path = rows_file(tmp_path / "rows.csv", "x,y", ["0.1,0.5"])
     with pytest.raises(InvalidInput, match="colour"):
-        create_prediction_job(
-            session,
-            "ten_a",
-            model_id,
-            path,
-            filename="rows.csv",
-            content_type="text/csv",
-            settings=settings,
-        )
+        submit("x,y", ["0.1,0.5"])
     assert list_prediction_jobs(session, "ten_a", limit=5, cursor=None).items == []
 
 
-def test_a_batch_job_cancels_and_deletes(
-    session: Session, settings: Settings, model_id: str, tmp_path: Path
-) -> None:
-    path = rows_file(tmp_path / "rows.csv", "x,y,colour", ["0.1,0.5,red"])
-    job = create_prediction_job(
-        session,
-        "ten_a",
-        model_id,
-        path,
-        filename="rows.csv",
-        content_type="text/csv",
-        settings=settings,
-    )
+def test_a_batch_job_cancels_and_deletes(session: Session, model_id: str, submit: Submit) -> None:
+    job = submit("x,y,colour", ["0.1,0.5,red"])
     assert cancel_prediction_job(session, "ten_a", job.id).status == "cancelled"
     delete_prediction_job(session, "ten_a", job.id)
     session.flush()

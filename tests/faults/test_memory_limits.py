@@ -35,6 +35,33 @@ def test_a_job_over_the_memory_budget_is_refused(make_stack: MakeStack) -> None:
         assert job["status"] == "succeeded", job
 
 
+def wide_csv(rows: int, columns: int) -> bytes:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(rows, columns)).round(3)
+    header = ",".join(f"x{i}" for i in range(columns)) + ",label"
+    lines = [header] + [",".join(map(str, x)) + f",{'yn'[int(x[0] > 0)]}" for x in X]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_job_whose_folds_are_over_the_memory_budget_is_refused(make_stack: MakeStack) -> None:
+    """A fold holds every row as loaded and trains on a copy of 9/10 of them: with 10 folds
+    the largest task is a fold (about 27 MiB here), not the final training (about 22 MiB)."""
+    stack = make_stack(NEURONAL_MAX_JOB_MEMORY_BYTES=str(24 * MiB))
+    stack.start_api()
+    with stack.client(stack.create_key("fold-memory")) as client:
+        dataset_id = upload(client, wide_csv(5000, 200))
+        body = {"dataset_id": dataset_id, "network": {"layers": [{"units": 8}]},
+                "training": {"epochs": 1, "batch_size": 64}}  # fmt: skip
+        assert client.post("/v1/jobs", json=body).status_code == 202  # the final task fits
+        body["training"]["cross_validation"] = {"folds": 10}
+        answer = client.post("/v1/jobs", json=body)
+        assert answer.status_code == 422, answer.text
+        detail = answer.json()["detail"]
+        assert "of memory" in detail and "24 MiB per job" in detail, detail
+        body["training"]["cross_validation"] = {"folds": 2}  # a fold of half the rows fits
+        assert client.post("/v1/jobs", json=body).status_code == 202
+
+
 def test_a_job_that_would_run_for_days_is_refused(make_stack: MakeStack) -> None:
     stack = make_stack()
     stack.start_api()

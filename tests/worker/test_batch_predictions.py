@@ -19,29 +19,8 @@ from service.core.queue import Producer
 from service.core.tables import ModelBlob, PredictionJob, Tenant, TrainedModel
 from service.domain.batch_predictions import select_features
 from service.domain.ingest import ParsedFeatures, encode_columns
-from service.engine import Model, fit
-from tests.worker.test_reaper import settings as settings  # noqa: F401  (the fixture)
-
-N_ROWS = 150
-
-
-@pytest.fixture(scope="module")
-def columns() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, N_ROWS)
-    x[5] = np.nan
-    colour = rng.choice(np.array(["red", "blue", ""]), N_ROWS)
-    return {"x": x, "colour": colour}
-
-
-@pytest.fixture(scope="module")
-def model(columns: dict[str, np.ndarray]) -> Model:
-    target = np.where((np.nan_to_num(columns["x"]) > 0) ^ (columns["colour"] == "red"), "a", "b")
-    network = {"layers": [{"units": 8, "activation": "tanh"}]}
-    training = {"epochs": 5, "batch_size": 16, "optimizer": {"name": "adam"}, "seed": 0}
-    features = [{"name": "x", "kind": "numeric"}, {"name": "colour", "kind": "categorical"}]
-    trained, _ = fit(columns, target, network, training, task="classification", features=features)
-    return trained
+from service.engine import Model
+from tests.worker.conftest import N_ROWS
 
 
 def add_job(model: Model, columns: dict[str, np.ndarray], job_id: str, **extra: Any) -> str:

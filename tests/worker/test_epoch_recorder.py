@@ -12,7 +12,6 @@ from service.core.config import Settings
 from service.core.db import transaction
 from service.core.tables import EpochMetric, JobCheckpoint, TrainingJob
 from tests.worker.test_reaper import add_job
-from tests.worker.test_reaper import settings as settings  # noqa: F401  (the fixture)
 from worker.training import EpochRecorder
 
 
@@ -56,12 +55,12 @@ def rows_of(job_id: str) -> list[int]:
         )
 
 
-def recorder(settings: Settings, job_id: str, **changes: float) -> EpochRecorder:  # noqa: F811
+def recorder(settings: Settings, job_id: str, **changes: float) -> EpochRecorder:
     return EpochRecorder(job_id, 1, settings.model_copy(update=changes))
 
 
 def test_rows_wait_for_the_interval_and_all_arrive_at_the_last_epoch(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     job_id = running_job()
     record = recorder(settings, job_id, progress_interval_seconds=3600)
@@ -75,7 +74,7 @@ def test_rows_wait_for_the_interval_and_all_arrive_at_the_last_epoch(
         assert job is not None and job.epoch == 3 and job.metrics["epoch"] == 3
 
 
-def test_every_epoch_is_written_with_no_interval(settings: Settings) -> None:  # noqa: F811
+def test_every_epoch_is_written_with_no_interval(settings: Settings) -> None:
     job_id = running_job()
     record = recorder(settings, job_id, progress_interval_seconds=0)
     for epoch in (1, 2):
@@ -83,7 +82,7 @@ def test_every_epoch_is_written_with_no_interval(settings: Settings) -> None:  #
         assert rows_of(job_id) == list(range(1, epoch + 1))
 
 
-def test_a_checkpoint_carries_the_rows_before_it(settings: Settings) -> None:  # noqa: F811
+def test_a_checkpoint_carries_the_rows_before_it(settings: Settings) -> None:
     job_id = running_job()
     record = recorder(
         settings, job_id, progress_interval_seconds=3600, checkpoint_interval_seconds=0
@@ -95,7 +94,7 @@ def test_a_checkpoint_carries_the_rows_before_it(settings: Settings) -> None:  #
         assert checkpoint is not None and checkpoint.epoch == 1
 
 
-def test_flush_writes_what_an_early_stop_left(settings: Settings) -> None:  # noqa: F811
+def test_flush_writes_what_an_early_stop_left(settings: Settings) -> None:
     job_id = running_job()
     record = recorder(settings, job_id, progress_interval_seconds=3600)
     record(Progress(1, 10))
@@ -106,7 +105,7 @@ def test_flush_writes_what_an_early_stop_left(settings: Settings) -> None:  # no
     assert rows_of(job_id) == [1, 2]
 
 
-def test_a_cancel_is_seen_at_the_next_write(settings: Settings) -> None:  # noqa: F811
+def test_a_cancel_is_seen_at_the_next_write(settings: Settings) -> None:
     job_id = running_job()
     with transaction() as session:
         job = session.get(TrainingJob, job_id)
@@ -123,7 +122,7 @@ def test_a_cancel_is_seen_at_the_next_write(settings: Settings) -> None:  # noqa
 
 @pytest.mark.parametrize("interval", [0.0, 3600.0])
 def test_a_job_taken_by_another_attempt_writes_nothing(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
     interval: float,
 ) -> None:
     job_id = running_job()

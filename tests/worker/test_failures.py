@@ -21,7 +21,6 @@ from service.core.logs import ContextFilter, JsonLines, logging_config
 from service.core.tables import Dataset, Tenant, TrainingJob
 from service.domain.datasets import create_dataset
 from service.domain.jobs import create_job
-from tests.worker.test_reaper import settings as settings  # noqa: F401  (the fixture)
 from worker.failures import INTERNAL_MESSAGE
 from worker.training import run_job
 
@@ -40,7 +39,7 @@ def blobs_csv(path: Path) -> Path:
 
 
 def submit(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
     tmp_path: Path,
     training: dict[str, Any],
     activation: str = "tanh",
@@ -91,7 +90,7 @@ def worker_log() -> Iterator[io.StringIO]:
 
 
 def test_a_bug_in_a_step_fails_the_job_as_internal_with_the_traceback_logged(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     worker_log: io.StringIO,
@@ -117,7 +116,7 @@ def test_a_bug_in_a_step_fails_the_job_as_internal_with_the_traceback_logged(
 
 
 def test_a_divergence_fails_the_job_with_its_code_and_advice(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
     tmp_path: Path,
     worker_log: io.StringIO,
 ) -> None:
@@ -132,7 +131,7 @@ def test_a_divergence_fails_the_job_with_its_code_and_advice(
 
 
 def test_a_data_set_deleted_before_the_run_is_the_users_error(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
     tmp_path: Path,
 ) -> None:
     job_id = submit(settings, tmp_path, {"epochs": 2})

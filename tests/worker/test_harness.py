@@ -4,15 +4,17 @@ cancel that arrives after the last progress write."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import pytest
 
 from service.core.config import Settings
 from service.core.db import transaction
 from service.core.tables import PredictionJob, TrainingJob
-from tests.worker.test_batch_predictions import N_ROWS, add_job, job
-from tests.worker.test_batch_predictions import columns as columns  # noqa: F401 (fixtures)
-from tests.worker.test_batch_predictions import model as model  # noqa: F401
-from tests.worker.test_batch_predictions import settings as settings  # noqa: F401
+from service.engine import Model
+from tests.worker.conftest import N_ROWS
+from tests.worker.test_batch_predictions import add_job, job
 from tests.worker.test_reaper import add_job as add_training_job
 from tests.worker.test_reaper import status_of
 from worker.batch_predictions import PREDICTION, BatchPrediction, run_batch
@@ -30,14 +32,23 @@ def record(job_id: str) -> bool:
 
 
 Columns = dict[str, np.ndarray]
+Queue = Callable[[str], str]
 
 
-def test_the_time_limit_fails_the_job_after_a_chunk(
-    settings: Settings,  # noqa: F811
-    model: object,  # noqa: F811
-    columns: Columns,  # noqa: F811
-) -> None:
-    job_id = add_job(model, columns, "pj_slow")
+@pytest.fixture
+def queue(settings: Settings, model: Model, columns: Columns) -> Queue:
+    """Queues a batch prediction of `columns` by `model` under the id given; returns it."""
+    return lambda job_id: add_job(model, columns, job_id)
+
+
+def attempt(job_id: str, step: BatchPrediction, settings: Settings) -> str:
+    """One attempt of the prediction job by worker "w" through `step`."""
+    return run_attempt(PREDICTION, job_id, worker="w", settings=settings, enqueue=record,
+                       step_for=lambda _: step)  # fmt: skip
+
+
+def test_the_time_limit_fails_the_job_after_a_chunk(queue: Queue, settings: Settings) -> None:
+    job_id = queue("pj_slow")
     hurried = settings.model_copy(update={"job_time_limit_seconds": 0.0})
     outcome = run_batch(job_id, worker="w", settings=hurried, enqueue=record, chunk_rows=40)
     assert outcome == "time_limit"
@@ -46,12 +57,8 @@ def test_the_time_limit_fails_the_job_after_a_chunk(
     assert "after 40 of 150 rows" in (ended.error or "") and ended.output_data is None
 
 
-def test_a_worker_shutting_down_claims_nothing(
-    settings: Settings,  # noqa: F811
-    model: object,  # noqa: F811
-    columns: Columns,  # noqa: F811
-) -> None:
-    job_id = add_job(model, columns, "pj_declined")
+def test_a_worker_shutting_down_claims_nothing(queue: Queue, settings: Settings) -> None:
+    job_id = queue("pj_declined")
     SHUTDOWN.set()
     try:
         assert run_batch(job_id, worker="w", settings=settings, enqueue=record) == "skipped"
@@ -70,15 +77,12 @@ class ShutdownAfterFirstChunk(BatchPrediction):
 
 
 def test_a_run_stopped_by_shutdown_is_handed_back_without_spending_an_attempt(
-    settings: Settings,  # noqa: F811
-    model: object,  # noqa: F811
-    columns: Columns,  # noqa: F811
+    queue: Queue, settings: Settings
 ) -> None:
-    job_id = add_job(model, columns, "pj_handed_back")
+    job_id = queue("pj_handed_back")
     step = ShutdownAfterFirstChunk(chunk_rows=40)
     try:
-        outcome = run_attempt(PREDICTION, job_id, worker="w", settings=settings, enqueue=record,
-                              step_for=lambda _: step)  # fmt: skip
+        outcome = attempt(job_id, step, settings)
     finally:
         SHUTDOWN.clear()
     assert outcome == Ending.HANDED_BACK == "handed_back"
@@ -102,14 +106,11 @@ class CancelledAtTheEnd(BatchPrediction):
 
 
 def test_a_cancel_after_the_last_progress_write_is_honoured(
-    settings: Settings,  # noqa: F811
-    model: object,  # noqa: F811
-    columns: Columns,  # noqa: F811
+    queue: Queue, settings: Settings
 ) -> None:
-    job_id = add_job(model, columns, "pj_late_cancel")
+    job_id = queue("pj_late_cancel")
     step = CancelledAtTheEnd(chunk_rows=N_ROWS)
-    outcome = run_attempt(PREDICTION, job_id, worker="w", settings=settings, enqueue=record,
-                          step_for=lambda _: step)  # fmt: skip
+    outcome = attempt(job_id, step, settings)
     assert outcome == "cancelled"
     ended = job(job_id)
     assert ended.status == "cancelled" and ended.output_data is None
@@ -127,21 +128,18 @@ class FencedOutMidRun(BatchPrediction):
 
 
 def test_an_attempt_fenced_out_mid_run_writes_nothing_more(
-    settings: Settings,  # noqa: F811
-    model: object,  # noqa: F811
-    columns: Columns,  # noqa: F811
+    queue: Queue, settings: Settings
 ) -> None:
-    job_id = add_job(model, columns, "pj_fenced")
+    job_id = queue("pj_fenced")
     step = FencedOutMidRun(chunk_rows=40)
-    outcome = run_attempt(PREDICTION, job_id, worker="w", settings=settings, enqueue=record,
-                          step_for=lambda _: step)  # fmt: skip
+    outcome = attempt(job_id, step, settings)
     assert outcome == "lost"
     taken = job(job_id)
     assert (taken.status, taken.attempts, taken.rows_done) == ("running", 2, 0)
 
 
 def test_a_training_job_whose_data_set_is_gone_fails_with_the_steps_code(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     job_id = add_training_job("queued", 0, 0)  # its data set ds_1 does not exist
     assert run_job(job_id, worker="w", settings=settings, enqueue=record) == "failed"

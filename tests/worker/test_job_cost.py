@@ -62,6 +62,13 @@ SHAPES: dict[str, tuple[str, Any, dict[str, Any], dict[str, Any]]] = {
         {"layers": [{"units": 64}]},
         {"batch_size": 32, "dtype": "float64", "optimizer": {"name": "momentum"}},
     ),
+    # a fold holds every row as loaded besides its copy of 4/5 of them: its peak, not the
+    # final training's, is the job's
+    "cross-validated": (
+        "folds.npz", lambda: numeric_npz(100_000, 60),
+        {"layers": [{"units": 16}]},
+        {"batch_size": 256, "optimizer": {"name": "adam"}, "cross_validation": {"folds": 5}},
+    ),
 }  # fmt: skip
 
 

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from service.core.config import Settings
-from service.core.db import transaction, use_database, utcnow
+from service.core.db import transaction, utcnow
 from service.core.queue import Producer
 from service.core.tables import Tenant, TrainingJob
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    """Settings of a fresh embedded database and broker in `tmp_path`, bound as the worker's
-    start-up binds them."""
-    from service.core.schema import migrate_database
-
-    settings = Settings(data_dir=tmp_path)
-    migrate_database(settings.database_url)
-    use_database(settings.database_url)
-    yield settings
-    use_database(None)
 
 
 def add_job(status: str, attempts: int, heartbeat_age: float, **extra: object) -> str:

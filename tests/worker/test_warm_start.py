@@ -16,17 +16,16 @@ from service.engine import CheckpointMismatch
 from service.engine.checkpoint import FORMAT
 from service.engine.serialization import unpack
 from tests.worker.test_failures import blobs_csv, ended, submit
-from tests.worker.test_reaper import settings as settings  # noqa: F401  (the fixture)
 from worker.training import run_job
 
 
-def succeeded(job_id: str, settings: Settings) -> TrainingJob:  # noqa: F811
+def succeeded(job_id: str, settings: Settings) -> TrainingJob:
     assert run_job(job_id, worker="w1", settings=settings, enqueue=lambda _: True) == "succeeded"
     return ended(job_id)
 
 
 def warm_job(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
     model_id: str,
     mode: str,
     epochs: int,
@@ -40,7 +39,7 @@ def warm_job(
 
 
 def test_a_continue_trains_from_the_stored_state_and_records_its_parent(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
     tmp_path: Path,
 ) -> None:
     source = succeeded(submit(settings, tmp_path, {"epochs": 3, "batch_size": 16}), settings)
@@ -59,7 +58,7 @@ def test_a_continue_trains_from_the_stored_state_and_records_its_parent(
         assert unpack(state.data, "state", CheckpointMismatch)[1]["epoch"] == 5
 
 
-def shifted_dataset(settings: Settings, tmp_path: Path) -> str:  # noqa: F811
+def shifted_dataset(settings: Settings, tmp_path: Path) -> str:
     """The blobs again, scaled and moved: other statistics than the source's data."""
     rows = blobs_csv(tmp_path / "source.csv").read_text().splitlines()
     lines = [rows[0]]
@@ -78,7 +77,7 @@ def shifted_dataset(settings: Settings, tmp_path: Path) -> str:  # noqa: F811
 
 
 def test_a_fine_tuned_model_can_be_continued(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
     tmp_path: Path,
 ) -> None:
     source = succeeded(submit(settings, tmp_path, {"epochs": 2}), settings)
@@ -94,7 +93,7 @@ def test_a_fine_tuned_model_can_be_continued(
 
 
 def test_a_source_deleted_before_the_run_fails_the_job_saying_so(
-    settings: Settings,  # noqa: F811
+    settings: Settings,
     tmp_path: Path,
 ) -> None:
     source = succeeded(submit(settings, tmp_path, {"epochs": 2}), settings)

@@ -69,8 +69,12 @@ class JobInfo(TypedDict, total=False):
     created_at: str
     started_at: str | None
     finished_at: str | None
+    search_id: str | None
+    trial: int | None
+    params: dict[str, Any] | None
     cv_metrics: dict[str, Any] | None
     init_from: dict[str, Any] | None
+    register: dict[str, Any] | None
 
 
 class ModelInfo(TypedDict, total=False):
@@ -159,10 +163,12 @@ class SearchInfo(TypedDict, total=False):
     base: dict[str, Any]
     space: dict[str, Any]
     strategy: str
+    sample: bool
     seed: int
     objective: dict[str, Any]
     early_termination: dict[str, Any] | None
     limits: dict[str, Any]
+    register: dict[str, Any] | None
     trials: SearchTrialCounts
     best: SearchBest | None
     error: str | None
@@ -174,12 +180,13 @@ class SearchInfo(TypedDict, total=False):
 class TrialInfo(TypedDict, total=False):
     """One row of a search's leaderboard (`search_trials`), best first."""
 
-    trial: int
+    trial: int | None
     job_id: str
     status: JobStatus
-    params: dict[str, Any]
+    params: dict[str, Any] | None
     objective: float | None
     epochs: int
+    model_id: str | None
 
 
 class RegisteredModelInfo(TypedDict, total=False):

@@ -10,6 +10,7 @@ the bytes stored in the database, which a worker later turns back into columns w
 """
 
 from service.domain.ingest.codec import (
+    decode_categories,
     decode_columns,
     decode_dataset,
     encode_columns,
@@ -34,6 +35,7 @@ __all__ = [
     "ParsedFeatures",
     "ParsedSequences",
     "decode_columns",
+    "decode_categories",
     "decode_dataset",
     "decode_sequences",
     "detect_format",

@@ -206,6 +206,33 @@ def _decode(
     return columns, features, target, n_rows
 
 
+def decode_categories(blob: bytes, names: Iterable[str]) -> dict[str, list[str]]:
+    """Every category present in the named categorical features of ``encode_dataset`` bytes,
+    sorted: only their labels and codes are read, not the other columns."""
+    wanted = set(names)
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as stored:
+            archive = _Members(stored)
+            meta = json.loads(archive["meta"].tobytes().decode())
+            n_rows = int(meta["n_rows"])
+            specs = [s for s in meta["features"] if s["name"] in wanted and s["kind"] != "numeric"]
+            return {spec["name"]: _present(archive, spec, n_rows) for spec in specs}
+    except ValueError:
+        raise
+    except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise ValueError(f"the stored dataset is corrupt ({error!r})") from None
+
+
+def _present(archive: _Members, spec: dict[str, str], n_rows: int) -> list[str]:
+    key = spec["key"]
+    labels = archive[f"{key}_labels"]
+    codes = _checked(archive[f"{key}_codes"], n_rows, key)
+    used = np.unique(codes[codes >= 0])
+    if used.size and (labels.dtype.kind != "U" or used[-1] >= labels.size):
+        raise ValueError(f"the stored dataset is corrupt (bad categories in {key})")
+    return sorted(str(label) for label in labels[used])
+
+
 class _Members:
     """The arrays of an `encode_*` archive by name, each read into a buffer of its own (so
     writeable, as `numpy.load` gives them) and without `numpy.load`'s per-member header
