@@ -61,7 +61,7 @@ def create_job(
         init_from = warm_start.check_source_fits(session, tenant_id, source, request, spec)
     check_active_jobs(
         session, TrainingJob, tenant_id, settings.max_running_jobs_per_tenant,
-        tasks=job_tasks(training),
+        tasks=job_tasks(training, settings.max_running_jobs_per_tenant),
     )  # fmt: skip
     job = TrainingJob(
         id=new_id("job"),
@@ -103,17 +103,23 @@ def _register_option(request: dict[str, Any]) -> dict[str, Any] | None:
     return register
 
 
-def job_tasks(training: dict[str, Any]) -> int:
-    """The tasks a job queues: one training, or with k folds the k folds and then the final
-    training on every row."""
-    return (folds_of(training) or 0) + 1
+def job_tasks(training: dict[str, Any], limit: int) -> int:
+    """The tasks a job counts for: one training, or with k folds the k folds and then the final
+    training on every row, at most the whole `limit` (a job alone always fits; its folds then
+    wait for each other)."""
+    return min((folds_of(training) or 0) + 1, limit)
 
 
-def active_tasks(session: Session, tenant_id: str) -> int:
+def active_tasks(session: Session, tenant_id: str, limit: int) -> int:
     """The tasks the tenant's queued and running training jobs stand for: a cross-validated
-    job counts its folds and its final training until its folds are done, then one."""
+    job counts its folds and its final training (at most `limit`) until its folds are done,
+    then one."""
     on_folds = and_(TrainingJob.cv_folds.is_not(None), TrainingJob.cv_metrics.is_(None))
-    weight = case((on_folds, TrainingJob.cv_folds + 1), else_=1)
+    weight = case(
+        (and_(on_folds, TrainingJob.cv_folds + 1 > limit), limit),
+        (on_folds, TrainingJob.cv_folds + 1),
+        else_=1,
+    )
     total = session.scalar(
         select(func.coalesce(func.sum(weight), 0)).where(
             TrainingJob.tenant_id == tenant_id, TrainingJob.status.in_(ACTIVE)
@@ -139,18 +145,9 @@ def check_active_jobs(
     PostgreSQL, so two requests cannot both take the last slot. SQLite ignores the lock: on
     the single-host embedded default two simultaneous submissions may both get the last slot.
     """
-    if tasks > limit:
-        raise InvalidInput(
-            f"This job would queue {tasks} tasks ({tasks - 1} cross-validation folds and the "
-            f"final training), more than this server's limit of {limit} queued or running "
-            "tasks per tenant (NEURONAL_MAX_RUNNING_JOBS_PER_TENANT); use at most "
-            f"{limit - 1} folds.",
-            errors=[field_error(["body", "training", "cross_validation", "folds"],
-                                "more tasks than the limit per tenant")],
-        )  # fmt: skip
     session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
     if table is TrainingJob:
-        active = active_tasks(session, tenant_id)
+        active = active_tasks(session, tenant_id, limit)
     else:
         active = int(
             session.scalar(
