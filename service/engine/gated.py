@@ -11,8 +11,8 @@ Both run their time loops feature-major (`time_loop.py`, with the cells `lstm_st
 `gru_steps.py`); the buffers `h` (and the LSTM's `c`) `(T + 1, n, H)` are views of those
 arrays, shaped as the other layers' are. The GRU takes a sigmoid as `0.5 tanh(x / 2) + 0.5`:
 one `tanh` pass, with the sigmoid gates' weights halved, then one multiply-add activates them;
-the LSTM trains with one `exp` pass instead (see `lstm_steps.py`). Both predict one sequence
-in the tanh form (`recurrent_predict.py`).
+the LSTM trains with one `exp` pass instead (see `lstm_steps.py`). Prediction takes the
+tanh form for both, through its own lean loops (`recurrent_predict.py`).
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ class Gated(Recurrent):
             cache[key] = _scales(self.units, self.gates, (2,), key)
         return cache[key]
 
-    def buffers(self, T, n, dtype, inference=False):
-        return time_loop.buffers(T, n, self.units, self.n_in, dtype, inference)
+    def buffers(self, T, n, dtype):
+        return time_loop.buffers(T, n, self.units, self.n_in, dtype)
 
     def stack(self, p: tuple[np.ndarray, ...], W: np.ndarray) -> None:
         raise NotImplementedError
@@ -100,14 +100,13 @@ class LSTM(Gated):
         H = self.units
         p[2][H : 2 * H] = 1.0  # forget-gate bias
 
-    def buffers(self, T, n, dtype, inference=False):
-        buf = super().buffers(T, n, dtype, inference)
+    def buffers(self, T, n, dtype):
+        buf = super().buffers(T, n, dtype)
         H = self.units
         C = buf["C"] = np.zeros((T + 1, H, n), dtype)
         buf["c"] = C.transpose(0, 2, 1)
         buf["TC"] = np.zeros((T, H, n), dtype)
-        if not inference:
-            buf["dc"] = np.zeros((H, n), dtype)
+        buf["dc"] = np.zeros((H, n), dtype)
         return buf
 
     def stack(self, p, W):

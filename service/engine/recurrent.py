@@ -88,7 +88,7 @@ class Recurrent:
         for bias in p[2:]:
             bias[...] = 0
 
-    def buffers(self, T: int, n: int, dtype, inference: bool = False) -> dict[str, np.ndarray]:
+    def buffers(self, T: int, n: int, dtype) -> dict[str, np.ndarray]:
         """Zeroed per-batch arrays (zeros, so rows never written stay finite)."""
         H, G = self.units, self.width
         buf = {
@@ -96,10 +96,9 @@ class Recurrent:
             "h": np.zeros((T + 1, n, H), dtype),
             "wH": np.zeros((n, H), dtype),
             "wG": np.zeros((n, G), dtype),
+            "dx": np.zeros((T, n, G), dtype),  # gradients of the pre-activations
+            "dh": np.zeros((n, H), dtype),
         }
-        if not inference:
-            buf["dx"] = np.zeros((T, n, G), dtype)  # gradients of the pre-activations
-            buf["dh"] = np.zeros((n, H), dtype)
         buf.update(self._extra_buffers(T, n, dtype))
         return buf
 

@@ -21,7 +21,7 @@ from .dropout import draw_mask
 from .gated import GRU, LSTM
 from .network import Network, Trainable, predict_forward
 from .recurrent import Elman, Recurrent, Steps
-from .recurrent_predict import ONE
+from .recurrent_predict import final_states
 
 LAYERS: dict[str, type[Recurrent]] = {"rnn": Elman, "gru": GRU, "lstm": LSTM}
 CHUNK_VALUES = 1 << 22  # values per per-step array when evaluating or predicting in chunks
@@ -227,7 +227,8 @@ class SequenceNetwork(Trainable):
 
 
 def predict_sequences(recurrent, dense_layers, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Prediction with fresh arrays: time-major `X` `(T, n, d)`, lengths in any order."""
+    """Prediction with fresh arrays: time-major `X` `(T, n, d)`, lengths in any order, through
+    the lean inference path of `recurrent_predict.py` (no training caches)."""
     T, n, _ = X.shape
     size = chunk_rows(T, [layer for layer, _ in recurrent])
     if n > size:
@@ -238,21 +239,11 @@ def predict_sequences(recurrent, dense_layers, X: np.ndarray, lengths: np.ndarra
             for at in range(0, n, size)
         ]
         return np.concatenate(parts)
-    if n == 1 and all(layer.kind in ONE for layer, _ in recurrent):
-        seq = X[: lengths[0], 0]
-        for layer, p in recurrent:
-            seq = ONE[layer.kind](layer, seq, p)
-        return predict_forward(dense_layers, seq[-1:])
     order = None
-    if lengths.min() < T:
+    if n > 1 and lengths.min() < lengths.max():
         order = np.argsort(-lengths, kind="stable")
         X, lengths = X[:, order], lengths[order]
-    steps = Steps(lengths, T, None)
-    inp = X
-    for layer, p in recurrent:
-        states = layer.forward(inp, layer.buffers(T, n, X.dtype, inference=True), steps, p)
-        inp = states[1:]
-    final = states[T] if steps.full else states[steps.final_index]
+    final = final_states(recurrent, X, lengths)
     out = predict_forward(dense_layers, final)
     if order is None:
         return out

@@ -25,7 +25,7 @@ import numpy as np
 EVERYTHING = slice(None)
 
 
-def buffers(T: int, n: int, H: int, d: int, dtype, inference: bool) -> dict[str, np.ndarray]:
+def buffers(T: int, n: int, H: int, d: int, dtype) -> dict[str, np.ndarray]:
     """Zeroed arrays for a batch of `n` (zeros, so columns never written stay finite)."""
     K, G = H + d + 1, 4 * H
     Z = np.zeros((T + 1, K, n), dtype)
@@ -35,11 +35,10 @@ def buffers(T: int, n: int, H: int, d: int, dtype, inference: bool) -> dict[str,
         "W": np.zeros((G, K), dtype), "Ws": np.zeros((G, K), dtype),
         "h": Z[:, :H].transpose(0, 2, 1),  # (T + 1, n, H), as the other layers give it
     }  # fmt: skip
-    if not inference:
-        # D: every step's dA, gate-major, so that the weight gradient of all steps is one
-        # product with ZT, a gate-major copy of the steps' inputs
-        shapes = {"dz": (K, n), "D": (G, T, n), "wg": (G, n), "dW": (G, K), "ZT": (K, T, n)}
-        buf.update((key, np.zeros(shape, dtype)) for key, shape in shapes.items())
+    # D: every step's dA, gate-major, so that the weight gradient of all steps is one
+    # product with ZT, a gate-major copy of the steps' inputs
+    shapes = {"dz": (K, n), "D": (G, T, n), "wg": (G, n), "dW": (G, K), "ZT": (K, T, n)}
+    buf.update((key, np.zeros(shape, dtype)) for key, shape in shapes.items())
     return buf
 
 

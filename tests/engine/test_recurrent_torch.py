@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from service.engine.sequence_net import SequenceNetwork  # noqa: E402
+from service.engine.sequence_net import SequenceNetwork, predict_sequences  # noqa: E402
 
 T, N, D, H = 7, 6, 4, 5
 
@@ -136,3 +136,23 @@ def test_truncated_bptt_equals_torch_with_the_state_detached(kind):
     torch_grads = [p.grad.numpy() for p in [*ref.parameters(), *head.parameters()]]
     for mine, theirs_g in zip(engine_grads(net, kind), torch_grads, strict=True):
         np.testing.assert_allclose(mine, theirs_g, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("rows", [slice(None), slice(3, 4)])  # a batch, and one sequence
+def test_prediction_equals_torch(kind, rows):
+    net, ref, head = build(kind, 2)
+    X, _ = data(3)
+    X, lengths = X[rows], np.array([7, 2, 6, 5, 7, 1])[rows]
+    X[np.arange(T) >= lengths[:, None]] = 0
+    ours = predict_sequences(list(zip(net.layers, net.p, strict=True)),
+                             net.dense_layers(net.params),
+                             np.ascontiguousarray(X.transpose(1, 0, 2)), lengths)  # fmt: skip
+    packed = nn.utils.rnn.pack_padded_sequence(
+        torch.from_numpy(X), torch.from_numpy(lengths), batch_first=True, enforce_sorted=False
+    )
+    with torch.no_grad():
+        _, state = ref(packed)
+        h_n = state[0] if isinstance(state, tuple) else state
+        theirs = torch.softmax(head(h_n[-1]), 1).numpy()
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL)
