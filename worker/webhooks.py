@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from service.core.config import Settings
-from service.core.db import transaction
+from service.core.db import transaction, utcnow
 from service.core.queue import Producer
 from service.core.webhook_secrets import SecretBox, SecretKeyError, sign
 from service.core.webhook_urls import BlockedAddress, resolve
@@ -79,8 +79,9 @@ class Deliverer:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(secret, claimed.event_id, timestamp, claimed.body),
         }
+        sent_at = utcnow()
         status, error, seconds = self.poster.post(target, headers, claimed.body)
-        return Outcome(status, error, seconds)
+        return Outcome(status, error, seconds, sent_at)
 
     def send_later(self, delivery_id: str, delay: float) -> None:
         if self.producer.enqueue_delivery(delivery_id, countdown=delay):

@@ -6,6 +6,7 @@ the URL's own host in the Host header."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,9 @@ def test_an_attempt_is_signed_and_sent_to_the_checked_address(
     with transaction() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         assert delivery is not None and delivery.status == "delivered"
+        (line,) = delivery.log
+        assert datetime.fromisoformat(line["sent_at"]) <= datetime.fromisoformat(line["at"])
+        assert line["status_code"] == 200
 
 
 def test_the_address_is_checked_again_at_delivery_time(
@@ -107,6 +111,6 @@ def test_a_key_that_cannot_open_the_secret_is_a_failure_in_the_delivery_log(
         assert delivery is not None and delivery.status == "failed"
         assert [line["attempt"] for line in delivery.log] == [1, 2]
         for line in delivery.log:
-            assert line["status_code"] is None
+            assert line["status_code"] is None and line["sent_at"] is None
             assert line["error"].startswith("not sent: a webhook secret cannot be decrypted")
             assert "NEURONAL_WEBHOOK_KEY" in line["error"]

@@ -44,6 +44,7 @@ class Outcome:
     status_code: int | None
     error: str | None
     seconds: float
+    sent_at: datetime | None = None  # when the request went out (None: nothing was sent)
 
     @property
     def delivered(self) -> bool:
@@ -144,7 +145,8 @@ def record(
     delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
     delivery.locked_until = None
     line = {"at": iso_utc(now), "attempt": claimed.attempt, "status_code": outcome.status_code,
-            "error": outcome.error, "seconds": round(outcome.seconds, 4)}  # fmt: skip
+            "error": outcome.error, "seconds": round(outcome.seconds, 4),
+            "sent_at": iso_utc(outcome.sent_at)}  # fmt: skip
     delivery.log = [*(delivery.log or []), line][-MAX_LOG_LINES:]
     if outcome.delivered:
         delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
