@@ -240,7 +240,12 @@ def next_waiting(session: Session, endpoint_id: str) -> str | None:
 
 def due_deliveries(session: Session, settings: Settings, limit: int = 500) -> list[str]:
     """Pending deliveries that are due, not leased, and whose message (if any) was sent longer
-    ago than `webhook_resend_after_seconds`: stamped as sent now and returned to send."""
+    ago than `webhook_resend_after_seconds`: stamped as sent now and returned to send.
+
+    Not those of an endpoint whose attempts in flight fill its share: the first of them to end
+    hands its slot on (`next_waiting`), and one whose worker died frees it when its lease runs
+    out. Resending them would only have workers claim in vain, again and again while a
+    receiver never answers, and that work slows the deliveries to every other receiver."""
     now = utcnow()
     resend_before = now - timedelta(seconds=settings.webhook_resend_after_seconds)
     due = list(
@@ -254,6 +259,7 @@ def due_deliveries(session: Session, settings: Settings, limit: int = 500) -> li
                     WebhookDelivery.enqueued_at.is_(None),
                     WebhookDelivery.enqueued_at < resend_before,
                 ),
+                in_flight(now) < settings.webhook_max_deliveries_per_endpoint,
             )
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(limit)
