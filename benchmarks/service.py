@@ -16,7 +16,10 @@ then PostgreSQL + Redis when they answer on 127.0.0.1:5432 / :6379) and prints:
 5. scale-out: 40 small jobs on 1 vs 2 worker processes (PostgreSQL + Redis);
 6. predictions while a large job trains, with 1 and 2 BLAS threads in the worker;
 7. registry: predict by alias and by version against predict by id, p50 and throughput in
-   the same run, on a stack of its own (`benchmarks/registry.py`).
+   the same run, on a stack of its own (`benchmarks/registry.py`);
+8. webhooks: delivery lag from a job's success to its receiver, 100 jobs at once (30 with
+   `--quick`), with and without a receiver that never answers (`benchmarks/webhook_lag.py`;
+   PostgreSQL + Redis).
 """
 
 from __future__ import annotations
@@ -131,6 +134,7 @@ def main() -> None:
             "services",
             "overhead",
             "registry",
+            "webhooks",
         ],
         help="run only these parts",
     )
@@ -138,7 +142,8 @@ def main() -> None:
     if not wrk_available():
         sys.exit("wrk is not installed: apt-get install -y wrk (it drives the predict load)")
     plan = Plan.make(args.quick)
-    parts = set(args.only or ["embedded", "steps", "workers", "blas", "services", "registry"])
+    default = ["embedded", "steps", "workers", "blas", "services", "registry", "webhooks"]
+    parts = set(args.only or default)
     started = time.monotonic()
     machine()
     results = sections.Results()
@@ -160,6 +165,13 @@ def main() -> None:
                 print("PostgreSQL + Redis: skipped (nothing answers on 127.0.0.1:5432 / :6379)\n")
         if "registry" in parts:
             registry.run(root / "registry", plan.quick, results)
+    if "webhooks" in parts:
+        if services_available():
+            from benchmarks import webhook_lag
+
+            webhook_lag.run(30 if plan.quick else 100, results)
+        else:
+            print("webhooks: skipped (nothing answers on 127.0.0.1:5432 / :6379)\n")
     results.summary()
     print(f"\nwhole run {time.monotonic() - started:.0f} s; load {load_average()}")
 
