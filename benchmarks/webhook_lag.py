@@ -46,6 +46,7 @@ JOB = {
     "network": {"layers": [{"units": 4, "activation": "relu"}]},
     "training": {"epochs": 1, "batch_size": 32, "seed": 0},
 }
+Rounds = dict[str, tuple[list[dict[str, float]], str]]  # per round: per job, and the load
 STAGES = ("finished -> outbox row", "outbox row -> claimed", "claimed -> request sent",
           "request sent -> received")  # fmt: skip
 
@@ -79,9 +80,7 @@ def run(n_jobs: int, results: sections.Results, *, silent: bool = True) -> None:
     report(rounds, results)
 
 
-def measure(
-    stack: Stack, receiver: Receiver, n_jobs: int, silent: bool
-) -> dict[str, list[dict[str, float]]]:
+def measure(stack: Stack, receiver: Receiver, n_jobs: int, silent: bool) -> Rounds:
     """Each round's deliveries to the answering receiver, as seconds from the job's end."""
     arrived: dict[str, float] = {}
     record = receiver.record
@@ -92,7 +91,7 @@ def measure(
         return record(received)
 
     receiver.record = stamp  # type: ignore[method-assign]
-    rounds: dict[str, list[dict[str, float]]] = {}
+    rounds: Rounds = {}
     with stack.client(stack.create_key("bench-hooks")) as client:
         fast = subscribe(client, receiver.url("/fast"))
         files = {"file": ("iris.csv", iris_csv(), "text/csv")}
@@ -106,7 +105,7 @@ def measure(
                    for _ in range(n_jobs)]  # fmt: skip
             wait_until(lambda n=expected: len(arrived) >= n, timeout=120 + 5 * n_jobs,
                        what="deliveries")  # fmt: skip
-            rounds[name] = stages(client, fast, ids, receiver, arrived)
+            rounds[name] = (stages(client, fast, ids, receiver, arrived), sections.loadavg())
     return rounds
 
 
@@ -160,14 +159,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def report(rounds: dict[str, list[dict[str, float]]], results: sections.Results) -> None:
+def report(rounds: Rounds, results: sections.Results) -> None:
     p50s = {}
-    for name, rows in rounds.items():
+    for name, (rows, load) in rounds.items():
         lags = [row["lag"] for row in rows]
         p50s[name] = p50 = statistics.median(lags)
         print(f"  {name}: {len(lags)} jobs; lag p50 {p50 * 1000:.1f} ms, p95 "
-              f"{percentile(lags, 95) * 1000:.1f} ms, max {max(lags) * 1000:.1f} ms  "
-              f"[{sections.loadavg()}]")  # fmt: skip
+              f"{percentile(lags, 95) * 1000:.1f} ms, max {max(lags) * 1000:.1f} ms"
+              f"  [{load}]")  # fmt: skip
         print("    medians: " + "; ".join(
             f"{stage} {statistics.median(row[stage] for row in rows) * 1000:.1f} ms"
             for stage in STAGES))  # fmt: skip
