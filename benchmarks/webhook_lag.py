@@ -122,8 +122,15 @@ def stages(
     answering receiver's deliveries take one attempt each, so the last claim is the first)."""
     job_of = {got.headers["webhook-id"]: json.loads(got.body)["data"]["job_id"]
               for got in receiver.at("/fast")}  # fmt: skip
-    by_job = {job_of[d["event_id"]]: d for d in all_deliveries(client, webhook_id)
-              if d["event_id"] in job_of}  # fmt: skip
+
+    def recorded() -> dict[str, dict[str, Any]] | None:
+        """The round's deliveries, once each attempt's outcome is written (a receiver may get a
+        request a moment before the worker records its answer)."""
+        by_job = {job_of[d["event_id"]]: d for d in all_deliveries(client, webhook_id)
+                  if d["event_id"] in job_of and d["status"] == "delivered"}  # fmt: skip
+        return by_job if all(job_id in by_job for job_id in job_ids) else None
+
+    by_job = wait_until(recorded, timeout=60, what="the delivery log")
     rows = []
     for job_id in job_ids:
         finished = timestamp(client.get(f"/v1/jobs/{job_id}").json()["finished_at"])
