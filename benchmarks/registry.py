@@ -1,6 +1,7 @@
 """Predict by alias against predict by id, in the same run, on the same cached model.
 
-Run: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/registry.py`
+Part `registry` of `benchmarks/service.py` (`--only registry`), which calls `run`; alone:
+`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/registry.py`
 (`--quick` for a shorter run). Starts the embedded default, trains the digits model
 (64-64-10), registers it as version 1 of `digits` with the alias `production`, then measures
 `POST /v1/models/{id}/predict`, `.../aliases/production/predict` and `.../versions/1/predict`
@@ -31,17 +32,23 @@ def main() -> None:
     args = parser.parse_args()
     if not load.wrk_available():
         sys.exit("wrk is not installed: apt-get install -y wrk (it drives the predict load)")
-    count, seconds = (300, 6.0) if args.quick else (1000, 18.0)
     results = sections.Results()
     with tempfile.TemporaryDirectory(prefix="neuronal-bench-registry-") as folder:
-        stack = Stack(Path(folder), sections.BENCH_ENV)
-        with running(stack):
-            key = stack.create_key("bench-registry")
-            paths = prepare(stack, key)
-            sections.header("predict by id, by alias and by version: digits model, 1 row")
-            compare(stack.port, key, paths, count, seconds, results)
+        run(Path(folder), args.quick, results)
     results.summary()
     print(f"\n{sections.loadavg()}")
+
+
+def run(folder: Path, quick: bool, results: sections.Results) -> None:
+    """The registry part of the service benchmark: its own embedded stack in `folder`."""
+    count, seconds = (300, 6.0) if quick else (1000, 18.0)
+    sections.header("registry: predict by id, by alias and by version, digits model, 1 row")
+    stack = Stack(folder, sections.BENCH_ENV)
+    with running(stack):
+        key = stack.create_key("bench-registry")
+        paths = prepare(stack, key)
+        compare(stack.port, key, paths, count, seconds, results)
+    print()
 
 
 def prepare(stack: Stack, key: str) -> dict[str, str]:

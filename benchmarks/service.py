@@ -14,7 +14,12 @@ then PostgreSQL + Redis when they answer on 127.0.0.1:5432 / :6379) and prints:
    API's peak RSS;
 4. training memory: the worker's peak RSS training on that 1M-row data set;
 5. scale-out: 40 small jobs on 1 vs 2 worker processes (PostgreSQL + Redis);
-6. predictions while a large job trains, with 1 and 2 BLAS threads in the worker.
+6. predictions while a large job trains, with 1 and 2 BLAS threads in the worker;
+7. registry: predict by alias and by version against predict by id, p50 and throughput in
+   the same run, on a stack of its own (`benchmarks/registry.py`);
+8. webhooks: delivery lag from a job's success to its receiver, 100 jobs at once (30 with
+   `--quick`), with and without a receiver that never answers (`benchmarks/webhook_lag.py`;
+   PostgreSQL + Redis).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import sections  # noqa: E402
+from benchmarks import registry, sections  # noqa: E402
 from benchmarks.load import wrk_available  # noqa: E402
 from benchmarks.stack import services_available  # noqa: E402
 
@@ -128,6 +133,8 @@ def main() -> None:
             "blas",
             "services",
             "overhead",
+            "registry",
+            "webhooks",
         ],
         help="run only these parts",
     )
@@ -135,7 +142,8 @@ def main() -> None:
     if not wrk_available():
         sys.exit("wrk is not installed: apt-get install -y wrk (it drives the predict load)")
     plan = Plan.make(args.quick)
-    parts = set(args.only or ["embedded", "steps", "workers", "blas", "services"])
+    default = ["embedded", "steps", "workers", "blas", "services", "registry", "webhooks"]
+    parts = set(args.only or default)
     started = time.monotonic()
     machine()
     results = sections.Results()
@@ -155,6 +163,15 @@ def main() -> None:
                 sections.postgres_redis(root / "services", plan, results, only_overhead=only)
             else:
                 print("PostgreSQL + Redis: skipped (nothing answers on 127.0.0.1:5432 / :6379)\n")
+        if "registry" in parts:
+            registry.run(root / "registry", plan.quick, results)
+    if "webhooks" in parts:
+        if services_available():
+            from benchmarks import webhook_lag
+
+            webhook_lag.run(30 if plan.quick else 100, results)
+        else:
+            print("webhooks: skipped (nothing answers on 127.0.0.1:5432 / :6379)\n")
     results.summary()
     print(f"\nwhole run {time.monotonic() - started:.0f} s; load {load_average()}")
 

@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass, field
 
 from service.core.config import Settings
-from service.core.db import transaction
+from service.core.db import transaction, utcnow
 from service.core.queue import Producer
-from service.core.webhook_secrets import SecretBox, sign
+from service.core.webhook_secrets import SecretBox, SecretKeyError, sign
 from service.core.webhook_urls import BlockedAddress, resolve
 from service.domain.webhooks.attempts import (
     Claimed,
@@ -69,16 +69,19 @@ class Deliverer:
             target = resolve(claimed.url, allow_private=self.settings.webhook_allow_private_urls)
         except BlockedAddress as exc:
             return Outcome(None, f"not sent: {exc}", time.perf_counter() - start)
+        try:
+            secret = self.box.open(claimed.secret_encrypted)
+        except SecretKeyError as exc:  # retried: the operator can restart with the right key
+            return Outcome(None, f"not sent: {exc}", time.perf_counter() - start)
         timestamp = int(time.time())
         headers = {
             "webhook-id": claimed.event_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(
-                self.box.open(claimed.secret_encrypted), claimed.event_id, timestamp, claimed.body
-            ),
+            "webhook-signature": sign(secret, claimed.event_id, timestamp, claimed.body),
         }
+        sent_at = utcnow()
         status, error, seconds = self.poster.post(target, headers, claimed.body)
-        return Outcome(status, error, seconds)
+        return Outcome(status, error, seconds, sent_at)
 
     def send_later(self, delivery_id: str, delay: float) -> None:
         if self.producer.enqueue_delivery(delivery_id, countdown=delay):

@@ -73,7 +73,7 @@ class DeliveryOut(FromRow):
     created_at: UTCDatetime
     log: list[dict[str, Any]] = Field(
         description="One entry per attempt (the latest 50): at, attempt, status_code, error, "
-        "seconds."
+        "seconds, sent_at."
     )
 
 

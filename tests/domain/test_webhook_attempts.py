@@ -135,3 +135,21 @@ def test_the_sweep_resends_a_lease_that_ran_out(database_url: str, settings: Set
         assert due_deliveries(session, settings) == [delivery_id]
         claimed = claim(session, delivery_id, settings)
         assert claimed is not None and claimed.attempt == 2
+
+
+def test_the_sweep_leaves_a_busy_endpoints_waiting_deliveries_to_its_attempts(
+    database_url: str, settings: Settings
+) -> None:
+    """A receiver that never answers: its waiting deliveries are not resent while its share of
+    attempts is in flight (claiming them would fail anyway), and are once a lease runs out."""
+    slow = deliveries(database_url, "wh_silent", 3)
+    past = utcnow() - timedelta(seconds=settings.webhook_resend_after_seconds + 1)
+    with transaction(database_url) as session:
+        assert claim(session, slow[0], settings) is not None
+        assert claim(session, slow[1], settings) is not None
+        session.execute(update(WebhookDelivery).values(enqueued_at=past))
+        assert due_deliveries(session, settings) == []  # both slots are held
+        session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id == slow[0]).values(locked_until=past)
+        )  # that attempt's worker died
+        assert sorted(due_deliveries(session, settings)) == [slow[0], slow[2]]

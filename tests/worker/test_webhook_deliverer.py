@@ -6,6 +6,7 @@ the URL's own host in the Host header."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,9 @@ def test_an_attempt_is_signed_and_sent_to_the_checked_address(
     with transaction() as session:
         delivery = session.get(WebhookDelivery, delivery_id)
         assert delivery is not None and delivery.status == "delivered"
+        (line,) = delivery.log
+        assert datetime.fromisoformat(line["sent_at"]) <= datetime.fromisoformat(line["at"])
+        assert line["status_code"] == 200
 
 
 def test_the_address_is_checked_again_at_delivery_time(
@@ -84,3 +88,29 @@ def test_the_address_is_checked_again_at_delivery_time(
         delivery = session.get(WebhookDelivery, delivery_id)
         assert delivery is not None and delivery.status == "pending"
         assert "not sent" in (delivery.last_error or "") and delivery.last_status_code is None
+
+
+def test_a_key_that_cannot_open_the_secret_is_a_failure_in_the_delivery_log(
+    database: str, receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A delivery worker started without the API's NEURONAL_WEBHOOK_KEY (here: its own key
+    file) sends nothing and says why in the delivery's log, attempt by attempt, with no
+    traceback; once the schedule is spent the delivery fails."""
+    api = Settings(data_dir=tmp_path / "api", webhook_allow_private_urls=True)
+    delivery_id = one_delivery(api, receiver.url("/in"), new_secret())
+    worker = Settings(
+        data_dir=tmp_path / "worker", webhook_allow_private_urls=True, webhook_retry_schedule=[0, 0]
+    )
+    deliverer = Deliverer(worker, Producer(worker))
+    with caplog.at_level("INFO", logger="neuronal.webhooks"):
+        assert [deliverer.deliver(delivery_id) for _ in range(2)] == ["error", "error"]
+    assert receiver.at("/in") == []
+    assert not [record for record in caplog.records if record.exc_info]
+    with transaction() as session:
+        delivery = session.get(WebhookDelivery, delivery_id)
+        assert delivery is not None and delivery.status == "failed"
+        assert [line["attempt"] for line in delivery.log] == [1, 2]
+        for line in delivery.log:
+            assert line["status_code"] is None and line["sent_at"] is None
+            assert line["error"].startswith("not sent: a webhook secret cannot be decrypted")
+            assert "NEURONAL_WEBHOOK_KEY" in line["error"]
