@@ -168,7 +168,7 @@ def compare(data, batch: int, seeds: int, runs: dict, results: Results) -> None:
     for name, values in scores.items():
         gaps = [100 * (v - r) for v, r in zip(values, reference, strict=True)]
         print(
-            f"  {name:28s} median {statistics.median(values):.4f} "
+            f"  {name:32s} median {statistics.median(values):.4f} "
             f"({', '.join(f'{v:.4f}' for v in values)})"
             + (
                 ""
