@@ -25,7 +25,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .dropout import draw_mask
-from .initializers import INITS
+from .initializers import draw
 from .losses import LOSSES, weighted_value
 
 
@@ -151,11 +151,9 @@ class Network(Trainable):
         return Ws, bs
 
     def initialize(self, rng: np.random.Generator, init: str) -> None:
-        """Draw every `W` with the named initializer; biases are zero."""
-        for W in self.W:
-            W[...] = INITS[init](rng, *W.shape)
-        for b in self.b:
-            b[...] = 0
+        """Draw every layer's `W` and `b` with the named initializer, layer by layer."""
+        for W, b in zip(self.W, self.b, strict=True):
+            W[...], b[...] = draw(rng, init, *W.shape)
 
     def buffers(self, batch: int) -> Buffers:
         """The (cached) buffers for this batch size."""

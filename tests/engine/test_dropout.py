@@ -107,7 +107,8 @@ def blobs_fit(X, y, network, **training):
 
 def test_prediction_is_the_plain_forward_pass(blobs):
     X, y = blobs
-    model, history = blobs_fit(X, y, DROPPY)
+    # 30 epochs: after 6, dropout at 0.5 on 8 units had learnt for some seeds only
+    model, history = blobs_fit(X, y, DROPPY, epochs=30)
     assert history[-1]["val_accuracy"] > 0.8  # dropout still learns
     first, second = model.predict_proba(X[:1]), model.predict_proba(X[:1])
     np.testing.assert_array_equal(first, second)

@@ -29,7 +29,7 @@ def test_defaults_are_filled_in():
         "layers": [{"units": 8, "activation": "relu"}],
         "output_activation": "softmax",
         "loss": "cross_entropy",
-        "init": "glorot",
+        "init": "fan_in_uniform",
     }
     assert train == {
         "epochs": 5,
@@ -56,7 +56,11 @@ def test_defaults_are_filled_in():
 
 def test_regression_defaults():
     net, _ = check({"layers": [{"units": 3, "activation": "tanh"}]}, task="regression")
-    assert (net["output_activation"], net["loss"], net["init"]) == ("linear", "mse", "glorot")
+    assert (net["output_activation"], net["loss"], net["init"]) == (
+        "linear",
+        "mse",
+        "fan_in_uniform",
+    )
 
 
 def test_loss_picks_the_output():

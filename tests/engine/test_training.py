@@ -248,7 +248,7 @@ def test_stratified_validation_split():
 @pytest.mark.parametrize(
     "activation", ["step", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "linear"]
 )
-@pytest.mark.parametrize("init", ["small_random", "glorot", "he"])
+@pytest.mark.parametrize("init", ["small_random", "glorot", "he", "fan_in_uniform"])
 def test_every_activation_and_init_trains(blobs, activation, init):
     X, y = blobs
     _, history = fit(
