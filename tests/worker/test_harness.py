@@ -78,7 +78,7 @@ def test_a_run_stopped_by_shutdown_is_handed_back_without_spending_an_attempt(
     step = ShutdownAfterFirstChunk(chunk_rows=40)
     try:
         outcome = run_attempt(PREDICTION, job_id, worker="w", settings=settings, enqueue=record,
-                              step_for=lambda _: step)  # fmt: skip
+                              step_for=lambda _session, _run: step)  # fmt: skip
     finally:
         SHUTDOWN.clear()
     assert outcome == Ending.HANDED_BACK == "handed_back"
@@ -109,7 +109,7 @@ def test_a_cancel_after_the_last_progress_write_is_honoured(
     job_id = add_job(model, columns, "pj_late_cancel")
     step = CancelledAtTheEnd(chunk_rows=N_ROWS)
     outcome = run_attempt(PREDICTION, job_id, worker="w", settings=settings, enqueue=record,
-                          step_for=lambda _: step)  # fmt: skip
+                          step_for=lambda _session, _run: step)  # fmt: skip
     assert outcome == "cancelled"
     ended = job(job_id)
     assert ended.status == "cancelled" and ended.output_data is None
@@ -134,7 +134,7 @@ def test_an_attempt_fenced_out_mid_run_writes_nothing_more(
     job_id = add_job(model, columns, "pj_fenced")
     step = FencedOutMidRun(chunk_rows=40)
     outcome = run_attempt(PREDICTION, job_id, worker="w", settings=settings, enqueue=record,
-                          step_for=lambda _: step)  # fmt: skip
+                          step_for=lambda _session, _run: step)  # fmt: skip
     assert outcome == "lost"
     taken = job(job_id)
     assert (taken.status, taken.attempts, taken.rows_done) == ("running", 2, 0)
