@@ -152,6 +152,10 @@ class JobStep:
         """Add the result's rows; returns the job's columns to write with its success."""
         return {}
 
+    def lock_first(self, session: Session, run: Run) -> None:
+        """Rows to lock before the job's own in its final transaction (a trial's search, which
+        scheduling always locks before its trials' rows)."""
+
     def settle(self, session: Session, run: Run) -> None:
         """Writes that go with any final status (the checkpoint a finished job no longer needs)."""
 
@@ -286,6 +290,7 @@ def _conclude(run: Run, step: JobStep, result: Any, failure: Failure | None) -> 
 def _finish(run: Run, step: JobStep, status: JobStatus, failure: Failure | None = None) -> None:
     error, code = (failure.message, failure.code) if failure else (None, None)
     with transaction() as session:
+        step.lock_first(session, run)
         finish(session, run.kind.table, run.job_id, run.attempt, status, error=error, code=code)
         step.settle(session, run)
 
@@ -295,6 +300,7 @@ def _succeed(run: Run, step: JobStep, result: Any) -> str:
     the last progress write, which is honoured instead."""
     table, job_id, attempt = run.kind.table, run.job_id, run.attempt
     with transaction() as session:
+        step.lock_first(session, run)
         # still ours (LostOwnership otherwise) and not cancelled: then add the result
         if fence_and_read_cancel(session, table, job_id, attempt, heartbeat_at=utcnow()):
             finish(session, table, job_id, attempt, JobStatus.CANCELLED)

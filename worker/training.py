@@ -22,6 +22,7 @@ from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
 from service.domain.cross_validation import start_folds
 from service.domain.datasets import TrainingData
 from service.domain.registry import register_job_model
+from service.domain.search_scheduler import lock_search
 from service.domain.trained_models import add_trained_model
 from service.domain.warm_start import store_training_state
 from service.engine import fit
@@ -31,7 +32,14 @@ from worker.fencing import SHUTDOWN, retrying
 from worker.harness import Failure, JobKind, JobStep, Run, run_attempt
 from worker.hopfield_storage import HopfieldStorage, is_hopfield_job
 from worker.memory_guard import over_budget
-from worker.trials import TrialPlan, after_trial, refresh_deadline, rung_verdict, trial_plan
+from worker.trials import (
+    TrialPlan,
+    advance_within,
+    after_trial,
+    refresh_deadline,
+    rung_verdict,
+    trial_plan,
+)
 from worker.warm_start import load_warm_start
 
 log = logging.getLogger("neuronal.worker")
@@ -72,6 +80,11 @@ def run_job(
         TRAINING, job_id, worker=worker, settings=settings, enqueue=enqueue, step_for=step_for,
         divert=onto_folds,
     )  # fmt: skip
+    step = steps[-1] if steps and isinstance(steps[-1], Training) else None
+    if step is not None and step.scheduled is not None:  # with the trial's end: committed
+        for next_id in step.scheduled:
+            enqueue(next_id)
+        return outcome
     if folds and enqueue_fold is not None:  # committed: the folds run as tasks of their own
         for fold_id in folds:
             enqueue_fold(fold_id)
@@ -102,6 +115,7 @@ class Training(JobStep):
         self.inputs: TrainingInputs  # read with the claim (`prepare`), but for the arrays
         self.loading_seconds = 0.0
         self.trained: Trained | None = None
+        self.scheduled: list[str] | None = None  # a trial's search's next trials, to enqueue
 
     def refusal(self, session: Session, run: Run) -> Failure | None:
         reason = over_budget(session, run.job_id, run.settings)
@@ -168,10 +182,16 @@ class Training(JobStep):
         registered = register_job_model(session, job, model_id)  # `register` of the job
         return {"model_id": model_id} | ({"register": registered} if registered else {})
 
+    def lock_first(self, session: Session, run: Run) -> None:
+        if self.trial is not None:
+            lock_search(session, self.trial.search_id)
+
     def settle(self, session: Session, run: Run) -> None:
         if self.recorder is not None and self.recorder.pending:  # the job's last epochs
             self.recorder.add_pending(session)
         session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == run.job_id))
+        if self.trial is not None:  # the search's next trials, in the same commit
+            self.scheduled = advance_within(session, self.trial.search_id, run.settings)
 
     # a job handed back keeps its checkpoint: the next attempt resumes from it
 
