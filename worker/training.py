@@ -116,6 +116,7 @@ class Training(JobStep):
         self.loading_seconds = 0.0
         self.trained: Trained | None = None
         self.scheduled: list[str] | None = None  # a trial's search's next trials, to enqueue
+        self.progress_written = False  # the last rows' progress went with the success
 
     def refusal(self, session: Session, run: Run) -> Failure | None:
         reason = over_budget(session, run.job_id, run.settings)
@@ -180,16 +181,25 @@ class Training(JobStep):
         )
         store_training_state(session, model_id, result.state)
         registered = register_job_model(session, job, model_id)  # `register` of the job
-        return {"model_id": model_id} | ({"register": registered} if registered else {})
+        values: dict[str, Any] = {"model_id": model_id}
+        if self.recorder is not None and self.recorder.pending:  # the progress of the last
+            values |= {"epoch": self.recorder.pending[-1]["epoch"],  # rows (`settle` adds
+                       "metrics": self.recorder.pending[-1]}  # them) with the success  # fmt: skip
+            self.progress_written = True
+        return values | ({"register": registered} if registered else {})
 
     def lock_first(self, session: Session, run: Run) -> None:
         if self.trial is not None:
             lock_search(session, self.trial.search_id)
 
     def settle(self, session: Session, run: Run) -> None:
-        if self.recorder is not None and self.recorder.pending:  # the job's last epochs
-            self.recorder.add_pending(session)
-        session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == run.job_id))
+        recorder = self.recorder
+        if recorder is not None and recorder.pending:  # the job's last epochs
+            recorder.add_pending(session, progress=not self.progress_written)
+        self.progress_written = False  # a retried transaction writes it again
+        fresh = getattr(self, "inputs", None) is not None and not self.inputs.recorded
+        if not (fresh and (recorder is None or not recorder.checkpointed)):
+            session.execute(delete(JobCheckpoint).where(JobCheckpoint.job_id == run.job_id))
         if self.trial is not None:  # the search's next trials, in the same commit
             self.scheduled = advance_within(session, self.trial.search_id, run.settings)
 
@@ -209,6 +219,7 @@ class TrainingInputs:
     training: dict[str, Any]
     task: str
     checkpoint: bytes | None
+    recorded: bool = True  # whether an earlier attempt wrote epochs (and maybe a checkpoint)
     trial: TrialPlan | None = None
     warm_start: WarmStart | None = None
 
@@ -220,11 +231,15 @@ def _load_inputs(session: Session, job_id: str) -> TrainingInputs:
     dataset = session.get(Dataset, job.dataset_id)
     if dataset is None:
         raise NotFound(f"The dataset {job.dataset_id!r} of this job has been deleted.")
-    checkpoint = session.get(JobCheckpoint, job_id)
-    resumed_epoch = checkpoint.epoch if checkpoint else 0
-    session.execute(
-        delete(EpochMetric).where(EpochMetric.job_id == job_id, EpochMetric.epoch > resumed_epoch)
-    )
+    checkpoint = None
+    if job.epoch:  # an earlier attempt recorded epochs (a job's first has nothing to read)
+        checkpoint = session.get(JobCheckpoint, job_id)
+        resumed_epoch = checkpoint.epoch if checkpoint else 0
+        session.execute(
+            delete(EpochMetric).where(
+                EpochMetric.job_id == job_id, EpochMetric.epoch > resumed_epoch
+            )
+        )
     return TrainingInputs(
         data=None,
         dataset_id=dataset.id,
@@ -233,6 +248,7 @@ def _load_inputs(session: Session, job_id: str) -> TrainingInputs:
         training=job.training,
         task=job.task,
         checkpoint=checkpoint.data if checkpoint else None,
+        recorded=bool(job.epoch),
         trial=trial_plan(session, job),
         warm_start=load_warm_start(session, job),
     )
@@ -256,6 +272,7 @@ class EpochRecorder:
         self.last_checkpoint = time.monotonic()
         self.last_write = time.monotonic()
         self.pending: list[dict[str, Any]] = []
+        self.checkpointed = False  # whether this attempt has written a checkpoint
         self.trial: TrialPlan | None = None  # a search's trial: its rungs and runtime limit
 
     @property
@@ -295,16 +312,17 @@ class EpochRecorder:
             with contextlib.suppress(LostOwnership):  # the run's ending is now "lost"
                 self._write(None)
 
-    def add_pending(self, session: Session) -> None:
-        """The rows not yet written, and the job's progress, in the caller's transaction
-        (the attempt's final one, fenced already)."""
-        rows, self.pending = self.pending, []
+    def add_pending(self, session: Session, *, progress: bool = True) -> None:
+        """The rows not yet written, and the job's progress (unless the caller writes it), in
+        the caller's transaction (the attempt's final one, fenced already)."""
+        rows = self.pending  # kept until the end: a retried transaction adds them again
         session.add_all(EpochMetric(job_id=self.job_id, **_metric_fields(row)) for row in rows)
-        session.execute(
-            update(TrainingJob)
-            .where(TrainingJob.id == self.job_id)
-            .values(epoch=rows[-1]["epoch"], metrics=rows[-1])
-        )
+        if progress:
+            session.execute(
+                update(TrainingJob)
+                .where(TrainingJob.id == self.job_id)
+                .values(epoch=rows[-1]["epoch"], metrics=rows[-1])
+            )
 
     def _write(self, checkpoint: bytes | None, *, rung: bool = False) -> bool:
         rows, epoch = self.pending, self.pending[-1]["epoch"]
@@ -313,6 +331,7 @@ class EpochRecorder:
         def add_rows(session: Session) -> None:
             session.add_all(EpochMetric(job_id=self.job_id, **_metric_fields(row)) for row in rows)
             if checkpoint is not None:
+                self.checkpointed = True
                 session.merge(
                     JobCheckpoint(
                         job_id=self.job_id, epoch=epoch, data=checkpoint, updated_at=utcnow()
