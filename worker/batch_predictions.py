@@ -45,7 +45,7 @@ def run_batch(
     step = BatchPrediction(chunk_rows)
     return run_attempt(
         PREDICTION, job_id, worker=worker, settings=settings, enqueue=enqueue,
-        step_for=lambda _: step,
+        step_for=lambda _session, _run: step,
     )  # fmt: skip
 
 

@@ -17,43 +17,28 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
-from service.core.db import transaction
 from service.core.errors import NotFound
 from service.core.lifecycle import LostOwnership
 from service.core.queue import Enqueue
 from service.core.tables import CvFold, Dataset, TrainingJob
-from service.domain.cross_validation import count_fold_epochs, settle_job, start_folds
+from service.domain.cross_validation import count_fold_epochs, settle_job
 from service.domain.cv_results import (
     FoldPredictions,
     aligned_probabilities,
     classification_metrics,
     regression_metrics,
 )
-from service.domain.datasets import TrainingData, load_training_data
+from service.domain.datasets import TrainingData
 from service.engine import fit
 from service.engine.folds import assign_folds, fold_rows
 from service.engine.targets import encode_labels, regression_targets
+from worker.dataset_cache import training_data
 from worker.fencing import SHUTDOWN, retrying
 from worker.harness import JobKind, JobStep, Run, run_attempt
 
 log = logging.getLogger("neuronal.worker")
 
 FOLD = JobKind(CvFold, noun="fold", log_field="fold_id")
-
-
-def start_cv_job(job_id: str, enqueue_fold: Enqueue) -> str | None:
-    """Put a cross-validated job waiting for its folds onto them and enqueue the folds;
-    None when `job_id` is no such job (the training task then trains it as usual)."""
-    if SHUTDOWN.is_set():
-        return None  # the harness declines it and leaves it for another worker
-    with transaction() as session:
-        fold_ids = start_folds(session, job_id)
-    if fold_ids is None:
-        return None
-    for fold_id in fold_ids:
-        enqueue_fold(fold_id)
-    log.info("job %s started on %d folds", job_id, len(fold_ids))
-    return "on_folds"
 
 
 def run_fold(
@@ -69,7 +54,7 @@ def run_fold(
     step = FoldTraining()
     outcome = run_attempt(
         FOLD, fold_id, worker=worker, settings=settings, enqueue=enqueue_fold,
-        step_for=lambda _: step,
+        step_for=lambda _session, _run: step,
     )  # fmt: skip
     if step.job_ready is not None:
         enqueue_training(step.job_ready)
@@ -99,10 +84,15 @@ class FoldTraining(JobStep):
     failure_code = "training_error"
 
     def __init__(self) -> None:
+        self.spec: FoldSpec  # read with the claim (`prepare`)
         self.job_ready: str | None = None  # the job to enqueue once this fold has committed
 
+    def prepare(self, session: Session, run: Run) -> None:
+        self.spec = _fold_spec(session, run.job_id)
+
     def execute(self, run: Run) -> FoldResult | None:
-        inputs = retrying(lambda: _load(run.job_id))
+        spec = self.spec
+        inputs = _fold_inputs(spec, retrying(lambda: training_data(*spec.dataset)))
         recorder = FoldRecorder(run, inputs.job_id)
         X, lengths = _rows(inputs.data, inputs.train_rows)
         model, history = fit(
@@ -148,24 +138,39 @@ class FoldTraining(JobStep):
         return {"epoch": 0}  # it starts over
 
 
-def _load(fold_id: str) -> FoldInputs:
-    with transaction() as session:
-        fold = session.get(CvFold, fold_id)
-        job = session.get(TrainingJob, fold.job_id) if fold is not None else None
-        if fold is None or job is None:
-            raise LostOwnership(fold_id)  # deleted with its job since it was claimed
-        dataset = session.get(Dataset, job.dataset_id)
-        if dataset is None:
-            raise NotFound(f"The dataset {job.dataset_id!r} of this job has been deleted.")
-        data = load_training_data(session, dataset)
-        training = {k: v for k, v in job.training.items() if k != "cross_validation"}
-        cv = job.training["cross_validation"]
-        labels = encode_labels(data.y)[1] if cv["stratified"] else None
-        fold_of = assign_folds(len(data.y), cv["folds"], training["seed"], labels)
-        train_rows, held_rows = fold_rows(fold_of, fold.fold)
-        if training["batch_size"] != "full":  # a default sized for all rows, not a fold's
-            training["batch_size"] = min(training["batch_size"], len(train_rows))
-        return FoldInputs(job.id, data, train_rows, held_rows, job.network, training, job.task)
+@dataclass(frozen=True)
+class FoldSpec:
+    """What a fold trains, read with its claim: all but the data set's arrays."""
+
+    job_id: str
+    fold: int
+    dataset: tuple[str, str]  # its id and content hash, which name its arrays
+    network: dict[str, Any]
+    training: dict[str, Any]
+    task: str
+
+
+def _fold_spec(session: Session, fold_id: str) -> FoldSpec:
+    fold = session.get(CvFold, fold_id)
+    job = session.get(TrainingJob, fold.job_id) if fold is not None else None
+    if fold is None or job is None:
+        raise LostOwnership(fold_id)  # deleted with its job since it was claimed
+    dataset = session.get(Dataset, job.dataset_id)
+    if dataset is None:
+        raise NotFound(f"The dataset {job.dataset_id!r} of this job has been deleted.")
+    dataset_key = (dataset.id, dataset.sha256)
+    return FoldSpec(job.id, fold.fold, dataset_key, job.network, job.training, job.task)
+
+
+def _fold_inputs(spec: FoldSpec, data: TrainingData) -> FoldInputs:
+    training = {k: v for k, v in spec.training.items() if k != "cross_validation"}
+    cv = spec.training["cross_validation"]
+    labels = encode_labels(data.y)[1] if cv["stratified"] else None
+    fold_of = assign_folds(len(data.y), cv["folds"], training["seed"], labels)
+    train_rows, held_rows = fold_rows(fold_of, spec.fold)
+    if training["batch_size"] != "full":  # a default sized for all rows, not a fold's
+        training["batch_size"] = min(training["batch_size"], len(train_rows))
+    return FoldInputs(spec.job_id, data, train_rows, held_rows, spec.network, training, spec.task)
 
 
 def _rows(data: TrainingData, rows: np.ndarray) -> tuple[Any, np.ndarray | None]:

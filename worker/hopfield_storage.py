@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.core.db import new_id, transaction, utcnow
@@ -27,11 +26,10 @@ from worker.harness import JobStep, Run
 log = logging.getLogger("neuronal.worker")
 
 
-def is_hopfield_job(job_id: str) -> bool:
+def is_hopfield_job(session: Session, job_id: str) -> bool:
     """Whether the job asks for a Hopfield network (read before loading anything else)."""
-    with transaction() as session:
-        network = session.scalar(select(TrainingJob.network).where(TrainingJob.id == job_id))
-    return is_hopfield(network)
+    job = session.get(TrainingJob, job_id)
+    return job is not None and is_hopfield(job.network)
 
 
 @dataclass

@@ -13,8 +13,9 @@ import logging
 import resource
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from service.core.config import Settings
-from service.core.db import transaction
 from service.core.errors import InvalidInput
 from service.core.tables import Dataset, TrainingJob
 from service.domain.job_cost import check_cost, estimate
@@ -42,18 +43,17 @@ def limit_process_memory(settings: Settings) -> int | None:
     return limit
 
 
-def over_budget(job_id: str, settings: Settings) -> str | None:
+def over_budget(session: Session, job_id: str, settings: Settings) -> str | None:
     """Why the job cannot run within this worker's budget, or None when it can."""
-    with transaction() as session:
-        job = session.get(TrainingJob, job_id)
-        dataset = session.get(Dataset, job.dataset_id) if job is not None else None
-        if job is None or dataset is None:
-            return None  # loading it says what is gone
-        try:
-            cost = estimate(dataset, job.network, job.training, job.task, settings)
-            check_cost(cost, job.training, settings)
-        except InvalidInput as exc:
-            return exc.detail
+    job = session.get(TrainingJob, job_id)
+    dataset = session.get(Dataset, job.dataset_id) if job is not None else None
+    if job is None or dataset is None:
+        return None  # loading it says what is gone
+    try:
+        cost = estimate(dataset, job.network, job.training, job.task, settings)
+        check_cost(cost, job.training, settings)
+    except InvalidInput as exc:
+        return exc.detail
     return None
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from service.core.logs import log_context
 from service.core.queue import DELIVER_TASK, FOLD_TASK, PREDICT_TASK, TRAIN_TASK
 from worker.batch_predictions import run_batch
-from worker.cross_validation import run_fold, start_cv_job
+from worker.cross_validation import run_fold
 from worker.training import run_job
 from worker.webhooks import deliverer_for
 
@@ -28,14 +28,12 @@ def train_job(self, job_id: str) -> str:  # type: ignore[no-untyped-def]
     """Train job `job_id` if it is still waiting for a worker; a no-op otherwise."""
     with log_context(job_id=job_id, task_id=self.request.id):
         app = self.app
-        on_folds = start_cv_job(job_id, app.producer.enqueue_fold)
-        if on_folds is not None:  # a cross-validated job's folds now run as tasks of their own
-            return on_folds
-        return run_job(
+        return run_job(  # a cross-validated job's folds run as tasks of their own
             job_id,
             worker=str(self.request.hostname),
             settings=app.settings,
             enqueue=app.producer.enqueue_training,
+            enqueue_fold=app.producer.enqueue_fold,
         )
 
 

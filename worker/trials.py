@@ -139,6 +139,19 @@ def after_trial(search_id: str, settings: Settings, enqueue: Enqueue) -> None:
         enqueue(job_id)
 
 
+def advance_within(session: Session, search_id: str, settings: Settings) -> list[str] | None:
+    """Move the search on inside the transaction that ends one of its trials (the search's
+    row locked first, by the caller): the ids of the trials it queued, to enqueue once that
+    commits; None if scheduling failed, in a savepoint, so that the trial's end still commits
+    (`after_trial`, or the periodic reconcile, moves the search on then)."""
+    try:
+        with session.begin_nested():
+            return advance(session, search_id, settings)
+    except Exception as exc:
+        log.warning("search %s: next trials not scheduled with the trial's end: %s", search_id, exc)
+        return None
+
+
 def _advance(search_id: str, settings: Settings) -> list[str]:
     """Move the search on; one that succeeds moving an alias ends a resolution lease after
     the move's commit, so that no API process predicts the old way once it answers."""

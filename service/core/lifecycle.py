@@ -89,7 +89,7 @@ def claim(session: Session, table: JobTable, job_id: str, worker: str) -> int | 
     """queued → running as attempt + 1 owned by `worker`; the attempt number, or None if
     the job is not waiting (a redelivered message, a cancelled or finished job)."""
     now = utcnow()
-    claimed = session.execute(
+    attempt: int | None = session.scalar(
         update(table)
         .where(table.id == job_id, table.status == JobStatus.QUEUED)
         .values(
@@ -99,10 +99,8 @@ def claim(session: Session, table: JobTable, job_id: str, worker: str) -> int | 
             heartbeat_at=now,
             started_at=now,
         )
+        .returning(table.attempts)  # one round trip, not a second query for the number
     )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    attempt: int | None = session.scalar(select(table.attempts).where(table.id == job_id))
     return attempt
 
 
@@ -122,6 +120,21 @@ def fence(session: Session, table: JobTable, job_id: str, attempt: int, **values
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LostOwnership(job_id)
+
+
+def fence_and_read_cancel(
+    session: Session, table: JobTable, job_id: str, attempt: int, **values: Any
+) -> bool:
+    """`fence`, answering whether a cancel was asked for, in the one statement (RETURNING)."""
+    wanted = session.execute(
+        update(table)
+        .where(table.id == job_id, table.status == JobStatus.RUNNING, table.attempts == attempt)
+        .values(**values)
+        .returning(table.cancel_requested)
+    ).one_or_none()
+    if wanted is None:
+        raise LostOwnership(job_id)
+    return bool(wanted[0])
 
 
 def finish(

@@ -1,5 +1,6 @@
 """Epoch rows are written together on a time budget, one row per epoch, with the checkpoint
-and at the end; a cancel is seen at the next write."""
+and at the end (the last epochs' rows in the attempt's final transaction); a cancel is seen at
+the next write."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def recorder(settings: Settings, job_id: str, **changes: float) -> EpochRecorder
     return EpochRecorder(job_id, 1, settings.model_copy(update=changes))
 
 
-def test_rows_wait_for_the_interval_and_all_arrive_at_the_last_epoch(
+def test_rows_wait_for_the_interval_and_all_arrive_at_the_end(
     settings: Settings,
 ) -> None:
     job_id = running_job()
@@ -68,10 +69,23 @@ def test_rows_wait_for_the_interval_and_all_arrive_at_the_last_epoch(
         record(Progress(epoch, 3))
     assert rows_of(job_id) == []  # nothing written yet: the interval has not passed
     record(Progress(3, 3))
+    assert rows_of(job_id) == []  # the last epoch's rows go with the attempt's final write
+    with transaction() as session:
+        record.add_pending(session)
     assert rows_of(job_id) == [1, 2, 3]
     with transaction() as session:
         job = session.get(TrainingJob, job_id)
         assert job is not None and job.epoch == 3 and job.metrics["epoch"] == 3
+
+
+def test_even_a_due_write_leaves_the_last_epoch_to_the_end(
+    settings: Settings,
+) -> None:
+    job_id = running_job()
+    record = recorder(settings, job_id, progress_interval_seconds=0)
+    record(Progress(1, 2))
+    record(Progress(2, 2))
+    assert rows_of(job_id) == [1] and [row["epoch"] for row in record.pending] == [2]
 
 
 def test_every_epoch_is_written_with_no_interval(settings: Settings) -> None:
@@ -115,9 +129,10 @@ def test_a_cancel_is_seen_at_the_next_write(settings: Settings) -> None:
     progress = Progress(1, 4)
     record(progress)
     assert record.outcome is None and progress.stopped == []
-    last = Progress(4, 4)
-    record(last)
-    assert record.outcome == "cancelled" and last.stopped == [4]
+    record.last_write -= 7200  # the interval has passed: the next epoch writes
+    later = Progress(2, 4)
+    record(later)
+    assert record.outcome == "cancelled" and later.stopped == [2]
 
 
 @pytest.mark.parametrize("interval", [0.0, 3600.0])
@@ -131,7 +146,8 @@ def test_a_job_taken_by_another_attempt_writes_nothing(
         assert job is not None
         job.attempts = 2  # claimed again elsewhere
     record = recorder(settings, job_id, progress_interval_seconds=interval)
-    progress = Progress(3, 3)
-    record(progress)
-    assert record.outcome == "lost" and progress.stopped == [3]
+    record(Progress(1, 3))
+    record(Progress(2, 3))
+    record.flush()  # the end of a run that did not succeed
+    assert record.outcome == "lost"
     assert rows_of(job_id) == []

@@ -44,7 +44,7 @@ def queue(settings: Settings, model: Model, columns: Columns) -> Queue:
 def attempt(job_id: str, step: BatchPrediction, settings: Settings) -> str:
     """One attempt of the prediction job by worker "w" through `step`."""
     return run_attempt(PREDICTION, job_id, worker="w", settings=settings, enqueue=record,
-                       step_for=lambda _: step)  # fmt: skip
+                       step_for=lambda _session, _run: step)  # fmt: skip
 
 
 def test_the_time_limit_fails_the_job_after_a_chunk(queue: Queue, settings: Settings) -> None:
