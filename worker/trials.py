@@ -143,13 +143,16 @@ def advance_within(session: Session, search_id: str, settings: Settings) -> list
     """Move the search on inside the transaction that ends one of its trials (the search's
     row locked first, by the caller): the ids of the trials it queued, to enqueue once that
     commits; None if scheduling failed, in a savepoint, so that the trial's end still commits
-    (`after_trial`, or the periodic reconcile, moves the search on then)."""
+    (`after_trial`, or the periodic reconcile, moves the search on then), and None when the
+    search moved its alias now: `after_trial` ends it a resolution lease after this commit."""
     try:
         with session.begin_nested():
-            return advance(session, search_id, settings)
+            queued = advance(session, search_id, settings, alias_first=True)
     except Exception as exc:
         log.warning("search %s: next trials not scheduled with the trial's end: %s", search_id, exc)
         return None
+    search = session.get(Search, search_id)
+    return None if search is not None and registered_ahead(search) else queued
 
 
 def _advance(search_id: str, settings: Settings) -> list[str]:
