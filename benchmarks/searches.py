@@ -77,7 +77,7 @@ def run_search(http: Http, body: dict[str, Any]) -> tuple[dict[str, Any], list[d
     done = wait_until(
         lambda: (s := http.json("GET", f"/v1/searches/{search['id']}"))["status"] in ENDED
         and s,
-        timeout=1800, what="the search", every=0.05,
+        timeout=1800, what="the search", every=0.5,
     )  # fmt: skip
     wall = time.perf_counter() - started
     jobs = http.json("GET", f"/v1/jobs?search_id={search['id']}&limit=500")["items"]
