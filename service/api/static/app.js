@@ -264,30 +264,38 @@ function selectJob(jobId) {
   });
 }
 
-async function followJob(jobId, controller) {
+// Follow an event stream until its `status` event, resuming after a dropped connection from
+// the last event seen (at most 20 connections); events after an abort are dropped.
+async function followEvents(path, controller, onEvent) {
   let lastEventId = null;
   let ended = false;
   for (let attempt = 0; !ended && attempt < 20; attempt++) {
     if (attempt) await new Promise((resolve) => setTimeout(resolve, 1000));
-    await readEvents(`/v1/jobs/${jobId}/events`, {
+    await readEvents(path, {
       signal: controller.signal,
       lastEventId,
       onEvent: (name, data, id) => {
         if (controller.signal.aborted) return;
         if (id) lastEventId = id;
-        if (name === "progress") {
-          state.history.push(data);
-          setStatus("running", data.fraction);
-          drawCharts();
-        } else if (name === "status") {
-          ended = true;
-          state.finished = data;
-          setStatus(data.status, data.progress.fraction);
-          showResult(data).catch((error) => { $("#detail-error").textContent = error.message; });
-        }
+        if (name === "status") ended = true;
+        onEvent(name, data);
       },
     });
   }
+}
+
+function followJob(jobId, controller) {
+  return followEvents(`/v1/jobs/${jobId}/events`, controller, (name, data) => {
+    if (name === "progress") {
+      state.history.push(data);
+      setStatus("running", data.fraction);
+      drawCharts();
+    } else if (name === "status") {
+      state.finished = data;
+      setStatus(data.status, data.progress.fraction);
+      showResult(data).catch((error) => { $("#detail-error").textContent = error.message; });
+    }
+  });
 }
 
 function setStatus(status, fraction) {
@@ -403,29 +411,55 @@ function drawChart(target, metric) {
     points: state.history.filter((r) => Number.isFinite(r[`${split}_${metric}`]))
       .map((r) => [r.epoch, r[`${split}_${metric}`]]),
   }));
-  const values = series.flatMap((s) => s.points.map((p) => p[1]));
+  const [low, high] = valueRange(series.flatMap((s) => s.points.map((p) => p[1])), metric);
+  const x = epochScale(CHART, epochs);
+  const y = valueScale(CHART, low, high);
+  const nodes = chartFrame(CHART, low, high, "epoch 1", String(epochs));
+  for (const { split, points } of series) {
+    if (!points.length) continue;
+    nodes.push(svg("polyline", { class: `series ${split}`, "data-series": split,
+      points: polylinePoints(points, x, y) }));
+  }
+  target.replaceChildren(...nodes);
+  target.dataset.points = String(series[0].points.length);
+}
+
+// A chart's value range: its values' span (for accuracy at least 0.5 to 1), widened around a
+// single value so that a scale never divides by zero.
+function valueRange(values, metric) {
   let low = values.length ? Math.min(...values) : 0;
   let high = values.length ? Math.max(...values) : 1;
   if (metric === "accuracy") [low, high] = [Math.min(low, 0.5), 1];
   if (high - low < 1e-9) [low, high] = [low - 0.5, high + 0.5];
-  const { width, height, left, right, top, bottom } = CHART;
-  const x = (epoch) => left + ((epoch - 1) / Math.max(epochs - 1, 1)) * (width - left - right);
-  const y = (v) => height - bottom - ((v - low) / (high - low)) * (height - top - bottom);
-  const nodes = [
+  return [low, high];
+}
+
+// Where epoch 1 .. `epochs` and values from `low` to `high` fall inside a chart's frame.
+function epochScale(box, epochs) {
+  return (epoch) => box.left + ((epoch - 1) / Math.max(epochs - 1, 1)) *
+    (box.width - box.left - box.right);
+}
+
+function valueScale(box, low, high) {
+  return (v) => box.height - box.bottom - ((v - low) / (high - low)) *
+    (box.height - box.top - box.bottom);
+}
+
+// A chart's frame and axis labels: the value range on the left, `first` and `last` below.
+function chartFrame(box, low, high, first, last) {
+  const { width, height, left, right, top, bottom } = box;
+  return [
     svg("rect", { x: left, y: top, width: width - left - right, height: height - top - bottom,
       class: "frame" }),
     label(left - 6, top + 8, high.toPrecision(3), "end"),
     label(left - 6, height - bottom, low.toPrecision(3), "end"),
-    label(left, height - 8, "epoch 1", "start"),
-    label(width - right, height - 8, String(epochs), "end"),
+    label(left, height - 8, first, "start"),
+    label(width - right, height - 8, last, "end"),
   ];
-  for (const { split, points } of series) {
-    if (!points.length) continue;
-    nodes.push(svg("polyline", { class: `series ${split}`, "data-series": split,
-      points: points.map(([e, v]) => `${x(e).toFixed(1)},${y(v).toFixed(1)}`).join(" ") }));
-  }
-  target.replaceChildren(...nodes);
-  target.dataset.points = String(series[0].points.length);
+}
+
+function polylinePoints(points, x, y) {
+  return points.map(([at, v]) => `${x(at).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
 }
 
 function label(x, y, text, anchor) {

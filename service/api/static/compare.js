@@ -78,26 +78,14 @@ function drawCompareChart(target, metric, entries) {
     points: e.rows.filter((r) => Number.isFinite(r[`${split}_${metric}`]))
       .map((r) => [r.epoch, r[`${split}_${metric}`]]),
   }))).filter((c) => c.points.length);
-  const values = curves.flatMap((c) => c.points.map((p) => p[1]));
-  let low = values.length ? Math.min(...values) : 0;
-  let high = values.length ? Math.max(...values) : 1;
-  if (metric === "accuracy") [low, high] = [Math.min(low, 0.5), 1];
-  if (high - low < 1e-9) [low, high] = [low - 0.5, high + 0.5];
-  const { width, height, left, right, top, bottom } = CHART;
-  const x = (epoch) => left + ((epoch - 1) / Math.max(epochs - 1, 1)) * (width - left - right);
-  const y = (v) => height - bottom - ((v - low) / (high - low)) * (height - top - bottom);
-  const nodes = [
-    svg("rect", { x: left, y: top, width: width - left - right, height: height - top - bottom,
-      class: "frame" }),
-    label(left - 6, top + 8, high.toPrecision(3), "end"),
-    label(left - 6, height - bottom, low.toPrecision(3), "end"),
-    label(left, height - 8, "epoch 1", "start"),
-    label(width - right, height - 8, String(epochs), "end"),
-  ];
+  const [low, high] = valueRange(curves.flatMap((c) => c.points.map((p) => p[1])), metric);
+  const x = epochScale(CHART, epochs);
+  const y = valueScale(CHART, low, high);
+  const nodes = chartFrame(CHART, low, high, "epoch 1", String(epochs));
   for (const c of curves) {
     const attrs = { class: `series curve ${c.split}-curve`, stroke: c.colour, "data-job": c.job,
       "data-series": c.split, "data-points": c.points.length,
-      points: c.points.map(([e, v]) => `${x(e).toFixed(1)},${y(v).toFixed(1)}`).join(" ") };
+      points: polylinePoints(c.points, x, y) };
     if (c.split === "val") attrs["stroke-dasharray"] = "5 3";
     // a one-epoch job (a trial pruned at the first rung) is a dot, not an invisible line
     nodes.push(c.points.length > 1 ? svg("polyline", attrs)

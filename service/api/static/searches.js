@@ -57,22 +57,8 @@ function selectSearch(searchId) {
   return redrawSearch();
 }
 
-async function followSearch(searchId, controller) {
-  let lastEventId = null;
-  let ended = false;
-  for (let attempt = 0; !ended && attempt < 20; attempt++) {
-    if (attempt) await new Promise((resolve) => setTimeout(resolve, 1000));
-    await readEvents(`/v1/searches/${searchId}/events`, {
-      signal: controller.signal,
-      lastEventId,
-      onEvent: (name, _data, id) => {
-        if (controller.signal.aborted) return;
-        if (id) lastEventId = id;
-        if (name === "status") ended = true;
-        redrawSearch();
-      },
-    });
-  }
+function followSearch(searchId, controller) {
+  return followEvents(`/v1/searches/${searchId}/events`, controller, () => redrawSearch());
 }
 
 // One redraw at a time; events arriving meanwhile ask for one more after it.
@@ -151,30 +137,21 @@ function drawTrials(s, rows) {
     const last = best.length ? best[best.length - 1][1] : null;
     best.push([r.at, last == null || better(r.objective, last) ? r.objective : last]);
   }
-  const values = ended.map((r) => r.objective).filter(Number.isFinite);
-  let low = values.length ? Math.min(...values) : 0;
-  let high = values.length ? Math.max(...values) : 1;
-  if (high - low < 1e-9) [low, high] = [low - 0.5, high + 0.5];
+  const objectives = ended.map((r) => r.objective).filter(Number.isFinite);
+  let [low, high] = valueRange(objectives, "objective");
   const pad = (high - low) * 0.04; // marks on the edges stay whole
   [low, high] = [low - pad, high + pad];
   const span = Math.max(1, ...ended.map((r) => r.at));
-  const { width, height, left, right, top, bottom } = SEARCH_CHART;
+  const { width, left, right, top } = SEARCH_CHART;
   const x = (at) => left + (at / span) * (width - left - right);
-  const y = (v) => height - bottom - ((v - low) / (high - low)) * (height - top - bottom);
-  const nodes = [
-    svg("rect", { x: left, y: top, width: width - left - right, height: height - top - bottom,
-      class: "frame" }),
-    label(left - 6, top + 8, high.toPrecision(3), "end"),
-    label(left - 6, height - bottom, low.toPrecision(3), "end"),
-    label(left, height - 8, "0 s", "start"),
-    label(width - right, height - 8, `${span.toFixed(1)} s after the start`, "end"),
-  ];
+  const y = valueScale(SEARCH_CHART, low, high);
+  const nodes = chartFrame(SEARCH_CHART, low, high, "0 s", `${span.toFixed(1)} s after the start`);
   if (best.length) {
     const last = best[best.length - 1];
     const steps = best.flatMap(([at, v], i) => (i ? [[at, best[i - 1][1]], [at, v]] : [[at, v]]));
     steps.push([span, last[1]]);
     nodes.push(svg("polyline", { class: "best", "data-best": String(last[1]),
-      points: steps.map(([at, v]) => `${x(at).toFixed(1)},${y(v).toFixed(1)}`).join(" ") }));
+      points: polylinePoints(steps, x, y) }));
   }
   for (const r of ended) nodes.push(trialMark(r, x(r.at), r.objective == null ? top : y(r.objective)));
   target.replaceChildren(...nodes);
