@@ -304,37 +304,27 @@ def _finish(run: Run, step: JobStep, status: JobStatus, failure: Failure | None 
 
 def _succeed(run: Run, step: JobStep, result: Any) -> str:
     """The result and the job's success in one transaction; or the cancel asked for since
-    the last progress write, which is honoured instead."""
-    if step.publishes(run):
-        return _succeed_published(run, step, result)
-    table, job_id, attempt = run.kind.table, run.job_id, run.attempt
-    with transaction() as session:
-        step.lock_first(session, run)
-        # still ours (LostOwnership otherwise) and not cancelled: then add the result
-        if fence_and_read_cancel(session, table, job_id, attempt, heartbeat_at=utcnow()):
-            finish(session, table, job_id, attempt, JobStatus.CANCELLED)
-            step.settle(session, run)
-            return JobStatus.CANCELLED.value
-        values = step.succeed(session, run, result)
-        finish(session, table, job_id, attempt, JobStatus.SUCCEEDED, **values)
-        step.settle(session, run)
-    return JobStatus.SUCCEEDED.value
+    the last progress write, which is honoured instead.
 
-
-def _succeed_published(run: Run, step: JobStep, result: Any) -> str:
-    """The result's rows committed, then the job's success one resolution lease later, as a
-    PUT of an alias answers (service.domain.registry_resolve): by the time the job answers
-    succeeded, no API process predicts with what the alias pointed at before. Retried, the
-    committed rows are not written again; a cancel asked for once they are is too late."""
+    A step that `publishes` commits its result's rows first and the job's success one
+    resolution lease later, as a PUT of an alias answers (service.domain.registry_resolve):
+    by the time the job answers succeeded, no API process predicts with what the alias
+    pointed at before. Retried, the committed rows are not written again; a cancel asked for
+    once they are is too late."""
     table, job_id, attempt = run.kind.table, run.job_id, run.attempt
     if run.published is None:
         with transaction() as session:
             step.lock_first(session, run)
+            # still ours (LostOwnership otherwise) and not cancelled: then add the result
             if fence_and_read_cancel(session, table, job_id, attempt, heartbeat_at=utcnow()):
                 finish(session, table, job_id, attempt, JobStatus.CANCELLED)
                 step.settle(session, run)
                 return JobStatus.CANCELLED.value
             values = step.succeed(session, run, result)
+            if not step.publishes(run):
+                finish(session, table, job_id, attempt, JobStatus.SUCCEEDED, **values)
+                step.settle(session, run)
+                return JobStatus.SUCCEEDED.value
         run.published = values
         time.sleep(run.settings.registry_cache_seconds)
     with transaction() as session:
