@@ -144,11 +144,12 @@ def _start_trials(
     limits = search.limits
     room = min(limits["max_parallel"] - active, limits["max_trials"] - len(trials))
     # the tenant's limit counts tasks: a cross-validated trial queues its folds and its final
-    tasks = job_tasks(search.base.get("training") or {}, settings.max_running_jobs_per_tenant)
+    limit = settings.max_running_jobs_per_tenant
+    tasks = job_tasks(search.base.get("training") or {}, limit)
+    taken = active_tasks(session, search.tenant_id, limit)
     queued: list[TrainingJob] = []
     for _ in range(max(room, 0)):
-        limit = settings.max_running_jobs_per_tenant
-        if active_tasks(session, search.tenant_id, limit) + tasks > limit:
+        if taken + tasks > limit:
             break
         job = _add_trial(session, search, trials, settings)
         if job is None:
@@ -156,6 +157,7 @@ def _start_trials(
         trials.append(job)
         if job.status == JobStatus.QUEUED:
             queued.append(job)
+            taken += tasks
     return queued
 
 
