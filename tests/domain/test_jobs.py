@@ -141,3 +141,32 @@ def test_jobs_list_by_status_and_stay_with_their_tenant(
         get_job(session, "ten_b", kept.id)
     with pytest.raises(InvalidInput):
         list_jobs(session, "ten_a", limit=10, cursor=None, status="finished")
+
+
+def search_request(dataset_id: str, training: dict[str, Any], max_parallel: int) -> dict:
+    from service.api.schemas_searches import SearchRequest
+
+    body = SearchRequest.model_validate({
+        "dataset_id": dataset_id, "base": {"network": NETWORK, "training": training},
+        "space": {"training.optimizer.learning_rate": {"choice": [0.1, 0.01, 0.001, 0.0001]}},
+        "strategy": "grid", "limits": {"max_trials": 4, "max_parallel": max_parallel},
+    })  # fmt: skip
+    request = body.model_dump(mode="json", by_alias=True)
+    request["base"] = body.base.model_dump(mode="json", exclude_none=True)
+    return request
+
+
+def test_a_search_starts_only_the_trials_whose_tasks_fit_the_cap(
+    session: Session, settings: Settings, dataset_id: str
+) -> None:
+    from service.domain.searches import create_search
+
+    assert settings.max_running_jobs_per_tenant == 3
+    _, queued = create_search(session, "ten_a", search_request(dataset_id, TRAINING, 4),
+                                  settings)  # fmt: skip
+    assert len(queued) == 3  # max_parallel 4, but 3 tasks at most
+    for job_id in queued:
+        cancel_job(session, "ten_a", job_id)
+    _, queued = create_search(session, "ten_a", search_request(dataset_id, folds(2), 4),
+                                  settings)  # fmt: skip
+    assert len(queued) == 1  # each trial stands for 2 folds and its final training
