@@ -83,9 +83,8 @@ class JsonLines(JsonFormatter):
         self._one_pass = plain and self.timestamp == "time" and "asctime" not in dict(self._fields)
 
     def format(self, record: logging.LogRecord) -> str:
-        if not self._one_pass or record.exc_info or record.exc_text or record.stack_info:
-            return super().format(record)
-        if isinstance(record.msg, dict):
+        general = record.exc_info or record.exc_text or record.stack_info
+        if not self._one_pass or general or isinstance(record.msg, dict):
             return super().format(record)
         record.message = record.getMessage()
         fields = record.__dict__
