@@ -11,8 +11,8 @@ Both run their time loops feature-major (`time_loop.py`, with the cells `lstm_st
 `gru_steps.py`); the buffers `h` (and the LSTM's `c`) `(T + 1, n, H)` are views of those
 arrays, shaped as the other layers' are. The GRU takes a sigmoid as `0.5 tanh(x / 2) + 0.5`:
 one `tanh` pass, with the sigmoid gates' weights halved, then one multiply-add activates them;
-the LSTM trains with one `exp` pass instead (see `lstm_steps.py`). Prediction takes the
-tanh form for both, through its own lean loops (`recurrent_predict.py`).
+the LSTM trains with that form or an `exp` one, by the CPU (see `lstm_steps.py`). Prediction
+takes the tanh form for both, through its own lean loops (`recurrent_predict.py`).
 """
 
 from __future__ import annotations
@@ -23,34 +23,12 @@ from . import gru_steps, lstm_steps, time_loop
 from .recurrent import Recurrent
 
 
-def _scales(units: int, gates: int, tanh_gates: tuple[int, ...], dtype):
-    """Per-column weight scales `(neg, half, mul, add)` of PyTorch-ordered gate columns.
-
-    `half` (0.5 for sigmoid gates, 1 for tanh gates) scales the weights so that `tanh`, then
-    `* mul + add`, activates every gate (sigmoid(x) = 0.5 tanh(x / 2) + 0.5); `neg` (-1 and
-    -2) is the same for `exp`: sigmoid(x) = 1 / (1 + exp(-x)), tanh(x) = 2 / (1 + exp(-2x)) - 1.
-    """
-    neg, half = np.full(gates * units, -1.0), np.full(gates * units, 0.5)
-    mul, add = np.full(gates * units, 0.5), np.full(gates * units, 0.5)
-    for k in tanh_gates:
-        cols = slice(k * units, (k + 1) * units)
-        neg[cols], half[cols], mul[cols], add[cols] = -2.0, 1.0, 1.0, 0.0
-    return tuple(v.astype(dtype) for v in (neg, half, mul, add))
-
-
 class Gated(Recurrent):
-    """What LSTM and GRU share: the per-column scales of their gates (cached per dtype),
-    and the feature-major time loops, given a cell module and how it stacks its weights."""
+    """What LSTM and GRU share: the feature-major time loops, given a cell module, how it
+    stacks its weights and how many of its gate blocks are sigmoids."""
 
     cell = lstm_steps
     sigmoid_rows = 3  # blocks of H rows at the top of the stacked W that are sigmoid gates
-
-    def scales(self, dtype) -> tuple[np.ndarray, ...]:
-        cache = self.__dict__.setdefault("_scales_by_dtype", {})
-        key = np.dtype(dtype)
-        if key not in cache:
-            cache[key] = _scales(self.units, self.gates, (2,), key)
-        return cache[key]
 
     def buffers(self, T, n, dtype):
         return time_loop.buffers(T, n, self.units, self.n_in, dtype)

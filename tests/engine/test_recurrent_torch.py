@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
+from service.engine import lstm_steps  # noqa: E402
 from service.engine.sequence_net import SequenceNetwork, predict_sequences  # noqa: E402
 
 T, N, D, H = 7, 6, 4, 5
@@ -103,6 +104,23 @@ def test_outputs_and_gradients_equal_torch(kind, layers, masked):
     assert abs(our_loss - their_loss) < TOL
     torch_grads = [p.grad.numpy() for p in [*ref.parameters(), *head.parameters()]]
     for mine, theirs_g in zip(engine_grads(net, kind), torch_grads, strict=True):
+        np.testing.assert_allclose(mine, theirs_g, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("form", ["tanh", "exp"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_both_lstm_activation_forms_equal_torch(monkeypatch, form, masked):
+    """The CPU picks one of the LSTM's two activation forms; the other is tested here too."""
+    monkeypatch.setattr(lstm_steps, "FORM", form)
+    net, ref, head = build("lstm", 2)
+    X, labels = data(3)
+    lengths = np.array([7, 6, 6, 3, 2, 1]) if masked else np.full(N, T)
+    ours, our_loss = engine_run(net, X, labels, lengths)
+    theirs, their_loss = torch_run(ref, head, X, labels, lengths)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL)
+    assert abs(our_loss - their_loss) < TOL
+    torch_grads = [p.grad.numpy() for p in [*ref.parameters(), *head.parameters()]]
+    for mine, theirs_g in zip(engine_grads(net, "lstm"), torch_grads, strict=True):
         np.testing.assert_allclose(mine, theirs_g, rtol=0, atol=TOL)
 
 
