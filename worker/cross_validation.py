@@ -17,7 +17,6 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from service.core.config import Settings
-from service.core.errors import NotFound
 from service.core.lifecycle import LostOwnership
 from service.core.queue import Enqueue
 from service.core.tables import CvFold, Dataset, TrainingJob
@@ -32,7 +31,7 @@ from service.domain.datasets import TrainingData
 from service.engine import fit
 from service.engine.folds import assign_folds, fold_rows
 from service.engine.targets import encode_labels, regression_targets
-from worker.dataset_cache import training_data
+from worker.dataset_cache import dataset_gone, training_data
 from worker.fencing import SHUTDOWN, retrying
 from worker.harness import JobKind, JobStep, Run, run_attempt
 
@@ -157,7 +156,7 @@ def _fold_spec(session: Session, fold_id: str) -> FoldSpec:
         raise LostOwnership(fold_id)  # deleted with its job since it was claimed
     dataset = session.get(Dataset, job.dataset_id)
     if dataset is None:
-        raise NotFound(f"The dataset {job.dataset_id!r} of this job has been deleted.")
+        raise dataset_gone(job.dataset_id)
     dataset_key = (dataset.id, dataset.sha256)
     return FoldSpec(job.id, fold.fold, dataset_key, job.network, job.training, job.task)
 

@@ -30,6 +30,11 @@ _lock = threading.Lock()
 _entry: tuple[tuple[str, str], TrainingData] | None = None
 
 
+def dataset_gone(dataset_id: str) -> NotFound:
+    """What a job whose data set was deleted fails with."""
+    return NotFound(f"The dataset {dataset_id!r} of this job has been deleted.")
+
+
 def training_data(dataset_id: str, sha256: str) -> TrainingData:
     """The arrays of data set `dataset_id` (whose upload hashed to `sha256`): from this
     worker's cache, or read from the database (NotFound if it has been deleted)."""
@@ -59,7 +64,7 @@ def forget() -> None:
 def _read(session: Session, dataset_id: str) -> TrainingData:
     dataset = session.get(Dataset, dataset_id)
     if dataset is None:
-        raise NotFound(f"The dataset {dataset_id!r} of this job has been deleted.")
+        raise dataset_gone(dataset_id)
     return load_training_data(session, dataset)
 
 

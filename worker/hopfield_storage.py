@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from service.core.db import new_id, transaction, utcnow
-from service.core.errors import NotFound
 from service.core.tables import Dataset, TrainingJob
 from service.domain.datasets import load_arrays
 from service.domain.trained_models import add_trained_model
 from service.engine import HopfieldModel
 from service.engine.hopfield import is_hopfield, patterns_from_table
+from worker.dataset_cache import dataset_gone
 from worker.fencing import retrying
 from worker.harness import JobStep, Run
 
@@ -78,7 +78,7 @@ def _load_patterns(job_id: str) -> dict[str, Any]:
         assert job is not None
         dataset = session.get(Dataset, job.dataset_id)
         if dataset is None:
-            raise NotFound(f"The data set {job.dataset_id!r} of this job has been deleted.")
+            raise dataset_gone(job.dataset_id)
         columns, target, features = load_arrays(session, job.dataset_id)
         patterns, names = patterns_from_table(columns, target, features, dataset.target["name"])
         return {"patterns": patterns, "names": names, "network": job.network}
