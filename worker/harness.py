@@ -154,6 +154,9 @@ class JobStep:
         """Add the result's rows; returns the job's columns to write with its success."""
         return {}
 
+    def forget_result(self) -> None:
+        """Undo what `succeed` noted about its rows, which were rolled back (a cancel won)."""
+
     def publishes(self, run: Run) -> bool:
         """Whether `succeed` changes what API processes remember for a lease (an alias the
         job moves): then its rows commit first and the job's success a lease later."""
@@ -313,18 +316,27 @@ def _succeed(run: Run, step: JobStep, result: Any) -> str:
     once they are is too late."""
     table, job_id, attempt = run.kind.table, run.job_id, run.attempt
     if run.published is None:
-        with transaction() as session:
-            step.lock_first(session, run)
-            # still ours (LostOwnership otherwise) and not cancelled: then add the result
-            if fence_and_read_cancel(session, table, job_id, attempt, heartbeat_at=utcnow()):
+        try:
+            with transaction() as session:
+                # the result's new rows come before the rows `lock_first` locks, so trials of
+                # one search that end together queue on the search's row only for their
+                # status moves and scheduling; still ours (LostOwnership otherwise, and the
+                # rows roll back) and not cancelled, checked once the lock is held
+                values = step.succeed(session, run, result)
+                step.lock_first(session, run)
+                if fence_and_read_cancel(session, table, job_id, attempt, heartbeat_at=utcnow()):
+                    raise _CancelledMeanwhile
+                if not step.publishes(run):
+                    finish(session, table, job_id, attempt, JobStatus.SUCCEEDED, **values)
+                    step.settle(session, run)
+                    return JobStatus.SUCCEEDED.value
+        except _CancelledMeanwhile:  # the result's rows rolled back with the transaction
+            step.forget_result()
+            with transaction() as session:
+                step.lock_first(session, run)
                 finish(session, table, job_id, attempt, JobStatus.CANCELLED)
                 step.settle(session, run)
-                return JobStatus.CANCELLED.value
-            values = step.succeed(session, run, result)
-            if not step.publishes(run):
-                finish(session, table, job_id, attempt, JobStatus.SUCCEEDED, **values)
-                step.settle(session, run)
-                return JobStatus.SUCCEEDED.value
+            return JobStatus.CANCELLED.value
         run.published = values
         time.sleep(run.settings.registry_cache_seconds)
     with transaction() as session:
@@ -333,6 +345,10 @@ def _succeed(run: Run, step: JobStep, result: Any) -> str:
         finish(session, table, job_id, attempt, JobStatus.SUCCEEDED, **run.published)
         step.settle(session, run)
     return JobStatus.SUCCEEDED.value
+
+
+class _CancelledMeanwhile(Exception):
+    """A cancel was asked for before the result's transaction locked the job: it rolls back."""
 
 
 def _hand_back(run: Run, step: JobStep) -> None:

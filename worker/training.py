@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from service.core.config import Settings
 from service.core.db import new_id, utcnow
-from service.core.errors import NotFound
 from service.core.lifecycle import TERMINAL, LostOwnership
 from service.core.queue import Enqueue
 from service.core.tables import Dataset, EpochMetric, JobCheckpoint, TrainingJob
@@ -27,7 +26,7 @@ from service.domain.trained_models import add_trained_model
 from service.domain.warm_start import store_training_state
 from service.engine import fit
 from service.engine.warm_start import WarmStart
-from worker.dataset_cache import training_data
+from worker.dataset_cache import dataset_gone, training_data
 from worker.fencing import SHUTDOWN, retrying
 from worker.harness import Failure, JobKind, JobStep, Run, run_attempt
 from worker.hopfield_storage import HopfieldStorage, is_hopfield_job
@@ -190,6 +189,9 @@ class Training(JobStep):
             self.progress_written = True
         return values | ({"register": registered} if registered else {})
 
+    def forget_result(self) -> None:
+        self.progress_written = False
+
     def lock_first(self, session: Session, run: Run) -> None:
         if self.trial is not None:
             lock_search(session, self.trial.search_id)
@@ -236,7 +238,7 @@ def _load_inputs(session: Session, job_id: str) -> TrainingInputs:
     assert job is not None
     dataset = session.get(Dataset, job.dataset_id)
     if dataset is None:
-        raise NotFound(f"The dataset {job.dataset_id!r} of this job has been deleted.")
+        raise dataset_gone(job.dataset_id)
     checkpoint = None
     if job.epoch:  # an earlier attempt recorded epochs (a job's first has nothing to read)
         checkpoint = session.get(JobCheckpoint, job_id)
