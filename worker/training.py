@@ -22,7 +22,7 @@ from service.domain.cross_validation import start_folds
 from service.domain.datasets import TrainingData
 from service.domain.registry import register_job_model
 from service.domain.search_scheduler import lock_search
-from service.domain.trained_models import add_trained_model
+from service.domain.trained_models import add_trained_model, model_of_job
 from service.domain.warm_start import store_training_state
 from service.engine import fit
 from service.engine.warm_start import WarmStart
@@ -170,17 +170,23 @@ class Training(JobStep):
     def succeed(self, session: Session, run: Run, result: Trained) -> dict[str, Any]:
         job = session.get(TrainingJob, run.job_id)
         assert job is not None
-        model_id = new_id("mdl")
-        add_trained_model(
-            session,
-            job,
-            model_id,
-            result.data,
-            features=result.features,
-            classes=result.classes,
-            metrics=result.metrics,
-        )
-        store_training_state(session, model_id, result.state)
+        # an attempt that died between the commit of its model (registered: `publishes`) and
+        # the job's success left the job's one model, and the version naming it: both stay
+        stored = model_of_job(session, job.id)
+        if stored is not None:
+            model_id = stored.id
+        else:
+            model_id = new_id("mdl")
+            add_trained_model(
+                session,
+                job,
+                model_id,
+                result.data,
+                features=result.features,
+                classes=result.classes,
+                metrics=result.metrics,
+            )
+            store_training_state(session, model_id, result.state)
         registered = register_job_model(session, job, model_id)  # `register` of the job
         values: dict[str, Any] = {"model_id": model_id}
         if self.recorder is not None and self.recorder.pending:  # the progress of the last

@@ -4,6 +4,7 @@ live events. Trials are training jobs: every /v1/jobs route works on them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,11 +24,15 @@ from service.api.schemas_searches import (
     TrialOut,
     TrialPage,
 )
-from service.core.db import session_factory
+from service.core.config import Settings
+from service.core.db import Database, session_factory
 from service.core.pagination import Page
 from service.domain import searches
+from service.domain.search_end import registered_ahead
 
 POLL_SECONDS = 0.5
+
+log = logging.getLogger("neuronal.searches")
 
 router = APIRouter(prefix="/v1/searches", tags=["searches"], responses=V1_PROBLEMS)
 
@@ -98,6 +103,7 @@ def search_trials(search_id: str, session: SessionDep, tenant_id: TenantDep) -> 
 def update_search(
     search_id: str,
     body: SearchPatch,
+    request: Request,
     background: BackgroundTasks,
     session: SessionDep,
     tenant_id: TenantDep,
@@ -108,7 +114,31 @@ def update_search(
     limits = body.limits.model_dump(exclude_unset=True)
     search, queued = searches.update_limits(session, tenant_id, search_id, limits, settings)
     background.add_task(_enqueue_all(producer, queued))
+    if registered_ahead(search):  # it ends a lease after this commit, the answer not held
+        background.add_task(_end_after_lease, request.app.state.database, settings, producer,
+                            search.id)  # fmt: skip
     return SearchOut.model_validate(searches.describe(session, search))
+
+
+async def _end_after_lease(
+    database: Database, settings: Settings, producer: Any, search_id: str
+) -> None:
+    """End a search whose alias moved in a committed request once a resolution lease has
+    passed, as a PUT of an alias answers a lease after its commit: by the time the search
+    reads `succeeded`, no API process predicts with what the alias pointed at before. If this
+    process dies meanwhile, the workers' periodic reconcile ends it (a lease later too)."""
+    await asyncio.sleep(settings.registry_cache_seconds)
+
+    def end() -> list[str]:
+        with database.transaction() as session:
+            return searches.end_registered(session, search_id, settings)
+
+    try:
+        queued = await run_in_threadpool(end)
+    except Exception as exc:  # the database out of reach: the workers' reconcile ends it
+        log.warning("search %s not ended after its alias moved: %s", search_id, exc)
+        return
+    _enqueue_all(producer, queued)()
 
 
 @router.post(

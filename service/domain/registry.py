@@ -106,13 +106,38 @@ def _add_version(session: Session, registered: RegisteredModel, model_id: str) -
 
 def register_job_model(session: Session, job: TrainingJob, model_id: str) -> dict[str, Any] | None:
     """A succeeding job's `register` request carried out (in the job's success transaction);
-    returns the job's `register` with the version it became, or None if it asked for none."""
+    returns the job's `register` with the version it became, or None if it asked for none.
+
+    Once per job: a retry of an attempt that committed the registration and died before the
+    job's success finds the version naming the job's model and keeps it."""
     if not job.register:
         return None
-    version = register_model(
-        session, job.tenant_id, job.register["name"], model_id, job.register.get("alias")
+    name, alias = job.register["name"], job.register.get("alias")
+    version = _existing_version(session, job.tenant_id, name, model_id, alias) or register_model(
+        session, job.tenant_id, name, model_id, alias
     )
     return {**job.register, "version": version.version}
+
+
+def _existing_version(
+    session: Session, tenant_id: str, name: str, model_id: str, alias: str | None
+) -> ModelVersion | None:
+    """The first version of `name` naming `model_id`, if there is one, with `alias` pointed at
+    it unless it ever was (a later move of the alias elsewhere is not undone)."""
+    registered = find_registered_model(session, tenant_id, name, lock=True)
+    if registered is None:
+        return None
+    version = session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.registered_model_id == registered.id, ModelVersion.model_id == model_id)
+        .order_by(ModelVersion.version)
+        .limit(1)
+    )
+    if version is None or alias is None:
+        return version
+    if not registry_aliases.ever_pointed_at(session, registered, alias, version.version):
+        registry_aliases.set_alias(session, registered, alias, version.version)
+    return version
 
 
 def register_succeeded_job(

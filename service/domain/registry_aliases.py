@@ -85,6 +85,18 @@ def set_alias(
     return current
 
 
+def ever_pointed_at(
+    session: Session, registered: RegisteredModel, alias: str, version: int
+) -> bool:
+    """Whether `alias` of `registered` has pointed at `version` (its history says so)."""
+    stmt = select(AliasMove.id).where(
+        AliasMove.registered_model_id == registered.id,
+        AliasMove.alias == alias,
+        AliasMove.version == version,
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
 def delete_alias(
     session: Session, tenant_id: str, name: str, alias: str, if_match: str | None
 ) -> None:

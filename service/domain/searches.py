@@ -88,7 +88,9 @@ def update_limits(
     session: Session, tenant_id: str, search_id: str, limits: dict[str, Any], settings: Settings
 ) -> tuple[Search, list[str]]:
     """Change the limits named in `limits` (the others stay); raising max_trials or
-    max_parallel queues trials at once, lowering them stops scheduling more."""
+    max_parallel queues trials at once, lowering them stops scheduling more. A search they
+    end successfully that moves an alias only moves it (`registered_ahead`): the caller ends it
+    a resolution lease after committing, as the workers do."""
     get_search(session, tenant_id, search_id)
     for name in ("max_trials", "max_parallel"):
         if name in limits and limits[name] is None:
@@ -106,7 +108,14 @@ def update_limits(
         )
     search.limits = {**search.limits, **limits}
     session.flush()
-    return search, advance(session, search_id, settings)
+    return search, advance(session, search_id, settings, alias_first=True)
+
+
+def end_registered(session: Session, search_id: str, settings: Settings) -> list[str]:
+    """Move on a search whose `register` moved its alias at least a resolution lease ago
+    (`service.domain.search_end.registered_ahead`): one with nothing left to run ends now.
+    Returns the ids of the trials to enqueue once the caller has committed."""
+    return advance(session, search_id, settings)
 
 
 def cancel_search(session: Session, tenant_id: str, search_id: str, settings: Settings) -> Search:

@@ -77,6 +77,11 @@ def model_bytes(session: Session, tenant_id: str, model_id: str) -> bytes:
     return blob.data
 
 
+def model_of_job(session: Session, job_id: str) -> TrainedModel | None:
+    """The model job `job_id` produced (one at most), if it is stored."""
+    return session.scalar(select(TrainedModel).where(TrainedModel.job_id == job_id))
+
+
 def add_trained_model(
     session: Session,
     job: TrainingJob,

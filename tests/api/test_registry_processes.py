@@ -4,6 +4,8 @@ PUT has answered; two compare-and-swap PUTs racing through both cannot both win.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +32,8 @@ def two_apis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, 
             "NEURONAL_DATABASE_URL": database_url,
             "NEURONAL_BROKER_URL": redis_url(),
             "NEURONAL_REGISTRY_CACHE_SECONDS": str(LEASE),
+            # the prediction loops here send tens of thousands of requests a minute
+            "NEURONAL_RATE_LIMIT_PER_MINUTE": "1000000",
         }
         first = Stack(tmp_path_factory.mktemp("api-a"), env, embedded=False)
         second = Stack(tmp_path_factory.mktemp("api-b"), env, embedded=False)
@@ -172,6 +176,52 @@ def test_a_move_by_a_searchs_register_holds_in_the_other_process_once_it_answers
         )
     assert search["status"] == "succeeded" and search["register"]["version"] == 4, search
     assert late and set(late) == {4}, late
+
+
+def test_a_move_by_a_search_a_patch_ends_holds_in_the_other_process_once_it_answers(
+    two_apis: tuple[Stack, Stack, str], key: str, models: list[str], iris_bytes: bytes
+) -> None:
+    """A PATCH that ends a search (its runtime limit lowered past, the one trial left still
+    queued, no worker to run it) registers its best trial through the API process: the PATCH
+    answers at once, and the search reads succeeded only once no process can still use what
+    it read before the move."""
+    first, second, _ = two_apis
+    with first.client(key) as a:
+        _registered(a, "by-patch", models)
+        dataset = a.post("/v1/datasets", files={"file": ("iris.csv", iris_bytes)}).json()
+        space = {"training.epochs": {"choice": [2, 5000]}}  # the second would run long
+        body = search_body(
+            dataset["id"], space, base=base_body(batch_size=1),
+            strategy="grid", limits={"max_trials": 2, "max_parallel": 1},
+            register={"name": "by-patch", "alias": "live"},
+        )  # fmt: skip
+        search_id = create(a, body)["id"]
+        wait_search(a, search_id, lambda s: s["trials"]["succeeded"] == 1, timeout=60)
+        (worker,) = first.workers
+        os.killpg(worker.pid, signal.SIGTERM)  # the running second trial is handed back
+        worker.wait(timeout=60)
+        try:
+            patched: list[tuple[float, dict[str, Any]]] = []
+
+            def patch_then_wait() -> dict[str, Any]:
+                time.sleep(0.2)  # the predictions through the other process have begun
+                started = time.monotonic()
+                answer = a.patch(f"/v1/searches/{search_id}",
+                                 json={"limits": {"max_runtime_seconds": 0.001}})  # fmt: skip
+                assert answer.status_code == 200, answer.text
+                patched.append((time.monotonic() - started, answer.json()))
+                return wait_search(a, search_id)
+
+            with second.client(key) as b:
+                assert _version(b, "by-patch") == 1  # remembered there from now on
+            search, late = _versions_around(second, key, "by-patch", patch_then_wait)
+        finally:
+            first.start_worker()
+    assert search["status"] == "succeeded" and search["register"]["version"] == 4, search
+    assert late and set(late) == {4}, late
+    ((seconds, answered),) = patched
+    assert seconds < LEASE, seconds  # the answer does not wait for the lease
+    assert answered["register"]["version"] == 4 and answered["status"] == "running", answered
 
 
 def test_two_if_match_puts_through_two_processes_cannot_both_win(
