@@ -1,11 +1,16 @@
 """Hyperparameter searches on PostgreSQL + Redis with real `neuronal worker` processes.
 
-Run: `.venv/bin/python benchmarks/searches.py` (`--trials 40`, `--epochs 3`). Needs
-PostgreSQL at 127.0.0.1:5432 and Redis at NEURONAL_BENCH_REDIS_PORT (default 6379).
+Run: `.venv/bin/python benchmarks/searches.py` (`--trials 40`, `--epochs 3`, `--repeats 7`).
+Needs PostgreSQL at 127.0.0.1:5432 and Redis at NEURONAL_BENCH_REDIS_PORT (default 6379).
 
-1. Throughput: a random search of `--trials` trials on scikit-learn's digits with one worker
-   process, then with two (max_parallel = the workers); trials per minute, and two workers'
-   ratio to one (target ≥ 1.8: the trials are independent, only scheduling can lose that).
+1. Throughput: a random search of `--trials` trials on scikit-learn's digits on a stack with
+   one worker process and on a stack with two (max_parallel = the workers), both running
+   side by side and taking turns, `--repeats` searches each (each search's time on the
+   server's clock, first trial started to last ended); trials per minute, CPU per trial of
+   the API, the workers, PostgreSQL and Redis, and the ratio of the two medians (target
+   ≥ 1.8: the trials are independent, only scheduling can lose that). One search of 40
+   short trials lasts one to three seconds, and this VM's speed drifts by tens of percent
+   over seconds: single pairs of searches gave 1.2× to 2.4×, hence the turns and medians.
 2. Scheduling overhead: for every trial queued while a worker was free, the time from its
    row being written (queued) to its claim (running), median and 90th percentile (≤ 50 ms).
 3. ASHA on a 3 × 3 × 3 grid of 27-epoch trials, in seeded random orders (`"sample": true`;
@@ -27,13 +32,23 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.stack import HOST, Http, Stack, postgres_and_redis, running, wait_until  # noqa: E402
+from benchmarks.stack import (  # noqa: E402
+    HOST,
+    REDIS_DB,
+    Http,
+    Stack,
+    postgres_and_redis,
+    running,
+    wait_until,
+)
 
 ENDED = ("succeeded", "failed", "cancelled")
 
@@ -99,6 +114,37 @@ def queue_latencies(jobs: list[dict[str, Any]], workers: int) -> list[float]:
     ]
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds (user + system) so far of the API, the workers (with their pool
+    children), every PostgreSQL process and every Redis server on this machine."""
+    import psutil
+
+    def total(procs: list[psutil.Process]) -> float:
+        seconds = 0.0
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            seconds += times.user + times.system
+        return seconds
+
+    assert stack.api is not None
+    api = psutil.Process(stack.api.pid)
+    workers = [psutil.Process(w.pid) for w in stack.workers]
+    named = {"postgres": [], "redis-server": []}  # type: dict[str, list[psutil.Process]]
+    for proc in psutil.process_iter(["name"]):
+        for name, procs in named.items():
+            if (proc.info["name"] or "").startswith(name):
+                procs.append(proc)
+    return {
+        "api": total([api, *api.children(recursive=True)]),
+        "workers": total([p for w in workers for p in (w, *w.children(recursive=True))]),
+        "postgres": total(named["postgres"]),
+        "redis": total(named["redis-server"]),
+    }
+
+
 def verdict(ok: bool) -> str:
     return "MET" if ok else "MISSED"
 
@@ -107,42 +153,82 @@ def load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+@dataclass
+class Bench:
+    """One stack with its workers, ready to run the timed search."""
+
+    workers: int
+    stack: Stack
+    http: Http
+    body: dict[str, Any]
+    rates: list[float] = field(default_factory=list)
+
+
+def open_bench(scope: ExitStack, args: argparse.Namespace, data: bytes, workers: int) -> Bench:
+    """A stack of its own (database and Redis database) with `workers` worker processes,
+    warmed up by a short search so that each worker has imported what training needs and
+    holds the data set: the timed searches measure trials, not processes warming up."""
+    env = scope.enter_context(postgres_and_redis(redis_db=REDIS_DB - workers + 1))
+    stack = scope.enter_context(
+        running(Stack(Path(args.folder) / f"w{workers}", env, embedded=False))
+    )
+    subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=stack.env,
+                   check=True, capture_output=True)  # fmt: skip
+    for _ in range(workers):
+        stack.start_worker()
+    key = stack.create_key("bench")
+    http, dataset_id = Http(stack.port, key), upload(stack.port, key, data)
+    body = {"dataset_id": dataset_id, "base": base(args.epochs), "space": SPACE,
+            "strategy": "random", "seed": 1,
+            "limits": {"max_trials": args.trials, "max_parallel": workers}}  # fmt: skip
+    time.sleep(3)  # the workers connect to the broker
+    warm_up = {"max_trials": 2 * workers, "max_parallel": workers}
+    run_search(http, {**body, "seed": 99, "limits": warm_up})
+    return Bench(workers, stack, http, body)
+
+
+def timed_search(bench: Bench, args: argparse.Namespace, latencies: list[float]) -> None:
+    before = cpu_seconds(bench.stack)
+    search, jobs, _ = run_search(bench.http, bench.body)
+    spent = {k: v - before[k] for k, v in cpu_seconds(bench.stack).items()}
+    assert search["trials"]["succeeded"] == args.trials, search
+    # the server's clock, first trial started -> last ended: the client's polling and the
+    # search's creation are the same for 1 and 2 workers and would blur the ratio
+    wall = (max(_at(j["finished_at"]) for j in jobs)
+            - min(_at(j["started_at"]) for j in jobs)).total_seconds()  # fmt: skip
+    bench.rates.append(args.trials / wall * 60)
+    latencies += queue_latencies(jobs, bench.workers)
+    cpu = ", ".join(f"{k} {1000 * v / args.trials:.1f}" for k, v in spent.items())
+    print(f"{bench.workers} worker(s): {args.trials} trials in {wall:.2f} s, "
+          f"{bench.rates[-1]:.1f} trials/min; CPU ms per trial: {cpu} ({load()})",
+          flush=True)  # fmt: skip
+
+
+SPACE = {
+    "training.optimizer.learning_rate": {"log_uniform": [0.001, 0.05]},
+    "network.layers[*].units": {"int": [16, 64], "step": 8},
+    "training.batch_size": {"choice": [32, 64, 128]},
+}
+
+
 def throughput(args: argparse.Namespace, data: bytes) -> None:
-    rates, latencies = {}, []
-    space = {
-        "training.optimizer.learning_rate": {"log_uniform": [0.001, 0.05]},
-        "network.layers[*].units": {"int": [16, 64], "step": 8},
-        "training.batch_size": {"choice": [32, 64, 128]},
-    }
-    for workers in (1, 2):
-        with postgres_and_redis() as env, running(Stack(Path(args.folder) / f"w{workers}", env,
-                                              embedded=False)) as stack:  # fmt: skip
-            subprocess.run([sys.executable, "-m", "service.cli", "migrate"], env=stack.env,
-                           check=True, capture_output=True)  # fmt: skip
-            for _ in range(workers):
-                stack.start_worker()
-            key = stack.create_key("bench")
-            http, dataset_id = Http(stack.port, key), upload(stack.port, key, data)
-            body = {"dataset_id": dataset_id, "base": base(args.epochs), "space": space,
-                    "strategy": "random", "seed": 1,
-                    "limits": {"max_trials": args.trials, "max_parallel": workers}}  # fmt: skip
-            time.sleep(3)  # the workers connect to the broker
-            # a short search first, so that each worker has imported what training needs and
-            # holds the data set: the timed search measures trials, not processes warming up
-            warm_up = {"max_trials": 2 * workers, "max_parallel": workers}
-            run_search(http, {**body, "seed": 99, "limits": warm_up})
-            search, jobs, _ = run_search(http, body)
-            assert search["trials"]["succeeded"] == args.trials, search
-            # the server's clock, first trial started -> last ended: the client's polling and
-            # the search's creation are the same for 1 and 2 workers and would blur the ratio
-            wall = (max(_at(j["finished_at"]) for j in jobs)
-                    - min(_at(j["started_at"]) for j in jobs)).total_seconds()  # fmt: skip
-            rates[workers] = args.trials / wall * 60
-            latencies += queue_latencies(jobs, workers)
-            print(f"{workers} worker(s): {args.trials} trials in {wall:.1f} s, "
-                  f"{rates[workers]:.1f} trials/min ({load()})", flush=True)  # fmt: skip
-    ratio = rates[2] / rates[1]
-    print(f"two workers / one: {ratio:.2f}× (target ≥ 1.8) {verdict(ratio >= 1.8)}")
+    """Both stacks run side by side, idle but for the search timed on one of them, and take
+    turns (swapping who goes first each round): this VM's speed drifts by tens of percent
+    from one second to the next, and alternating makes the drift hit both alike."""
+    latencies: list[float] = []
+    with ExitStack() as scope:
+        one, two = (open_bench(scope, args, data, workers) for workers in (1, 2))
+        for round_ in range(args.repeats):
+            for bench in (one, two) if round_ % 2 == 0 else (two, one):
+                timed_search(bench, args, latencies)
+    rate1, rate2 = statistics.median(one.rates), statistics.median(two.rates)
+    ratio = rate2 / rate1
+    pairs = sorted(b / a for a, b in zip(one.rates, two.rates, strict=True))
+    print(
+        f"two workers / one, medians of {args.repeats} searches each: {ratio:.2f}× "
+        f"({rate2:.0f} / {rate1:.0f} trials/min; round by round "
+        f"{', '.join(f'{p:.2f}' for p in pairs)}), target ≥ 1.8 {verdict(ratio >= 1.8)}"
+    )
     median = statistics.median(latencies) * 1000
     p90 = statistics.quantiles(latencies, n=10)[-1] * 1000 if len(latencies) > 1 else median
     print(
@@ -213,6 +299,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7, help="timed searches per worker count")
     parser.add_argument("--folder", default=f"/tmp/neuronal-bench-searches-{os.getpid()}")
     parser.add_argument("--asha-orders", type=int, default=5, help="ASHA searches, seeds 0, 1, …")
     parser.add_argument("--only", choices=["throughput", "asha"], default=None)

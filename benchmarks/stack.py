@@ -70,8 +70,15 @@ class Http:
         headers = dict(self.headers)
         if body is not None:
             headers["Content-Type"] = content_type
-        self.conn.request(method, path, body=body, headers=headers)
-        response = self.conn.getresponse()
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # the server closed the kept-alive connection while it sat idle: the request
+            # never reached it, so it is sent again on a new one
+            self.conn.close()
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
         data = response.read()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data
 
@@ -249,17 +256,18 @@ def scratch_database(prefix: str = "neuronal_bench") -> Iterator[str]:
 
 
 @contextmanager
-def postgres_and_redis() -> Iterator[dict[str, str]]:
-    """A scratch PostgreSQL database and an emptied spare Redis database, as settings."""
+def postgres_and_redis(redis_db: int = REDIS_DB) -> Iterator[dict[str, str]]:
+    """A scratch PostgreSQL database and an emptied spare Redis database, as settings (two
+    stacks running at once need two Redis databases)."""
     import redis
 
-    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=REDIS_DB)
+    broker = redis.Redis(host=HOST, port=REDIS_PORT, db=redis_db)
     broker.flushdb()
     try:
         with scratch_database() as database_url:
             yield {
                 "NEURONAL_DATABASE_URL": database_url,
-                "NEURONAL_BROKER_URL": f"redis://{HOST}:{REDIS_PORT}/{REDIS_DB}",
+                "NEURONAL_BROKER_URL": f"redis://{HOST}:{REDIS_PORT}/{redis_db}",
             }
     finally:
         broker.flushdb()
