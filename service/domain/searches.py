@@ -21,7 +21,7 @@ from service.core.lifecycle import STATUSES, TERMINAL, JobStatus
 from service.core.pagination import Page, filter_by_status, paginate
 from service.core.tables import Search, TrainingJob
 from service.domain.jobs import IDEMPOTENCY_WINDOW
-from service.domain.search_end import SEARCH_TERMINAL
+from service.domain.search_end import SEARCH_TERMINAL, registered_ahead
 from service.domain.search_rules import check_grid_size, check_search
 from service.domain.search_scheduler import advance, lock_search, search_trials
 from service.domain.search_trials import sort_key, trial_objective
@@ -106,9 +106,25 @@ def update_limits(
             f"Search {search_id!r} has already {search.status}; its limits can no longer "
             "change. Start a new search to train more trials."
         )
+    if registered_ahead(search) and _adds_trials(search.limits, limits):
+        register = search.register or {}
+        raise Conflict(
+            f"Search {search_id!r} has registered its best model as version "
+            f"{register.get('version')} of {register.get('name')!r}, moved alias "
+            f"{register.get('alias')!r} to it and is ending; it can take no more trials. "
+            "Start a new search to train more."
+        )
     search.limits = {**search.limits, **limits}
     session.flush()
     return search, advance(session, search_id, settings, alias_first=True)
+
+
+def _adds_trials(current: dict[str, Any], asked: dict[str, Any]) -> bool:
+    """Whether new limits would let a search start trials it could not start before."""
+    return any(
+        name in asked and asked[name] > current.get(name, 0)
+        for name in ("max_trials", "max_parallel")
+    )
 
 
 def end_registered(session: Session, search_id: str, settings: Settings) -> list[str]:

@@ -202,6 +202,7 @@ def test_a_move_by_a_search_a_patch_ends_holds_in_the_other_process_once_it_answ
         worker.wait(timeout=60)
         try:
             patched: list[tuple[float, dict[str, Any]]] = []
+            refused: list[tuple[int, dict[str, Any]]] = []
 
             def patch_then_wait() -> dict[str, Any]:
                 time.sleep(0.2)  # the predictions through the other process have begun
@@ -210,6 +211,8 @@ def test_a_move_by_a_search_a_patch_ends_holds_in_the_other_process_once_it_answ
                                  json={"limits": {"max_runtime_seconds": 0.001}})  # fmt: skip
                 assert answer.status_code == 200, answer.text
                 patched.append((time.monotonic() - started, answer.json()))
+                more = a.patch(f"/v1/searches/{search_id}", json={"limits": {"max_trials": 5}})
+                refused.append((more.status_code, more.json()))  # while it is ending
                 return wait_search(a, search_id)
 
             with second.client(key) as b:
@@ -222,6 +225,8 @@ def test_a_move_by_a_search_a_patch_ends_holds_in_the_other_process_once_it_answ
     ((seconds, answered),) = patched
     assert seconds < LEASE, seconds  # the answer does not wait for the lease
     assert answered["register"]["version"] == 4 and answered["status"] == "running", answered
+    ((status, problem),) = refused  # no more trials once the best is registered
+    assert status == 409 and "version 4 of 'by-patch'" in problem["detail"], problem
 
 
 def test_two_if_match_puts_through_two_processes_cannot_both_win(
