@@ -95,9 +95,14 @@ def engine_run(net, X, labels, lengths):
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("masked", [False, True])
 def test_outputs_and_gradients_equal_torch(kind, layers, masked):
-    net, ref, head = build(kind, layers)
-    X, labels = data()
     lengths = np.array([7, 7, 5, 4, 2, 1]) if masked else np.full(N, T)
+    assert_equals_torch(kind, layers, data(), lengths)
+
+
+def assert_equals_torch(kind: str, layers: int, X_labels, lengths) -> None:
+    """Outputs, loss and every gradient of the engine and of torch, on the same weights."""
+    net, ref, head = build(kind, layers)
+    X, labels = X_labels
     ours, our_loss = engine_run(net, X, labels, lengths)
     theirs, their_loss = torch_run(ref, head, X, labels, lengths)
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL)
@@ -112,16 +117,8 @@ def test_outputs_and_gradients_equal_torch(kind, layers, masked):
 def test_both_lstm_activation_forms_equal_torch(monkeypatch, form, masked):
     """The CPU picks one of the LSTM's two activation forms; the other is tested here too."""
     monkeypatch.setattr(lstm_steps, "FORM", form)
-    net, ref, head = build("lstm", 2)
-    X, labels = data(3)
     lengths = np.array([7, 6, 6, 3, 2, 1]) if masked else np.full(N, T)
-    ours, our_loss = engine_run(net, X, labels, lengths)
-    theirs, their_loss = torch_run(ref, head, X, labels, lengths)
-    np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL)
-    assert abs(our_loss - their_loss) < TOL
-    torch_grads = [p.grad.numpy() for p in [*ref.parameters(), *head.parameters()]]
-    for mine, theirs_g in zip(engine_grads(net, "lstm"), torch_grads, strict=True):
-        np.testing.assert_allclose(mine, theirs_g, rtol=0, atol=TOL)
+    assert_equals_torch("lstm", 2, data(3), lengths)
 
 
 def test_relu_rnn_equals_torch():
