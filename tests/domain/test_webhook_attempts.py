@@ -3,6 +3,8 @@ attempt, the retry schedule, 2xx, 410, the per-endpoint cap, and the sweep's cho
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -212,3 +214,26 @@ def test_slow_endpoints_share_half_the_attempts_in_flight(
         )
         assert sorted(due_deliveries(session, settings)) == sorted([answers[2], silent_b, silent_c])
         assert claim(session, answers[2], settings) is not None
+
+
+def test_claims_side_by_side_keep_both_caps(database_url: str, tmp_path: Path) -> None:
+    """Eight threads claim at the same moment, as a delivery worker's pool does with a burst
+    of messages: one endpoint still has two attempts in flight, and the endpoints that have
+    not answered yet (slow) two together."""
+    settings = Settings(data_dir=tmp_path, webhook_max_concurrent_deliveries=4,
+                        webhook_max_deliveries_per_endpoint=2)  # fmt: skip
+    burst = deliveries(database_url, "wh_burst", 8)
+    spread = [deliveries(database_url, f"wh_spread_{n}", 1)[0] for n in range(8)]
+    for ids in (burst, spread):
+        barrier = threading.Barrier(len(ids))
+
+        def claim_one(delivery_id: str, barrier: threading.Barrier = barrier) -> bool:
+            barrier.wait()
+            with transaction(database_url) as session:
+                return claim(session, delivery_id, settings) is not None
+
+        with ThreadPoolExecutor(len(ids)) as pool:
+            claimed = list(pool.map(claim_one, ids))
+        assert sum(claimed) == 2, claimed
+        with transaction(database_url) as session:
+            session.execute(update(WebhookDelivery).values(locked_until=None))

@@ -22,7 +22,17 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import ColumnElement, ScalarSelect, Table, func, not_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    Table,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from service.core.config import Settings
@@ -103,6 +113,8 @@ def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | N
             select(column).where(WebhookEndpoint.id == deliveries.c.endpoint_id).scalar_subquery()
         )
 
+    concurrent = session.get_bind().dialect.name == "postgresql"  # claims that run side by side
+    savepoint = session.begin_nested() if concurrent else None
     row = session.execute(
         update(deliveries)
         .where(
@@ -125,11 +137,18 @@ def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | N
             of_endpoint(WebhookEndpoint.secret_encrypted),
             of_endpoint(WebhookEndpoint.enabled),
             of_endpoint(WebhookEndpoint.disabled_reason),
+            slow_endpoint(deliveries.c.endpoint_id, now, settings) if concurrent else false(),
         )
     ).one_or_none()
+    if row is not None and savepoint is not None:
+        if within_caps(session, row[1], bool(row[8]), settings):
+            savepoint.commit()
+        else:
+            savepoint.rollback()
+            row = None
     if row is None:
         return None  # when its endpoint or the slow share is busy, an attempt hands it on
-    attempt, endpoint_id, event_id, payload, url, secret, enabled, disabled_reason = row
+    attempt, endpoint_id, event_id, payload, url, secret, enabled, disabled_reason, _ = row
     if not enabled:
         _fail_unsent(session, delivery_id, f"not sent: the webhook is disabled ({disabled_reason})")
         return None
@@ -152,6 +171,37 @@ def in_flight(now: datetime) -> ScalarSelect[int]:
         .select_from(other)
         .where(other.endpoint_id == WebhookDelivery.endpoint_id, other.locked_until > now)
         .scalar_subquery()
+    )
+
+
+ENDPOINT_LOCKS, SLOW_SHARE_LOCK = 0x77680001, 0x77680002  # PostgreSQL advisory lock classes
+
+
+def within_caps(session: Session, endpoint_id: str, slow: bool, settings: Settings) -> bool:
+    """Whether a claim just made on PostgreSQL keeps its endpoint's cap and the slow share.
+
+    There, two claims running side by side each count the attempts in flight without the
+    other's, and a burst of messages (a job's events, the sweep's resends) could claim every
+    thread for one endpoint or for the slow ones. So each claim counts again behind a lock
+    held until it commits: its endpoint's, then (a slow endpoint's claim) the slow share's."""
+    session.execute(select(func.pg_advisory_xact_lock(ENDPOINT_LOCKS, func.hashtext(endpoint_id))))
+    now = utcnow()
+    flying = (
+        select(func.count())
+        .select_from(WebhookDelivery)
+        .where(
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.locked_until > now,
+        )
+    )
+    if (session.scalar(flying) or 0) > settings.webhook_max_deliveries_per_endpoint:
+        return False
+    if not slow:
+        return True
+    session.execute(select(func.pg_advisory_xact_lock(SLOW_SHARE_LOCK, 0)))
+    return (session.scalar(select(slow_in_flight(utcnow(), settings))) or 0) <= (
+        settings.max_slow_deliveries
     )
 
 
