@@ -90,13 +90,15 @@ def lease_seconds(settings: Settings) -> float:
 
 def claim(session: Session, delivery_id: str, settings: Settings) -> Claimed | None:
     """Lease the delivery for one attempt; None if it is not due (done, not yet time, leased
-    by another attempt), if its endpoint already has its share of attempts in flight (see
-    `next_waiting`), or if its endpoint was disabled, which fails it.
+    by another attempt), if its endpoint already has its share of attempts in flight, or it is
+    slow and the slow endpoints' share is full (see `next_waiting`), or if its endpoint was
+    disabled, which fails it.
 
     One Core statement, a conditional `UPDATE ... RETURNING` what the attempt needs (its event
     and endpoint as scalar subqueries, which SQLite allows there and a join it does not), and
     no ORM objects: the claim is on the path from a job's success to its receiver, where each
-    round trip and each object built costs milliseconds on a busy host."""
+    round trip and each object built costs milliseconds on a busy host. On PostgreSQL the
+    statement runs in a savepoint and is counted again behind a lock (`within_caps`)."""
     now = utcnow()
     deliveries = cast(Table, WebhookDelivery.__table__)
     free = (
