@@ -1,11 +1,12 @@
 """Receivers that never answer do not slow the others: five tenants' silent receivers (more
 than a delivery worker's 8 threads / 2 per endpoint) and one tenant's answering receiver, on
-the real API, one real delivery worker, PostgreSQL and Redis."""
+the real API and one real delivery worker, on PostgreSQL and Redis and on the embedded default."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,18 +27,27 @@ def receiver() -> Iterator[Receiver]:
         yield running
 
 
-@pytest.fixture
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+ENV = {
+    **WEBHOOK_ENV,
+    "NEURONAL_WEBHOOK_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
+    "NEURONAL_WEBHOOK_MAX_CONCURRENT_DELIVERIES": "8",
+    "NEURONAL_WEBHOOK_MAX_DELIVERIES_PER_ENDPOINT": "2",
+}
+
+
+@pytest.fixture(params=["production", "embedded"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    """PostgreSQL, Redis, the API and one delivery worker; or `neuronal serve` on SQLite and
+    the folder broker, which starts its delivery worker itself."""
+    if request.param == "embedded":
+        running = Stack(tmp_path, ENV, embedded=True)
+        running.start_api()
+        yield running
+        running.stop()
+        return
     with postgres_database() as database_url:
-        env = {
-            **WEBHOOK_ENV,
-            "NEURONAL_DATABASE_URL": database_url,
-            "NEURONAL_BROKER_URL": redis_url(),
-            "NEURONAL_WEBHOOK_TIMEOUT_SECONDS": str(TIMEOUT_SECONDS),
-            "NEURONAL_WEBHOOK_MAX_CONCURRENT_DELIVERIES": "8",
-            "NEURONAL_WEBHOOK_MAX_DELIVERIES_PER_ENDPOINT": "2",
-        }
-        running = Stack(tmp_path_factory.mktemp("slow-receivers"), env, embedded=False)
+        env = {**ENV, "NEURONAL_DATABASE_URL": database_url, "NEURONAL_BROKER_URL": redis_url()}
+        running = Stack(tmp_path, env, embedded=False)
         running.neuronal("migrate")
         running.start_api()
         start_delivery_worker(running)
