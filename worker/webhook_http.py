@@ -14,7 +14,6 @@ import time
 import httpx
 
 from service.core.webhook_urls import Target
-from service.domain.webhooks.attempts import TIMED_OUT
 
 USER_AGENT = "Neuronal-Webhooks/1"
 
@@ -52,7 +51,7 @@ class Poster:
             response = self.client.send(request, stream=True)
             response.close()
         except httpx.TimeoutException as exc:
-            return None, f"{TIMED_OUT} ({type(exc).__name__})", time.perf_counter() - start
+            return None, f"timed out ({type(exc).__name__})", time.perf_counter() - start
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"[:500], time.perf_counter() - start
         return response.status_code, None, time.perf_counter() - start

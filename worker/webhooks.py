@@ -52,13 +52,7 @@ class Deliverer:
         outcome = self.attempt(claimed)
         with transaction() as session:
             delay = record(session, claimed, outcome, self.settings)
-            freed_slow_slot = (  # it timed out, or was slow in flight: it held a slow slot
-                outcome.label == "timeout"
-                or outcome.seconds >= self.settings.webhook_slow_attempt_seconds
-            )
-            waiting = next_waiting(
-                session, claimed.endpoint_id, self.settings, freed_slow_slot=freed_slow_slot
-            )
+            waiting = next_waiting(session, claimed.endpoint_id)
         if waiting is not None:
             self.producer.enqueue_delivery(waiting)
         if delay is not None and delay <= SOONEST_BY_SWEEP_SECONDS:

@@ -113,18 +113,6 @@ class Settings(BaseSettings):
         description="attempts in flight at once to one endpoint, so that a receiver that "
         "never answers holds only this many delivery threads",
     )
-    webhook_slow_attempt_seconds: float = Field(
-        1.0,
-        gt=0,
-        description="an endpoint counts as slow while an attempt to it has been in flight this "
-        "long, and from an attempt that timed out (or before its first answer) until it answers",
-    )
-    webhook_max_slow_deliveries: int | None = Field(
-        None,
-        ge=1,
-        description="attempts in flight at once to slow endpoints, all together; unset: half of "
-        "webhook_max_concurrent_deliveries, so the other half is kept for endpoints that answer",
-    )
     webhook_sweep_interval_seconds: float = Field(
         2.0, gt=0, description="how often a delivery worker looks for due deliveries"
     )
@@ -149,13 +137,6 @@ class Settings(BaseSettings):
         if any(delay < 0 for delay in self.webhook_retry_schedule):
             raise ValueError("NEURONAL_WEBHOOK_RETRY_SCHEDULE: delays must not be negative")
         return self
-
-    @property
-    def max_slow_deliveries(self) -> int:
-        """`webhook_max_slow_deliveries`, or half the delivery threads (at least one)."""
-        if self.webhook_max_slow_deliveries is not None:
-            return self.webhook_max_slow_deliveries
-        return max(1, self.webhook_max_concurrent_deliveries // 2)
 
     @property
     def embedded_broker(self) -> bool:

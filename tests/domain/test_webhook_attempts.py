@@ -3,8 +3,6 @@ attempt, the retry schedule, 2xx, 410, the per-endpoint cap, and the sweep's cho
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -115,13 +113,13 @@ def test_an_endpoint_holds_at_most_its_share_of_attempts(
         assert claim(session, slow[1], settings) is not None
         assert claim(session, slow[2], settings) is None  # two in flight already
         assert claim(session, other, settings) is not None  # another endpoint is not held up
-        assert next_waiting(session, "wh_slow", settings) == slow[2]
+        assert next_waiting(session, "wh_slow") == slow[2]
         assert due_deliveries(session, settings) == []  # its message counts as sent
     with transaction(database_url) as session:
         record(session, first, OK, settings)  # a slot is free: the waiting one goes now
         claimed = claim(session, slow[2], settings)
         assert claimed is not None and claimed.endpoint_id == "wh_slow"
-        assert next_waiting(session, "wh_slow", settings) is None
+        assert next_waiting(session, "wh_slow") is None
 
 
 def test_the_sweep_resends_a_lease_that_ran_out(database_url: str, settings: Settings) -> None:
@@ -155,85 +153,3 @@ def test_the_sweep_leaves_a_busy_endpoints_waiting_deliveries_to_its_attempts(
             update(WebhookDelivery).where(WebhookDelivery.id == slow[0]).values(locked_until=past)
         )  # that attempt's worker died
         assert sorted(due_deliveries(session, settings)) == [slow[0], slow[2]]
-
-
-TIMED_OUT = Outcome(None, "timed out (ReadTimeout)", 5.0)
-
-
-def test_slow_endpoints_share_half_the_attempts_in_flight(
-    database_url: str, tmp_path: Path
-) -> None:
-    """Four delivery threads: endpoints that have not answered yet, or whose latest attempt
-    timed out, or that hold an attempt longer than the threshold, have two of them together;
-    an endpoint that answers is claimed beside them, and a freed slow slot is handed on to the
-    oldest waiting delivery of any slow endpoint."""
-    settings = Settings(data_dir=tmp_path, webhook_retry_schedule=[0, 60, 60],
-                        webhook_max_concurrent_deliveries=4, webhook_slow_attempt_seconds=1.0,
-                        webhook_max_deliveries_per_endpoint=2)  # fmt: skip
-    assert settings.max_slow_deliveries == 2
-    past = utcnow() - timedelta(seconds=settings.webhook_resend_after_seconds + 1)
-    answers = deliveries(database_url, "wh_answers", 3)
-    (silent_a,) = deliveries(database_url, "wh_silent_a", 1)
-    (silent_b,) = deliveries(database_url, "wh_silent_b", 1)
-    (silent_c,) = deliveries(database_url, "wh_silent_c", 1)
-    with transaction(database_url) as session:
-        first = claim(session, answers[0], settings)
-        assert first is not None
-    with transaction(database_url) as session:
-        record(session, first, OK, settings)
-    with transaction(database_url) as session:
-        claimed_a = claim(session, silent_a, settings)
-        assert claimed_a is not None
-        assert claim(session, silent_b, settings) is not None
-        assert claim(session, silent_c, settings) is None  # the slow share is full
-        session.execute(update(WebhookDelivery).values(enqueued_at=past))
-        assert sorted(due_deliveries(session, settings)) == sorted(answers[1:])
-        assert claim(session, answers[1], settings) is not None  # not held up by them
-    with transaction(database_url) as session:
-        assert record(session, claimed_a, TIMED_OUT, settings) == 60
-        assert next_waiting(session, "wh_silent_a", settings, freed_slow_slot=True) == silent_c
-    with transaction(database_url) as session:
-        claimed_c = claim(session, silent_c, settings)
-        assert claimed_c is not None
-        # the answering endpoint's attempt has now been in flight longer than the threshold:
-        # that endpoint counts as slow too, and the share is full
-        started = utcnow() - timedelta(seconds=2)
-        session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == answers[1])
-            .values(last_attempt_at=started)
-        )
-        assert claim(session, answers[2], settings) is None
-        session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_([silent_b, silent_c]))
-            .values(locked_until=utcnow() - timedelta(seconds=1), enqueued_at=past)
-        )  # those attempts' worker died: one slot of the share is free again
-        session.execute(
-            update(WebhookDelivery).where(WebhookDelivery.id == answers[2]).values(enqueued_at=past)
-        )
-        assert sorted(due_deliveries(session, settings)) == sorted([answers[2], silent_b, silent_c])
-        assert claim(session, answers[2], settings) is not None
-
-
-def test_claims_side_by_side_keep_both_caps(database_url: str, tmp_path: Path) -> None:
-    """Eight threads claim at the same moment, as a delivery worker's pool does with a burst
-    of messages: one endpoint still has two attempts in flight, and the endpoints that have
-    not answered yet (slow) two together."""
-    settings = Settings(data_dir=tmp_path, webhook_max_concurrent_deliveries=4,
-                        webhook_max_deliveries_per_endpoint=2)  # fmt: skip
-    burst = deliveries(database_url, "wh_burst", 8)
-    spread = [deliveries(database_url, f"wh_spread_{n}", 1)[0] for n in range(8)]
-    for ids in (burst, spread):
-        barrier = threading.Barrier(len(ids))
-
-        def claim_one(delivery_id: str, barrier: threading.Barrier = barrier) -> bool:
-            barrier.wait()
-            with transaction(database_url) as session:
-                return claim(session, delivery_id, settings) is not None
-
-        with ThreadPoolExecutor(len(ids)) as pool:
-            claimed = list(pool.map(claim_one, ids))
-        assert sum(claimed) == 2, claimed
-        with transaction(database_url) as session:
-            session.execute(update(WebhookDelivery).values(locked_until=None))
