@@ -42,11 +42,17 @@ def submit(http: httpx.Client, dataset_id: str, network: dict, training: dict) -
 
 
 def wait(
-    http: httpx.Client, job_id: str, *, timeout: float, until: tuple[str, ...] = FINISHED
+    http: httpx.Client,
+    job_id: str,
+    *,
+    timeout: float,
+    until: tuple[str, ...] = FINISHED,
+    every: float | None = None,
 ) -> dict[str, Any]:
     """Poll the job until its status is one of `until`: every 20 ms during its first second
     and its last epoch, where the figures are decided, and every 100 ms in between, so that
-    answering the polls takes little CPU from the worker on a small machine."""
+    answering the polls takes little CPU from the worker on a small machine; or every
+    `every` seconds throughout, for figures read from the job's own timestamps."""
     start = time.monotonic()
     deadline = start + timeout
     while time.monotonic() < deadline:
@@ -58,12 +64,14 @@ def wait(
         progress = job.get("progress") or {}
         last_epoch = progress.get("epoch", 0) >= (progress.get("epochs") or 1) - 1
         fine = last_epoch or time.monotonic() - start < 1.0
-        time.sleep(POLL_SECONDS if fine else COARSE_POLL_SECONDS)
+        time.sleep(every if every is not None else POLL_SECONDS if fine else COARSE_POLL_SECONDS)
     raise TimeoutError(f"job {job_id} not {until} after {timeout} s")
 
 
-def succeeded(http: httpx.Client, job_id: str, timeout: float) -> dict[str, Any]:
-    job = wait(http, job_id, timeout=timeout)
+def succeeded(
+    http: httpx.Client, job_id: str, timeout: float, every: float | None = None
+) -> dict[str, Any]:
+    job = wait(http, job_id, timeout=timeout, every=every)
     if job["status"] != "succeeded":
         raise RuntimeError(f"job {job_id} ended {job['status']}: {job.get('error')}")
     return job
