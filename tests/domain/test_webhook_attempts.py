@@ -3,6 +3,8 @@ attempt, the retry schedule, 2xx, 410, the per-endpoint cap, and the sweep's cho
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -153,3 +155,23 @@ def test_the_sweep_leaves_a_busy_endpoints_waiting_deliveries_to_its_attempts(
             update(WebhookDelivery).where(WebhookDelivery.id == slow[0]).values(locked_until=past)
         )  # that attempt's worker died
         assert sorted(due_deliveries(session, settings)) == [slow[0], slow[2]]
+
+
+def test_claims_side_by_side_keep_the_endpoint_cap(database_url: str, tmp_path: Path) -> None:
+    """Eight threads claim deliveries of one endpoint at the same moment, as a delivery
+    worker's pool does with a burst of messages: two attempts in flight, no more."""
+    settings = Settings(data_dir=tmp_path, webhook_max_deliveries_per_endpoint=2)
+    burst = deliveries(database_url, "wh_burst", 8)
+    barrier = threading.Barrier(len(burst))
+
+    def claim_one(delivery_id: str) -> bool:
+        barrier.wait()
+        with transaction(database_url) as session:
+            return claim(session, delivery_id, settings) is not None
+
+    for _ in range(3):  # a race: lost only now and then without the lock
+        with ThreadPoolExecutor(len(burst)) as pool:
+            claimed = list(pool.map(claim_one, burst))
+        assert sum(claimed) == 2, claimed
+        with transaction(database_url) as session:
+            session.execute(update(WebhookDelivery).values(locked_until=None))
