@@ -171,8 +171,10 @@ class Training(JobStep):
         job = session.get(TrainingJob, run.job_id)
         assert job is not None
         # an attempt that died between the commit of its model (registered: `publishes`) and
-        # the job's success left the job's one model, and the version naming it: both stay
-        stored = model_of_job(session, job.id)
+        # the job's success left the job's one model, and the version naming it: both stay.
+        # Only a later attempt can find one: a first attempt does not look (a query fewer on
+        # the path every trial of a search takes)
+        stored = model_of_job(session, job.id) if run.attempt > 1 else None
         if stored is not None:
             model_id = stored.id
         else:
