@@ -45,6 +45,7 @@ from benchmarks.stack import (  # noqa: E402
     REDIS_DB,
     Http,
     Stack,
+    cpu_seconds,
     postgres_and_redis,
     running,
     wait_until,
@@ -114,34 +115,21 @@ def queue_latencies(jobs: list[dict[str, Any]], workers: int) -> list[float]:
     ]
 
 
-def cpu_seconds(stack: Stack) -> dict[str, float]:
-    """CPU seconds (user + system) so far of the API, the workers (with their pool
-    children), every PostgreSQL process and every Redis server on this machine."""
+def cpu_by_part(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of the API, the workers, every PostgreSQL process and every Redis
+    server on this machine."""
     import psutil
 
-    def total(procs: list[psutil.Process]) -> float:
-        seconds = 0.0
-        for proc in procs:
-            try:
-                times = proc.cpu_times()
-            except psutil.Error:
-                continue
-            seconds += times.user + times.system
-        return seconds
-
-    assert stack.api is not None
-    api = psutil.Process(stack.api.pid)
-    workers = [psutil.Process(w.pid) for w in stack.workers]
-    named = {"postgres": [], "redis-server": []}  # type: dict[str, list[psutil.Process]]
+    named: dict[str, list[psutil.Process]] = {"postgres": [], "redis-server": []}
     for proc in psutil.process_iter(["name"]):
         for name, procs in named.items():
             if (proc.info["name"] or "").startswith(name):
                 procs.append(proc)
     return {
-        "api": total([api, *api.children(recursive=True)]),
-        "workers": total([p for w in workers for p in (w, *w.children(recursive=True))]),
-        "postgres": total(named["postgres"]),
-        "redis": total(named["redis-server"]),
+        "api": cpu_seconds(stack.api_processes()),
+        "workers": cpu_seconds(stack.worker_processes()),
+        "postgres": cpu_seconds(named["postgres"]),
+        "redis": cpu_seconds(named["redis-server"]),
     }
 
 
@@ -188,9 +176,9 @@ def open_bench(scope: ExitStack, args: argparse.Namespace, data: bytes, workers:
 
 
 def timed_search(bench: Bench, args: argparse.Namespace, latencies: list[float]) -> None:
-    before = cpu_seconds(bench.stack)
+    before = cpu_by_part(bench.stack)
     search, jobs, _ = run_search(bench.http, bench.body)
-    spent = {k: v - before[k] for k, v in cpu_seconds(bench.stack).items()}
+    spent = {k: v - before[k] for k, v in cpu_by_part(bench.stack).items()}
     assert search["trials"]["succeeded"] == args.trials, search
     # the server's clock, first trial started -> last ended: the client's polling and the
     # search's creation are the same for 1 and 2 workers and would blur the ratio

@@ -17,7 +17,15 @@ import numpy as np
 import psutil
 
 from benchmarks import jobs, load, overhead, workloads
-from benchmarks.stack import RssSampler, Stack, bare_app, postgres_and_redis, running, wait_until
+from benchmarks.stack import (
+    RssSampler,
+    Stack,
+    bare_app,
+    cpu_seconds,
+    postgres_and_redis,
+    running,
+    wait_until,
+)
 
 BENCH_ENV = {
     # the load generator sends far more than a tenant's default 6000 requests a minute
@@ -266,31 +274,20 @@ def fit_alone(csv: bytes, network: dict, training: dict, blas_threads: int) -> f
         return time.perf_counter() - start
 
 
-def _cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            continue
-    return total
-
-
 def job_overhead(stack: Stack, http: Any, plan: PlanLike, results: Results, where: str) -> None:
     csv, network, training = overhead_data(plan)
     dataset = jobs.upload(http, "synthetic.csv", csv)
     # fit alone right before and right after the job, and their mean as the baseline: the
     # speed of this VM drifts by 10-20% within minutes, and bracketing cancels most of it
     before = fit_alone(csv, network, training, blas_threads=1)
-    api_cpu = _cpu_seconds(stack.api_processes())
-    worker_cpu = _cpu_seconds(stack.worker_processes())
+    api_cpu = cpu_seconds(stack.api_processes())
+    worker_cpu = cpu_seconds(stack.worker_processes())
     start = time.perf_counter()
     job = jobs.submit(http, dataset["id"], network, training)
     done = jobs.succeeded(http, job["id"], timeout=600)
     wall = time.perf_counter() - start
-    api_cpu = _cpu_seconds(stack.api_processes()) - api_cpu
-    worker_cpu = _cpu_seconds(stack.worker_processes()) - worker_cpu
+    api_cpu = cpu_seconds(stack.api_processes()) - api_cpu
+    worker_cpu = cpu_seconds(stack.worker_processes()) - worker_cpu
     after = fit_alone(csv, network, training, blas_threads=1)
     alone = (before + after) / 2
     engine = jobs.engine_seconds(http, job["id"])
@@ -375,7 +372,7 @@ def ingest(stack: Stack, http: Any, plan: PlanLike, results: Results) -> None:
         del frame
     parser = min(bare)
     before = sum(p.memory_info().rss for p in stack.api_processes())
-    api_cpu, own_cpu = _cpu_seconds(stack.api_processes()), time.process_time()
+    api_cpu, own_cpu = cpu_seconds(stack.api_processes()), time.process_time()
     threads = _thread_cpu(stack.api_processes())
     with RssSampler(stack.api_processes) as rss, path.open("rb") as f:
         start = time.perf_counter()
@@ -383,7 +380,7 @@ def ingest(stack: Stack, http: Any, plan: PlanLike, results: Results) -> None:
             "/v1/datasets", files={"file": ("mixed.csv", f)}, data={"target": "label"}
         )
         wall = time.perf_counter() - start
-    api_cpu = _cpu_seconds(stack.api_processes()) - api_cpu
+    api_cpu = cpu_seconds(stack.api_processes()) - api_cpu
     own_cpu = time.process_time() - own_cpu
     print(
         f"  CPU during the upload: API {api_cpu:.2f} s, this client {own_cpu:.2f} s, against "

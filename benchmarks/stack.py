@@ -273,6 +273,18 @@ def postgres_and_redis(redis_db: int = REDIS_DB) -> Iterator[dict[str, str]]:
         broker.flushdb()
 
 
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """CPU seconds (user + system) so far of `procs`, those that have exited left out."""
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
 class RssSampler:
     """Peak resident memory of some processes, sampled from a thread every `every` s."""
 
