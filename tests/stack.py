@@ -3,6 +3,7 @@ subprocesses, PostgreSQL and Redis. Nothing here is mocked."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +109,8 @@ class Stack:
 
     def __init__(self, tmp: Path, env: dict[str, str], *, embedded: bool) -> None:
         self.tmp = tmp
-        self.env = {**os.environ, **FAST_TIMINGS, "NEURONAL_DATA_DIR": str(tmp / "data"), **env}
+        self.env = {**os.environ, **FAST_TIMINGS, "NEURONAL_DATA_DIR": str(tmp / "data"),
+                    OWNER: OWNER_TOKEN, **env}  # fmt: skip
         self.embedded = embedded
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -174,6 +177,24 @@ class Stack:
         return "\n".join(
             f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.tmp.glob("*.log")
         )
+
+
+# every process a stack starts carries this test process's token, so that none outlives it
+OWNER, OWNER_TOKEN = "NEURONAL_TEST_OWNER", f"{os.getpid()}-{uuid.uuid4().hex}"
+
+
+@atexit.register
+def _end_leftovers() -> None:
+    """Kill what is left of the stacks' processes when the test process ends: `serve`'s
+    embedded workers can outlive it in their own shutdown (a deliveries worker of a test's
+    server was once found still running minutes after the run), and nothing of a test run
+    may stay behind to consume from a broker."""
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(OWNER) == OWNER_TOKEN:
+                proc.kill()
+        except psutil.Error:
+            continue
 
 
 def _healthy(url: str) -> bool:
